@@ -1,0 +1,1 @@
+"""Doctor: probes gather facts about a vLLM deployment, checks judge them into findings."""

@@ -1,0 +1,1 @@
+"""Locust load profiles for vLLM, their metric maths, and sweeps across server settings."""

@@ -1,0 +1,89 @@
+"""The on-disk layout of a sweep run, shared by the sweep (writer) and the reports (reader).
+
+RUN_DIR/
+  sweep.json            manifest: SCHEMA, tool/vLLM/Locust versions, platform, model, the
+                        settings and load steps asked for, the exact vLLM and Locust commands
+  results.csv           one row per step (columns below), appended as each step finishes
+  results.parquet       the same rows, rewritten after each step
+  records/STEP_ID.jsonl raw per-request records (one JSON object per request)
+  logs/SETTING_ID.log   the vLLM server log of each setting (API keys redacted)
+  doctor.json           the doctor's JSON (`picoclaw-vllm diagnose --json`), when run
+
+A step is one (server setting, load level) pair. A setting that could not start is ONE row
+with status "failed", failure_id set to the doctor's finding id and failure_message to the
+root-cause log line; its load columns are empty.
+
+Latency columns are in milliseconds and follow `vllm bench serve`'s definitions
+(TTFT, ITL pooled per event gap, TPOT per request, E2EL); percentiles interpolate linearly.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "picoclaw-vllm/sweep/v1"
+
+MANIFEST = "sweep.json"
+RESULTS_CSV = "results.csv"
+RESULTS_PARQUET = "results.parquet"
+RECORDS_DIR = "records"
+LOGS_DIR = "logs"
+DOCTOR_JSON = "doctor.json"
+
+LATENCY_METRICS = ("ttft", "itl", "tpot", "e2el")
+STATS = ("mean", "p50", "p90", "p95", "p99")
+
+SETTING_COLUMNS = [
+    "step_id",  # e.g. "s2-tp1-c8"
+    "setting_id",  # e.g. "s2-tp1"
+    "max_num_seqs",
+    "tensor_parallel_size",
+    "status",  # "ok" | "failed"
+    "failure_id",  # doctor finding id when the setting failed to start
+    "failure_message",
+]
+LOAD_COLUMNS = [
+    "load_mode",  # "concurrency" (closed loop) | "rate" (open loop, Poisson)
+    "concurrency",  # users, or the concurrency cap in rate mode
+    "request_rate",  # requests/s asked for in rate mode
+    "duration_s",  # measured window (warm-up excluded)
+    "warmup_s",
+    "prompt_tokens_asked",
+    "output_tokens_asked",
+    "completed",
+    "failed",
+    "request_throughput",  # completed / duration
+    "output_throughput",  # output tokens / s
+    "total_token_throughput",  # (prompt + output) tokens / s
+    "goodput",  # requests/s meeting every SLO given to the sweep
+]
+LATENCY_COLUMNS = [f"{m}_ms_{s}" for m in LATENCY_METRICS for s in STATS]
+SERVER_COLUMNS = [
+    "server_running_max",
+    "server_running_mean",
+    "server_waiting_max",
+    "server_waiting_mean",
+    "server_kv_cache_max",  # 0..1
+    "server_preemptions",
+    "server_prompt_tokens",
+    "server_generation_tokens",
+    "server_prefix_cache_hit_rate",
+    "gpu_memory_used_max_mib",
+    "gpu_utilization_mean",
+]
+COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS
+
+RECORD_FIELDS = [
+    "step_id",
+    "request_id",
+    "worker",  # locust worker id / pid, so distributed runs can be told apart
+    "start_unix",  # wall-clock start (for ordering across processes)
+    "ok",
+    "status_code",
+    "error",  # reason when not ok: "HTTP 400: ...", "stream ended without [DONE]", ...
+    "prompt_tokens",
+    "output_tokens",
+    "ttft_ms",
+    "e2el_ms",
+    "tpot_ms",
+    "itl_ms",  # list of gaps between consecutive choices-bearing events
+    "warmup",  # True for requests started during the warm-up (not counted)
+]

@@ -1,0 +1,3 @@
+from picoclaw_vllm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Command line: parses, then calls the layer that does the work. Never shows a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn, Protocol
+
+from picoclaw_vllm import __version__
+from picoclaw_vllm.errors import PicoclawVllmError, UsageError
+from picoclaw_vllm.redact import redact
+
+PROG = "picoclaw-vllm"
+
+
+class Command(Protocol):
+    HELP: str
+    DESCRIPTION: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+# name -> module implementing Command; imported lazily so `--help` stays fast.
+COMMANDS: dict[str, str] = {
+    "diagnose": "diagnostics.command",
+    "sweep": "loadtests.sweep_command",
+    "report": "reports.command",
+    "acceptance": "reports.acceptance_command",
+    "server": "picoclaw_vllm.server.command",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "Troubleshoot and benchmark a vLLM server the way PicoClaw uses it: "
+            "diagnose what is wrong, sweep load across server settings, and write "
+            "a pre-deployment acceptance report."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module: Command = importlib.import_module(module_name)  # type: ignore[assignment,unused-ignore]
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _crash_report(exc: BaseException) -> Path:
+    path = Path(tempfile.gettempdir()) / f"{PROG}-crash.log"
+    path.write_text(redact("".join(traceback.format_exception(exc))))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        args = build_parser().parse_args(argv)
+        run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+        if run is None:
+            build_parser().print_help()
+            return 2
+        return run(args)
+    except PicoclawVllmError as e:
+        print(f"{PROG}: error: {redact(str(e))}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # the last line of defence: one line, details on disk
+        path = _crash_report(e)
+        print(
+            f"{PROG}: internal error: {type(e).__name__}: {redact(str(e))[:300]} "
+            f"(details in {path})",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,1 @@
+"""Starting, waiting for and stopping vLLM servers (local process, Docker, or someone else's)."""

@@ -1,0 +1,33 @@
+"""The embedded default: the tiny local model on the CPU vLLM, with the flags that work here."""
+
+from __future__ import annotations
+
+import socket
+
+from picoclaw_vllm.paths import TINY_MODEL_NAME, cpu_python, tiny_model_dir
+from picoclaw_vllm.server.backends import LocalBackend
+from picoclaw_vllm.server.settings import ServerSettings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def embedded_settings(port: int | None = None, **overrides: object) -> ServerSettings:
+    settings = ServerSettings(
+        model=str(tiny_model_dir()),
+        served_model_name=TINY_MODEL_NAME,
+        host="127.0.0.1",
+        port=port or free_port(),
+        max_model_len=1024,
+        max_num_seqs=8,
+        dtype="float32",
+        gpu_memory_utilization=0.1,
+    )
+    return settings.with_(**overrides) if overrides else settings
+
+
+def embedded_backend() -> LocalBackend:
+    return LocalBackend(python=str(cpu_python()), cpu=True)

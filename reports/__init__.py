@@ -1,0 +1,1 @@
+"""Acceptance reports: gates, recommendation, and HTML/Markdown/JSON/JUnit renderers."""

@@ -1,0 +1,56 @@
+"""Shared fixtures. `vllm_server` is ONE real CPU vLLM server for the whole session.
+
+Set PICOCLAW_VLLM_TEST_BASE_URL to reuse a server already running with the same settings
+(see `dev_server_settings`), e.g. while iterating; CI always starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from picoclaw_vllm.server.backends import ExternalBackend
+from picoclaw_vllm.server.cpu_env import setup_cpu
+from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
+from picoclaw_vllm.server.launcher import ServerHandle, start_server
+from picoclaw_vllm.server.settings import ServerSettings
+
+TEST_API_KEY = "test-secret-key-5f2a9c"
+SESSION_MAX_NUM_SEQS = 2
+
+
+def dev_server_settings(port: int | None = None) -> ServerSettings:
+    """The session server: small --max-num-seqs so queueing is easy to cause, and a key."""
+    return embedded_settings(
+        port=port, max_num_seqs=SESSION_MAX_NUM_SEQS, api_key=TEST_API_KEY
+    )
+
+
+@pytest.fixture(scope="session")
+def cpu_env() -> None:
+    setup_cpu()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    external = os.environ.get("PICOCLAW_VLLM_TEST_BASE_URL")
+    if external:
+        settings = dev_server_settings(port=int(external.rsplit(":", 1)[1]))
+        handle = start_server(settings, ExternalBackend(), base_url=external, ready_timeout_s=30)
+    else:
+        log = tmp_path_factory.mktemp("vllm") / "session-server.log"
+        handle = start_server(dev_server_settings(), embedded_backend(), log_path=log)
+    try:
+        yield handle
+    finally:
+        assert handle.stop(), "the session vLLM server left processes behind"
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / ".artifacts"
+    path.mkdir(exist_ok=True)
+    return path
