@@ -1,0 +1,140 @@
+"""Every finding the doctor can report: stable id, title and what it means.
+
+Ids never change meaning; `picoclaw-vllm diagnose --list` prints this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    title: str
+    description: str
+
+
+_ENTRIES = (
+    (
+        "config_invalid",
+        "PicoClaw config unreadable",
+        "The PicoClaw config.json (or .security.yml) is not valid JSON/YAML or has the wrong "
+        "shape; reported with file, line and column.",
+    ),
+    (
+        "connection_refused",
+        "vLLM server unreachable",
+        "Nothing answers at api_base: port refused (or a local vLLM still loading), DNS failure, "
+        "timeout, TLS error or wrong scheme; each is named.",
+    ),
+    (
+        "api_base_path",
+        "api_base does not end in /v1",
+        "PicoClaw appends only /chat/completions to api_base, so it must end in /v1.",
+    ),
+    (
+        "auth_failed",
+        "API key rejected",
+        "The server runs with --api-key and answers 401: PicoClaw sends no key, or another one.",
+    ),
+    (
+        "model_not_found",
+        "Model name not served",
+        "The model PicoClaw sends (after stripping the vllm/ prefix) is not a served model name.",
+    ),
+    (
+        "context_overflow",
+        "max_tokens above the server's context",
+        "PicoClaw's max_tokens (default 32768) exceeds the server's max_model_len: every request "
+        "fails with 400.",
+    ),
+    (
+        "engine_dead",
+        "vLLM engine dead",
+        "/health answers 503, or requests fail with 500 'EngineCore encountered an issue'.",
+    ),
+    (
+        "completion_failed",
+        "PicoClaw-shaped request fails",
+        "A 1-token chat completion sent exactly as PicoClaw sends it (streaming and not) fails.",
+    ),
+    (
+        "slow_responses",
+        "Slow responses",
+        "Time to first token or inter-token latency above the thresholds; the cause is read from "
+        "/metrics (queueing above --max-num-seqs, KV cache pressure, preemptions), network round "
+        "trip and GPU utilisation.",
+    ),
+    (
+        "cuda_oom",
+        "CUDA out of memory",
+        "The model, its KV cache and activations do not fit the GPU: seen in the log, or "
+        "predicted from the model's size, --max-model-len and free GPU memory.",
+    ),
+    (
+        "gpu_memory_in_use",
+        "GPU memory held by something else",
+        "vLLM refused to start because less memory is free than --gpu-memory-utilization asks "
+        "for (CPU: 'Available memory on node'); other processes holding GPU memory are named.",
+    ),
+    (
+        "kv_cache_insufficient",
+        "No room for the KV cache",
+        "The memory left after the weights cannot hold one request of --max-model-len tokens.",
+    ),
+    (
+        "hf_gated",
+        "Hugging Face repo gated or private",
+        "The model's repo needs a token with granted access.",
+    ),
+    (
+        "hf_repo_not_found",
+        "Hugging Face repo not found",
+        "The model id names no repo (or a bad token hides it), or the local path does not exist.",
+    ),
+    (
+        "hf_hub_unreachable",
+        "Hugging Face Hub unreachable",
+        "The Hub could not be asked about the model; the Hub checks were skipped.",
+    ),
+    (
+        "tensor_parallel_invalid",
+        "Tensor parallel size invalid",
+        "--tensor-parallel-size does not divide the attention heads, or exceeds the GPUs.",
+    ),
+    (
+        "shm_too_small",
+        "Shared memory too small",
+        "NCCL could not create its /dev/shm segment (bus error): Docker without --ipc=host.",
+    ),
+    ("port_in_use", "Port already in use", "Another process listens on vLLM's port."),
+    (
+        "no_kernel_image",
+        "vLLM build does not support this GPU",
+        "CUDA 'no kernel image is available': the wheel/image was built for other GPU archs.",
+    ),
+    (
+        "fallback_missing",
+        "No usable fallback",
+        "No model_fallbacks are configured, or a fallback's provider has no API key.",
+    ),
+    (
+        "log_error",
+        "Unrecognised error in the server log",
+        "The log's first exception matches no known signature; it is shown as the cause.",
+    ),
+    (
+        "check_crashed",
+        "A check crashed",
+        "A doctor check raised an unexpected error; the others still ran.",
+    ),
+)
+
+CATALOG: dict[str, CatalogEntry] = {
+    fid: CatalogEntry(fid, title, description) for fid, title, description in _ENTRIES
+}
+
+
+def entry(finding_id: str) -> CatalogEntry:
+    return CATALOG[finding_id]

@@ -1,0 +1,174 @@
+"""Reduce a vLLM server log to its root cause: the first known failure signature.
+
+Public interface (used by the sweep to label a server setting that failed to start)::
+
+    root_cause(log_text: str) -> LogCause | None
+    all_causes(log_text: str) -> list[LogCause]     # every match, in log order
+
+`LogCause(finding_id, line, line_number, detail)`: `finding_id` is a doctor finding id
+(see diagnostics.catalog), `line` the matched log line with secrets redacted and the
+`(EngineCore pid=N) ERROR ...` prefix kept, `detail` the numbers the line carries (e.g.
+`estimated_max_model_len` for kv_cache_insufficient).
+
+vLLM ends a failed start with `RuntimeError: Engine core initialization failed. See root
+cause above.`; that line and other consequences are never taken as a cause. When no
+signature matches, the first exception line becomes a `log_error` cause, so a failure is
+never unlabelled. Wording drifts between vLLM releases: patterns match stable substrings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from picoclaw_vllm.redact import redact
+
+LOG_ERROR = "log_error"
+
+
+@dataclass(frozen=True)
+class LogCause:
+    finding_id: str
+    line: str
+    line_number: int = 0
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Signature:
+    finding_id: str
+    pattern: re.Pattern[str]
+    extract: Callable[[re.Match[str]], dict[str, str]] | None = None
+
+    def detail(self, match: re.Match[str]) -> dict[str, str]:
+        if self.extract is not None:
+            return self.extract(match)
+        return {k: v for k, v in match.groupdict().items() if v is not None}
+
+
+def _sig(finding_id: str, pattern: str) -> Signature:
+    return Signature(finding_id, re.compile(pattern, re.IGNORECASE))
+
+
+_NUM = r"[\d.]+"
+
+# Order matters only when two patterns match the same line: the more specific comes first.
+SIGNATURES: tuple[Signature, ...] = (
+    _sig(
+        "gpu_memory_in_use",
+        rf"Free memory on device (?P<device>\S+) \((?P<free_gib>{_NUM})/(?P<total_gib>{_NUM}) GiB\)"
+        rf" on startup is less than desired GPU memory utilization"
+        rf" \((?P<utilization>{_NUM}), (?P<desired_gib>{_NUM}) GiB\)",
+    ),
+    _sig(
+        "gpu_memory_in_use",
+        rf"Available memory on node (?P<device>\S+) \((?P<free_gib>{_NUM})/(?P<total_gib>{_NUM})"
+        rf" GiB\) on startup is less than desired CPU memory utilization"
+        rf" \((?P<utilization>{_NUM}), (?P<desired_gib>{_NUM}) GiB\)",
+    ),
+    _sig(
+        "gpu_memory_in_use",
+        r"(?:Free|Available) memory on (?:device|node) .* less than desired (?:GPU|CPU) memory",
+    ),
+    _sig(
+        "kv_cache_insufficient",
+        rf"max seq len \((?P<max_seq_len>\d+)\), \((?P<needed_gib>{_NUM}) GiB KV cache is needed,"
+        rf".*available KV cache memory \((?P<available_gib>{_NUM}) GiB\)"
+        r"(?:.*estimated maximum model length is (?P<estimated_max_model_len>\d+))?",
+    ),
+    _sig(
+        "kv_cache_insufficient",
+        r"max seq len \((?P<max_seq_len>\d+)\) is larger than the maximum number of tokens that"
+        r" can be stored in KV cache \((?P<kv_cache_tokens>\d+)\)",
+    ),
+    _sig("kv_cache_insufficient", r"No available memory for the cache blocks"),
+    _sig(
+        "cuda_oom",
+        rf"CUDA out of memory\.?(?: Tried to allocate (?P<tried_to_allocate>{_NUM} [KMGT]i?B))?"
+        rf"(?:.*total capacity of (?P<total_capacity>{_NUM} [KMGT]i?B))?"
+        rf"(?:.*of which (?P<free>{_NUM} [KMGT]i?B) is free)?",
+    ),
+    _sig("cuda_oom", r"\bOutOfMemoryError\b"),
+    _sig(
+        "tensor_parallel_invalid",
+        r"Total number of attention heads \((?P<heads>\d+)\) must be divisible by tensor"
+        r" parallel size \((?P<tensor_parallel_size>\d+)\)",
+    ),
+    _sig(
+        "tensor_parallel_invalid",
+        r"World size \((?P<world_size>\d+)\) is larger than the number of available GPUs"
+        r" \((?P<gpus>\d+)\)",
+    ),
+    _sig(
+        "tensor_parallel_invalid",
+        r"Not enough allowed NUMA nodes to bind threads of (?P<workers>\d+) local CPUWorkers",
+    ),
+    _sig("shm_too_small", r"NCCL WARN Error while creating shared memory segment"),
+    _sig("shm_too_small", r"\bBus error\b"),
+    _sig("shm_too_small", r"ncclSystemError|NCCL error.*unhandled system error"),
+    _sig(
+        "hf_gated",
+        r"Cannot access gated repo for url \S*?://[^/\s]+/(?P<repo>[^/\s]+/[^/\s]+)",
+    ),
+    _sig("hf_gated", r"Access to model (?P<repo>\S+?) is restricted"),
+    _sig("hf_gated", r"\bGatedRepoError\b"),
+    _sig(
+        "hf_repo_not_found",
+        r"Invalid repository ID or local directory specified: '(?P<repo>[^']+)'",
+    ),
+    _sig("hf_repo_not_found", r"RepositoryNotFoundError|Repository Not Found for url"),
+    _sig("hf_repo_not_found", r"Invalid username or password"),
+    _sig("no_kernel_image", r"no kernel image is available for execution on the device"),
+    _sig("port_in_use", r"Address already in use"),
+)
+
+# A traceback's last line: `module.SomeError: message`, possibly behind a vLLM log prefix.
+_EXCEPTION_LINE = re.compile(
+    r"^(?:.*?\bERROR\b.*?\]\s*|\(\w+ pid=\d+\)\s*)?"
+    r"(?P<type>(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit)):\s*(?P<message>.*)$"
+)
+_CONSEQUENCES = re.compile(
+    r"Engine core initialization failed|EngineCore encountered an issue|EngineDeadError"
+    r"|Failed core proc|APIServer process terminated",
+    re.IGNORECASE,
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _clean(line: str) -> str:
+    return redact(_ANSI.sub("", line).rstrip())
+
+
+def all_causes(log_text: str) -> list[LogCause]:
+    """Every line that matches a known signature, in log order."""
+    causes: list[LogCause] = []
+    for number, raw in enumerate(log_text.splitlines(), start=1):
+        line = _ANSI.sub("", raw)
+        for signature in SIGNATURES:
+            match = signature.pattern.search(line)
+            if match:
+                causes.append(
+                    LogCause(signature.finding_id, _clean(raw), number, signature.detail(match))
+                )
+                break
+    return causes
+
+
+def first_exception(log_text: str) -> LogCause | None:
+    """The first exception line that is not merely a consequence of an earlier failure."""
+    for number, raw in enumerate(log_text.splitlines(), start=1):
+        line = _ANSI.sub("", raw).strip()
+        match = _EXCEPTION_LINE.match(line)
+        if match and not _CONSEQUENCES.search(line):
+            detail = {"exception": match.group("type")}
+            return LogCause(LOG_ERROR, _clean(raw), number, detail)
+    return None
+
+
+def root_cause(log_text: str) -> LogCause | None:
+    """The first known failure in the log; else its first exception; else None."""
+    causes = all_causes(log_text)
+    if causes:
+        return causes[0]
+    return first_exception(log_text)
