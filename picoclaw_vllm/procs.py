@@ -42,10 +42,11 @@ def spawn_group(
 
 
 def group_members(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes of the process group pgid."""
     members = []
     for proc in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(proc.pid) == pgid:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
                 members.append(proc)
         except (ProcessLookupError, psutil.Error, OSError):
             continue
@@ -72,7 +73,7 @@ def _signal_all(pgid: int, tracked: Sequence[psutil.Process], sig: signal.Signal
 
 
 def _gone(pgid: int, tracked: Sequence[psutil.Process]) -> bool:
-    return not _alive(tracked) and not _alive(group_members(pgid))
+    return not _alive(tracked) and not group_members(pgid)
 
 
 def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> bool:

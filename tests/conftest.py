@@ -24,9 +24,7 @@ SESSION_MAX_NUM_SEQS = 2
 
 def dev_server_settings(port: int | None = None) -> ServerSettings:
     """The session server: small --max-num-seqs so queueing is easy to cause, and a key."""
-    return embedded_settings(
-        port=port, max_num_seqs=SESSION_MAX_NUM_SEQS, api_key=TEST_API_KEY
-    )
+    return embedded_settings(port=port, max_num_seqs=SESSION_MAX_NUM_SEQS, api_key=TEST_API_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Start the session test server by hand and keep it running (for iterating on tests):
 
-    .venv/bin/python tests/devserver.py 18000
-    PICOCLAW_VLLM_TEST_BASE_URL=http://127.0.0.1:18000 .venv/bin/pytest ...
+.venv/bin/python tests/devserver.py 18000
+PICOCLAW_VLLM_TEST_BASE_URL=http://127.0.0.1:18000 .venv/bin/pytest ...
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class DockerBackend:
         if settings.api_key:
             cmd += ["-e", "VLLM_API_KEY"]
         cmd.append(f"{self.image}:{self.tag}")
-        return cmd + settings.vllm_args(host="0.0.0.0", port=self.container_port)[2:]
+        return cmd + settings.vllm_args(bind=False)
 
     def environment(self, settings: ServerSettings) -> dict[str, str]:
         return {"VLLM_API_KEY": settings.api_key} if settings.api_key else {}

@@ -27,12 +27,16 @@ class ServerSettings:
     def with_(self, **changes: object) -> ServerSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
-    def vllm_args(self, *, host: str | None = None, port: int | None = None) -> list[str]:
-        """vLLM's own arguments. The API key is never among them: it travels as VLLM_API_KEY."""
+    def vllm_args(self, *, bind: bool = True) -> list[str]:
+        """vLLM's own arguments. The API key is never among them: it travels as VLLM_API_KEY.
+
+        bind=False leaves out --host/--port (a container listens on its image's default).
+        """
         args = ["--model", self.model]
         if self.served_model_name:
             args += ["--served-model-name", self.served_model_name]
-        args += ["--host", host or self.host, "--port", str(port or self.port)]
+        if bind:
+            args += ["--host", self.host, "--port", str(self.port)]
         if self.max_model_len is not None:
             args += ["--max-model-len", str(self.max_model_len)]
         if self.max_num_seqs is not None:

@@ -1,0 +1,197 @@
+"""The launcher against a real CPU vLLM server: start, answer, fail for real, stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from conftest import TEST_API_KEY
+
+from picoclaw_vllm.errors import LaunchError
+from picoclaw_vllm.procs import group_members
+from picoclaw_vllm.server.backends import DockerBackend, LocalBackend, cpu_thread_binding
+from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
+from picoclaw_vllm.server.launcher import ServerHandle, start_server
+from picoclaw_vllm.server.settings import ServerSettings
+
+
+def _descendants_alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.add(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+@pytest.mark.vllm
+def test_session_server_answers_models_and_chat(vllm_server: ServerHandle) -> None:
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    models = httpx.get(f"{vllm_server.api_base}/models", headers=headers, timeout=10).json()
+    assert [m["id"] for m in models["data"]] == ["tiny-llama"]
+    assert models["data"][0]["max_model_len"] == 1024
+    r = httpx.post(
+        f"{vllm_server.api_base}/chat/completions",
+        headers=headers,
+        json={
+            "model": "tiny-llama",
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": 12,
+            "ignore_eos": True,
+        },
+        timeout=60,
+    )
+    assert r.status_code == 200
+    assert r.json()["usage"]["completion_tokens"] == 12
+
+
+@pytest.mark.vllm
+def test_tensor_parallel_2_starts_answers_and_leaves_nothing(cpu_env: None, tmp_path: Path) -> None:
+    settings = embedded_settings(tensor_parallel_size=2, max_num_seqs=4)
+    handle = start_server(settings, embedded_backend(), log_path=tmp_path / "tp2.log")
+    try:
+        assert handle.process is not None
+        pgid = handle.process.pid
+        tree = {pgid} | {p.pid for p in psutil.Process(pgid).children(recursive=True)}
+        assert len(tree) >= 3, "TP 2 on the CPU runs an API server and two workers"
+        models = httpx.get(f"{handle.api_base}/models", timeout=10).json()
+        assert models["data"][0]["id"] == "tiny-llama"
+        r = httpx.post(
+            f"{handle.api_base}/completions",
+            json={"model": "tiny-llama", "prompt": "Hi", "max_tokens": 5, "ignore_eos": True},
+            timeout=60,
+        )
+        assert r.json()["usage"]["completion_tokens"] == 5
+        assert "tensor_parallel_size" in (tmp_path / "tp2.log").read_text()
+    finally:
+        assert handle.stop() is True
+    assert group_members(pgid) == []
+    assert _descendants_alive(tree) == set()
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"gpu_memory_utilization": 0.99}, "less than desired CPU memory utilization"),
+        ({"tensor_parallel_size": 3}, "must be divisible by tensor parallel size (3)"),
+    ],
+    ids=["memory-utilization-too-high", "tp-does-not-divide-heads"],
+)
+def test_real_start_up_failure_returns_the_log(
+    cpu_env: None, tmp_path: Path, overrides: dict[str, object], expected: str
+) -> None:
+    settings = embedded_settings(**overrides)
+    with pytest.raises(LaunchError) as info:
+        start_server(settings, embedded_backend(), log_path=tmp_path / "fail.log")
+    err = info.value
+    assert "exited with code" in str(err)
+    assert expected in err.log_text
+    assert err.log_path == tmp_path / "fail.log"
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if f"--port {settings.port}" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.vllm
+def test_interrupting_a_launch_leaves_no_server(cpu_env: None, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "picoclaw_vllm", "server", "run", "--once", "--log", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server_pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(server_pids) < 2:
+        server_pids = {p.pid for p in psutil.Process(tool.pid).children(recursive=True)}
+        server_pids |= {c.pid for pid in list(server_pids) for c in _children_safe(pid)}
+        time.sleep(0.5)
+    assert server_pids, "the tool never started vLLM"
+    time.sleep(3)
+    server_pids |= _all_descendants(server_pids)
+    os.kill(tool.pid, signal.SIGINT)
+    _out, err = tool.communicate(timeout=60)
+    assert tool.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert _descendants_alive(server_pids) == set()
+
+
+def _children_safe(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _all_descendants(pids: set[int]) -> set[int]:
+    return {c.pid for pid in pids for c in _children_safe(pid)}
+
+
+def test_local_backend_passes_the_key_by_environment_only() -> None:
+    settings = ServerSettings(model="m", api_key="s3cret-key", tensor_parallel_size=2)
+    backend = LocalBackend(python="/venv/bin/python", cpu=True)
+    cmd = backend.command(settings)
+    assert cmd[:3] == ["/venv/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    assert "s3cret-key" not in " ".join(cmd)
+    env = backend.environment(settings)
+    assert env["VLLM_API_KEY"] == "s3cret-key"
+
+
+def test_cpu_thread_binding_splits_cores_per_worker() -> None:
+    assert cpu_thread_binding(2, [0, 1]) == "0|1"
+    assert cpu_thread_binding(2, [0, 1, 2, 3]) == "0-1|2-3"
+    assert cpu_thread_binding(1, [0, 1]) is None
+    assert cpu_thread_binding(3, [0, 1]) is None
+
+
+def test_docker_backend_builds_the_seed_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/alice")
+    settings = ServerSettings(
+        model="meta-llama/Llama-3.2-3B-Instruct",
+        port=8000,
+        host="127.0.0.1",
+        max_model_len=4096,
+        max_num_seqs=128,
+        gpu_memory_utilization=0.9,
+        api_key="k-123456",
+    )
+    backend = DockerBackend(tag="v0.32.0")
+    assert backend.command(settings) == [
+        "docker", "run", "--rm",
+        "--name", "picoclaw-vllm-8000",
+        "--gpus", "all",
+        "-v", "/home/alice/.cache/huggingface:/root/.cache/huggingface",
+        "-p", "127.0.0.1:8000:8000",
+        "--ipc=host",
+        "-e", "HF_TOKEN",
+        "-e", "VLLM_API_KEY",
+        "vllm/vllm-openai:v0.32.0",
+        "--model", "meta-llama/Llama-3.2-3B-Instruct",
+        "--max-model-len", "4096",
+        "--max-num-seqs", "128",
+        "--gpu-memory-utilization", "0.9",
+    ]  # fmt: skip
+    assert backend.environment(settings) == {"VLLM_API_KEY": "k-123456"}
+
+
+def test_docker_backend_tensor_parallel_and_gpu_selection() -> None:
+    settings = ServerSettings(model="meta-llama/Llama-3.1-70B-Instruct", tensor_parallel_size=2)
+    cmd = DockerBackend(gpus='"device=0,1"').command(settings)
+    assert cmd[cmd.index("--gpus") + 1] == '"device=0,1"'
+    assert cmd[-2:] == ["--tensor-parallel-size", "2"]
+    assert "-e" in cmd and "VLLM_API_KEY" not in cmd
