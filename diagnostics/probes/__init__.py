@@ -1,0 +1,1 @@
+"""Probes: each gathers one kind of fact, once per diagnosis; they never judge."""

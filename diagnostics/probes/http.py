@@ -1,0 +1,248 @@
+"""HTTP facts about the server: what each endpoint answered, or why nothing answered.
+
+Requests are shaped the way PicoClaw shapes them (path, headers, body); every network
+error is mapped to a named `ConnectionFailure`, never raised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from picoclaw_vllm.redact import redact
+
+PICOCLAW_USER_AGENT = "PicoClaw/0.2.4"
+BODY_EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class ConnectionFailure:
+    kind: str  # refused, dns, connect_timeout, no_answer, tls, wrong_scheme, protocol, other
+    message: str
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    method: str
+    url: str
+    status: int | None = None
+    body: str = ""
+    content_type: str = ""
+    elapsed_s: float = 0.0
+    failure: ConnectionFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def excerpt(self) -> str:
+        text = " ".join(self.body.split())
+        return text[:BODY_EXCERPT_CHARS] + ("..." if len(text) > BODY_EXCERPT_CHARS else "")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def is_html(self) -> bool:
+        return "html" in self.content_type or self.body.lstrip()[:15].lower().startswith(
+            ("<!doctype", "<html")
+        )
+
+    def error_message(self) -> str:
+        """vLLM's error text: nested `{"error": {"message"}}`, flat `{"error": "..."}`, or raw."""
+        data = self.json()
+        if isinstance(data, dict):
+            err = data.get("error", data.get("message"))
+            if isinstance(err, dict):
+                return str(err.get("message", err))
+            if err is not None:
+                return str(err)
+        return self.excerpt
+
+    def describe(self) -> str:
+        if self.failure is not None:
+            return f"{self.method} {self.url}: {self.failure.message}"
+        return f"{self.method} {self.url} -> {self.status} {self.excerpt}".rstrip()
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    answer: HttpAnswer
+    ttft_s: float | None = None
+    itl_s: list[float] = field(default_factory=list)
+    chunks: int = 0
+    error_chunk: str | None = None
+
+
+def _walk(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def classify(exc: Exception, url: str, timeout_s: float) -> ConnectionFailure:
+    """Name what went wrong below HTTP, with the remedy-relevant detail."""
+    text = " ".join(str(e) for e in _walk(exc))
+    low = text.lower()
+    host = urlsplit(url).netloc
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return ConnectionFailure("wrong_scheme", f"'{url}' has no http:// or https:// scheme")
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectionFailure(
+            "connect_timeout", f"connecting to {host} timed out after {timeout_s:g} s"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ConnectionFailure(
+            "no_answer", f"{host} accepted the connection but sent no answer within {timeout_s:g} s"
+        )
+    if any(isinstance(e, ssl.SSLError) for e in _walk(exc)) or "ssl" in low:
+        if "wrong_version_number" in low or "record layer" in low or "packet length" in low:
+            return ConnectionFailure(
+                "wrong_scheme", f"https:// used but {host} speaks plain HTTP (use http://)"
+            )
+        return ConnectionFailure("tls", f"TLS handshake with {host} failed: {text[:200]}")
+    if (
+        "name or service not known" in low
+        or "nodename nor servname" in low
+        or ("temporary failure in name resolution" in low or "errno -2" in low or "errno -3" in low)
+        or "getaddrinfo" in low
+    ):
+        return ConnectionFailure("dns", f"the host name in {host} does not resolve (DNS)")
+    if "refused" in low or "errno 111" in low:
+        return ConnectionFailure("refused", f"connection to {host} refused: nothing listens there")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ConnectionFailure(
+            "protocol", f"{host} closed the connection or did not speak HTTP ({text[:120]})"
+        )
+    if "unreachable" in low:
+        return ConnectionFailure("unreachable", f"network unreachable for {host}")
+    return ConnectionFailure("other", f"{type(exc).__name__}: {text[:200]}")
+
+
+class ServerClient:
+    """One httpx client per diagnosis; PicoClaw's headers; answers, never exceptions."""
+
+    def __init__(
+        self,
+        api_base: str,
+        api_key: str | None,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s), transport=transport, follow_redirects=False
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def root(self) -> str:
+        """Where /health, /metrics and /version live: api_base without /v1, else host root."""
+        if self.api_base.endswith("/v1"):
+            return self.api_base[: -len("/v1")]
+        parts = urlsplit(self.api_base)
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme else self.api_base
+
+    def picoclaw_headers(self, with_key: bool = True) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": PICOCLAW_USER_AGENT}
+        if with_key and self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def request(
+        self, method: str, url: str, *, body: dict[str, Any] | None = None, with_key: bool = True
+    ) -> HttpAnswer:
+        start = time.monotonic()
+        try:
+            r = self._client.request(
+                method, url, json=body, headers=self.picoclaw_headers(with_key)
+            )
+        except Exception as e:  # every network error becomes a named failure
+            failure = classify(e, url, self.timeout_s)
+            return HttpAnswer(method, url, elapsed_s=time.monotonic() - start, failure=failure)
+        return HttpAnswer(
+            method,
+            url,
+            status=r.status_code,
+            body=redact(r.text[:20_000]),
+            content_type=r.headers.get("content-type", ""),
+            elapsed_s=time.monotonic() - start,
+        )
+
+    def get(self, path: str, *, root: bool = False) -> HttpAnswer:
+        return self.request("GET", f"{self.root if root else self.api_base}{path}")
+
+    def chat(self, model: str, max_tokens: int, **extra: Any) -> HttpAnswer:
+        return self.request(
+            "POST", f"{self.api_base}/chat/completions", body=_chat(model, max_tokens, **extra)
+        )
+
+    def chat_stream(self, model: str, max_tokens: int, **extra: Any) -> StreamTiming:
+        url = f"{self.api_base}/chat/completions"
+        body = _chat(model, max_tokens, stream=True, **extra)
+        start = time.monotonic()
+        arrivals: list[float] = []
+        error_chunk: str | None = None
+        raw: list[str] = []
+        try:
+            with self._client.stream("POST", url, json=body, headers=self.picoclaw_headers()) as r:
+                if r.status_code != 200:
+                    r.read()
+                    answer = HttpAnswer(
+                        "POST", url, r.status_code, redact(r.text[:20_000]),
+                        r.headers.get("content-type", ""), time.monotonic() - start,
+                    )  # fmt: skip
+                    return StreamTiming(answer)
+                for line in r.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if len(raw) < 5:
+                        raw.append(line)
+                    if data == "[DONE]":
+                        break
+                    if '"error"' in data:
+                        error_chunk = redact(data[:BODY_EXCERPT_CHARS])
+                        continue
+                    arrivals.append(time.monotonic())
+                status, ctype = r.status_code, r.headers.get("content-type", "")
+        except Exception as e:
+            failure = classify(e, url, self.timeout_s)
+            return StreamTiming(
+                HttpAnswer("POST", url, elapsed_s=time.monotonic() - start, failure=failure)
+            )
+        answer = HttpAnswer(
+            "POST", url, status, redact("\n".join(raw)), ctype, time.monotonic() - start
+        )
+        ttft = arrivals[0] - start if arrivals else None
+        itl = [b - a for a, b in itertools.pairwise(arrivals)]
+        return StreamTiming(answer, ttft, itl, len(arrivals), error_chunk)
+
+
+def _chat(model: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hi."}],
+        "max_tokens": max_tokens,
+        "temperature": 0.7,
+        **extra,
+    }

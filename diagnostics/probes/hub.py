@@ -1,0 +1,104 @@
+"""Ask the Hugging Face Hub whether the model's repo exists and this machine may read it.
+
+Honours HF_TOKEN (or the token `huggingface-cli login` saved), HF_ENDPOINT and
+HF_HUB_OFFLINE, read at call time. An unreachable Hub is a fact, not an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class HubAnswer:
+    repo: str
+    state: str  # ok, gated_no_token, gated_no_access, not_found, unreachable, offline
+    detail: str = ""
+    endpoint: str = DEFAULT_ENDPOINT
+    token_used: bool = False
+    parameters: int | None = None  # from the repo's safetensors metadata
+    config: dict[str, Any] | None = None
+
+
+def looks_like_repo_id(model: str) -> bool:
+    return bool(REPO_ID.match(model)) and not os.path.exists(model)
+
+
+def _token() -> str | None:
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if token:
+        return token
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:
+        return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def check_repo(repo: str, timeout_s: float = 3.0) -> HubAnswer:
+    """What the Hub says about repo, without raising."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+    if _offline():
+        return HubAnswer(repo, "offline", "HF_HUB_OFFLINE is set", endpoint)
+    token = _token()
+    api = HfApi(endpoint=endpoint, token=token or False)
+
+    def answer(state: str, detail: str, parameters: int | None = None) -> HubAnswer:
+        return HubAnswer(repo, state, detail, endpoint, bool(token), parameters)
+
+    try:
+        info = api.model_info(repo, timeout=timeout_s)
+    except GatedRepoError as e:
+        return answer("gated_no_access", _first_line(e))
+    except RepositoryNotFoundError as e:
+        return answer("not_found", _first_line(e))
+    except Exception as e:
+        return answer("unreachable", f"{type(e).__name__}: {_first_line(e)}")
+    params = info.safetensors.total if info.safetensors is not None else None
+    if info.gated:
+        if not token:
+            return answer("gated_no_token", f"gated={info.gated}", params)
+        try:
+            api.auth_check(repo)
+        except GatedRepoError as e:
+            return answer("gated_no_access", _first_line(e), params)
+        except Exception as e:
+            return answer("unreachable", f"{type(e).__name__}: {_first_line(e)}", params)
+    ok = answer("ok", f"gated={info.gated}", params)
+    return HubAnswer(**{**ok.__dict__, "config": _config(endpoint, repo, token, timeout_s)})
+
+
+def _config(endpoint: str, repo: str, token: str | None, timeout_s: float) -> dict[str, Any] | None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = httpx.get(
+            f"{endpoint}/{repo}/resolve/main/config.json",
+            headers=headers,
+            timeout=timeout_s,
+            follow_redirects=True,
+        )
+        data = r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300]

@@ -1,0 +1,58 @@
+"""Local vLLM server processes (found by command line), to tell 'still starting' from 'down'."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psutil
+
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class VllmProcess:
+    pid: int
+    port: int
+    running_for_s: float
+    cmdline: str
+
+
+def _port(args: list[str]) -> int:
+    for i, arg in enumerate(args):
+        if arg == "--port" and i + 1 < len(args) and args[i + 1].isdigit():
+            return int(args[i + 1])
+        if arg.startswith("--port=") and arg[7:].isdigit():
+            return int(arg[7:])
+    return DEFAULT_PORT
+
+
+def is_vllm_server(args: list[str]) -> bool:
+    if any("vllm.entrypoints" in a for a in args):
+        return True
+    return any(a.endswith("/vllm") or a == "vllm" for a in args[:2]) and "serve" in args
+
+
+def local_vllm_processes() -> list[VllmProcess]:
+    """Only the top of each server's process tree (EngineCore children share its cmdline)."""
+    found: dict[int, VllmProcess] = {}
+    now = time.time()
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "create_time"]):
+        try:
+            args = proc.info["cmdline"] or []
+            if is_vllm_server(args):
+                found[proc.pid] = VllmProcess(
+                    proc.pid, _port(args), now - float(proc.info["create_time"]), " ".join(args)
+                )
+        except (psutil.Error, TypeError, ValueError):
+            continue
+    parents = {p.pid for p in found.values()}
+    result = []
+    for p in found.values():
+        try:
+            if psutil.Process(p.pid).ppid() in parents:
+                continue
+        except psutil.Error:
+            continue
+        result.append(p)
+    return result
