@@ -1,0 +1,165 @@
+"""Locust load profile for a vLLM OpenAI-compatible server, as PicoClaw uses it.
+
+    locust -f loadtests/chat.py --host http://localhost:8000                # web UI
+    locust -f loadtests/chat.py --host http://localhost:8000 --headless -u 8 -r 8 -t 60s
+
+Options (`--prompt-tokens`, `--output-tokens`, `--load-mode rate --rate 4`, `--warmup`,
+`--records PATH`, ...: see `locust -f loadtests/chat.py --help`) come from loadtests.options.
+Each request is measured the way `vllm bench serve` measures it (loadtests.measure); Locust
+shows TTFT, TPOT and E2EL next to the HTTP request, but the trusted numbers are the raw
+records written to `--records` (one JSON line per request; distributed workers send theirs
+to the master, which writes them all).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+try:
+    import loadtests  # noqa: F401
+except ImportError:  # run as `locust -f loadtests/chat.py` without the package installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtests import options as load_options
+from loadtests.http_stream import read_answer
+from loadtests.load_session import LoadSession, LoadSetupError
+from loadtests.record_sinks import FLUSH_INTERVAL_S, FileSink, ForwardingSink, receive_on_master
+from loadtests.records import RecordWriter
+from picoclaw_vllm.redact import redact
+
+log = logging.getLogger("picoclaw_vllm.load")
+logging.getLogger("httpx").setLevel(logging.WARNING)
+WORKERS_OPTION = "picoclaw_vllm_workers"
+METRIC_TYPE = "METRIC"
+
+session: LoadSession | None = None
+_master_writer: RecordWriter | None = None
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any, **_kw: Any) -> None:
+    load_options.add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    global session, _master_writer
+    opts = load_options.LoadOptions.from_namespace(environment.parsed_options)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _master_writer = RecordWriter(opts.records_path())
+        receive_on_master(runner, _master_writer)
+        log.info("records: %s", _master_writer.path)
+        return
+    if isinstance(runner, WorkerRunner):
+        sink: Any = ForwardingSink(runner)
+        gevent.spawn(_flush_forever, sink)
+    else:
+        writer = RecordWriter(opts.records_path())
+        sink = FileSink(writer)
+        log.info("records: %s", writer.path)
+    session = LoadSession(opts, sink)
+
+
+def _flush_forever(sink: ForwardingSink) -> None:
+    while True:
+        gevent.sleep(FLUSH_INTERVAL_S)
+        sink.flush()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kw: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        vars(environment.parsed_options)[WORKERS_OPTION] = max(1, runner.worker_count)
+        return
+    if session is None:
+        return
+    ns = environment.parsed_options
+    # Options may have come from the master just now: read them again.
+    session.options = load_options.LoadOptions.from_namespace(ns)
+    session.rate_share = 1.0 / int(getattr(ns, WORKERS_OPTION, 1) or 1)
+    session.stopping = False
+    try:
+        session.prepare(environment.host or "", seed_offset=max(0, runner.worker_index))
+    except LoadSetupError as e:
+        log.error("load test cannot start: %s", redact(str(e)))
+        environment.process_exit_code = 2
+        gevent.spawn(runner.quit)
+
+
+@events.test_stopping.add_listener
+def _on_stopping(**_kw: Any) -> None:
+    if session is not None:
+        session.stopping = True
+
+
+@events.test_stop.add_listener
+def _on_test_stop(**_kw: Any) -> None:
+    if session is not None:
+        session.sink.flush()
+
+
+@events.quitting.add_listener
+def _on_quitting(**_kw: Any) -> None:
+    if session is not None:
+        session.sink.close()
+    if _master_writer is not None:
+        _master_writer.close()
+
+
+def _wait(user: ChatUser) -> float:
+    return session.wait_time() if session is not None else 0.0
+
+
+class ChatUser(FastHttpUser):
+    wait_time = _wait
+    # Long answers must not time out in the client; one connection per user.
+    network_timeout = 600.0
+    connection_timeout = 60.0
+    concurrency = 1
+
+    def on_start(self) -> None:
+        if session is not None and session.schedule is not None:
+            gevent.sleep(session.wait_time())
+
+    @task
+    def send(self) -> None:
+        if session is None or session.stopping:
+            return
+        req = session.next_request()
+        stream = session.spec.stream
+        name = "POST " + req.path
+        start_unix = time.time()
+        start = time.perf_counter()
+        with self.client.request(
+            "POST", req.path, data=req.body, headers=req.headers, stream=True,
+            catch_response=True, name=name,
+        ) as resp:  # fmt: skip
+            outcome, end = read_answer(resp, start, stream=stream)
+            if outcome.ok:
+                resp.success()
+            else:
+                resp.failure(outcome.error)
+        record = session.record(
+            outcome, start_unix=start_unix, start=start, end=end, status=resp.status_code
+        )
+        if record.ok and not record.warmup:
+            for metric, value in (
+                ("TTFT", record.ttft_ms),
+                ("TPOT", record.tpot_ms),
+                ("E2EL", record.e2el_ms),
+            ):
+                if value is not None:
+                    self.environment.events.request.fire(
+                        request_type=METRIC_TYPE, name=metric, response_time=value,
+                        response_length=record.output_tokens or 0, exception=None, context={},
+                    )  # fmt: skip

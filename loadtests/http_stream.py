@@ -1,0 +1,83 @@
+"""Reading an answer from Locust's FastHttpUser (geventhttpclient) as bytes arrive.
+
+geventhttpclient's public `read(n)` waits until n bytes are buffered, which would delay event
+timestamps, so `iter_body` hands over whatever the socket has delivered, using the
+response's parser buffer directly (the same steps its own `read` takes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from loadtests.measure import Outcome, StreamMeasurement, failure, http_failure, measure_complete
+
+
+class ConnectionClosedEarly(ConnectionError):
+    pass
+
+
+def iter_body(raw: Any) -> Iterator[bytes]:
+    """Body bytes of a geventhttpclient response, each chunk as soon as it has arrived."""
+    buffer: bytearray = raw._body_buffer
+    while True:
+        if buffer:
+            data = bytes(buffer)
+            del buffer[:]
+            yield data
+            continue
+        if raw.message_complete:
+            return
+        sock = raw._sock
+        if sock is None:
+            raise ConnectionClosedEarly("connection closed before the answer ended")
+        try:
+            received = sock.recv(raw.block_size)
+            if not received:
+                raise ConnectionClosedEarly("connection closed before the answer ended")
+            raw.feed(received)
+        except BaseException:
+            raw.release()
+            raise
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_body(response: Any) -> bytes:
+    raw = getattr(response, "_response", None)
+    if raw is None:
+        return bytes(getattr(response, "content", None) or b"")
+    try:
+        return b"".join(iter_body(raw))
+    except Exception:
+        return b""
+
+
+def read_answer(response: Any, start: float, *, stream: bool) -> tuple[Outcome, float]:
+    """The outcome of one request and the perf_counter time its answer ended."""
+    status = int(response.status_code or 0)
+    if status == 0:
+        error = getattr(response, "error", None)
+        return failure(_reason(error) if error else "no response"), time.perf_counter()
+    content_type = str((response.headers or {}).get("content-type", ""))
+    if status != 200:
+        return http_failure(status, read_body(response), content_type), time.perf_counter()
+    if not stream:
+        body = read_body(response)
+        end = time.perf_counter()
+        return measure_complete(start, end, body), end
+    if "text/event-stream" not in content_type:
+        body = read_body(response)
+        return failure(f"not an event stream ({content_type}): {body[:200]!r}"), time.perf_counter()
+    measurement = StreamMeasurement(start)
+    broken = None
+    try:
+        for chunk in iter_body(response._response):
+            measurement.feed(chunk, time.perf_counter())
+    except Exception as e:
+        broken = _reason(e)
+    return measurement.finish(broken), time.perf_counter()

@@ -1,0 +1,99 @@
+"""Raw per-request records: the trusted numbers of a load step, one JSON object per line.
+
+Locust's own statistics round response times; these records keep every measured value
+(fields: `run_layout.RECORD_FIELDS`, plus `end_unix`). A step's records may come from several
+Locust processes; `read_records` merges every `*.jsonl` file it is given or finds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from loadtests.run_layout import RECORD_FIELDS
+
+
+@dataclass
+class RequestRecord:
+    step_id: str
+    request_id: str
+    worker: str
+    start_unix: float
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    ttft_ms: float | None = None
+    e2el_ms: float | None = None
+    tpot_ms: float | None = None
+    itl_ms: list[float] = field(default_factory=list)
+    warmup: bool = False
+    end_unix: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
+        known = {k: data[k] for k in (*RECORD_FIELDS, "end_unix") if k in data}
+        return cls(**known)
+
+
+def dumps(record: RequestRecord | dict[str, Any]) -> str:
+    data = record.to_dict() if isinstance(record, RequestRecord) else record
+    return json.dumps(data, separators=(",", ":"))
+
+
+class RecordWriter:
+    """Appends records to a JSONL file, flushing each write so a reader sees whole lines."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def write(self, record: RequestRecord | dict[str, Any]) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: Iterable[RequestRecord | dict[str, Any]]) -> None:
+        if self._file is None:
+            raise ValueError(f"record writer for {self.path} is closed")
+        lines = "".join(dumps(r) + "\n" for r in records)
+        if lines:
+            self._file.write(lines)
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def iter_record_dicts(path: Path) -> Iterator[dict[str, Any]]:
+    """Whole lines only: a line still being written (no newline yet) is left for later."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n") and line.strip():
+                yield json.loads(line)
+
+
+def record_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(path.glob("*.jsonl"))
+    return [path] if path.exists() else []
+
+
+def read_records(*paths: Path) -> list[RequestRecord]:
+    """Every record in the given files or directories of `*.jsonl` files, in start order."""
+    records = [
+        RequestRecord.from_dict(d)
+        for p in paths
+        for f in record_files(p)
+        for d in iter_record_dicts(f)
+    ]
+    records.sort(key=lambda r: r.start_unix)
+    return records
