@@ -3,16 +3,80 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from picoclaw_vllm.errors import UsageError
+from reports.build import ALL_FORMATS, build_report
+from reports.gates import Gates, parse_slo_argument, read_gate_file
 
 HELP = "write the acceptance report (HTML, Markdown, JSON, JUnit) from a run"
-DESCRIPTION = HELP
+DESCRIPTION = f"""{HELP}.
+
+Gates (SLOs) come from --slo, as KEY=VALUE pairs or a TOML/JSON file, e.g.
+  --slo ttft_p95_ms=500,itl_p95_ms=50,error_rate_pct=1,output_tokens_per_s=100
+  --slo gates.toml --target-concurrency 8
+They are judged at the target load (--target-concurrency or --target-rate; without one, at the
+best measured step). Exit status: 0 every gate met, 1 a gate failed, 2 bad input."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    return None
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a sweep's run dir")
+    parser.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,...]|FILE",
+        help="gate(s) as KEY=VALUE pairs, or a TOML/JSON gate file; repeatable, later wins",
+    )
+    parser.add_argument(
+        "--target-concurrency", type=int, metavar="N", help="judge gates at N users"
+    )
+    parser.add_argument(
+        "--target-rate", type=float, metavar="R", help="judge gates at R requests/s"
+    )
+    parser.add_argument(
+        "--no-doctor-gate", action="store_true", help="do not gate on the doctor's failures"
+    )
+    parser.add_argument(
+        "--format",
+        default=",".join(ALL_FORMATS),
+        metavar="LIST",
+        help=f"comma-separated formats out of {','.join(ALL_FORMATS)} (default: all)",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default RUN_DIR/report)"
+    )
+
+
+def gates_from_args(args: argparse.Namespace) -> Gates:
+    values: dict[str, Any] = {}
+    for item in args.slo:
+        path = Path(item)
+        if "=" not in item or path.is_file():
+            if not path.is_file():
+                raise UsageError(f"--slo {item}: no such gate file (or give KEY=VALUE)")
+            values.update(read_gate_file(path))
+        else:
+            values.update(parse_slo_argument(item))
+    if args.target_concurrency is not None:
+        values.pop("target_rate", None)
+        values["target_concurrency"] = args.target_concurrency
+    if args.target_rate is not None:
+        values.pop("target_concurrency", None)
+        values["target_rate"] = args.target_rate
+    if args.no_doctor_gate:
+        values["doctor"] = False
+    return Gates.from_values(values)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("report is not built yet")
+    if args.target_concurrency is not None and args.target_rate is not None:
+        raise UsageError("give --target-concurrency or --target-rate, not both")
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    result = build_report(args.run_dir, gates_from_args(args), formats, args.out)
+    print(result.headline)
+    print(result.document["recommendation"]["summary"])
+    for fmt, path in result.paths.items():
+        print(f"  {fmt:5} {path}")
+    return result.exit_code

@@ -1,0 +1,88 @@
+"""Builds the acceptance report from a sweep run dir: the Python API behind `report` (and the
+`acceptance` command).
+
+    from reports.build import build_report
+    from reports.gates import Gates
+
+    gates = Gates.from_values(
+        {"ttft_p95_ms": 500, "itl_p95_ms": 50, "error_rate_pct": 1,
+         "output_tokens_per_s": 100, "target_concurrency": 8}
+    )  # or Gates.from_file(Path("gates.toml"))
+    result = build_report(Path("runs/2026-11-29T16-00"), gates, formats=("html", "json"))
+    result.paths      # {"html": Path(".../report/report.html"), "json": ...}
+    result.passed     # every gate met (a gate that could not run, e.g. no doctor.json, is skipped)
+    result.exit_code  # 0 when passed, 1 when a gate failed
+    result.document   # the JSON document (schema picoclaw-vllm/report/v1)
+
+A missing or corrupt run dir raises picoclaw_vllm.errors.UsageError, bad gate values
+ConfigError (both exit 2 on the command line). No output contains a secret: inputs are redacted
+as they are read, and every written text passes redact() once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import redact
+from reports.document import build_document
+from reports.gates import Gates
+from reports.render_html import render_html
+from reports.render_json import render_json
+from reports.render_junit import render_junit
+from reports.render_markdown import render_markdown
+from reports.run_data import load_run
+
+FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "html": ("report.html", render_html),
+    "md": ("report.md", render_markdown),
+    "json": ("report.json", render_json),
+    "junit": ("report-junit.xml", render_junit),
+}
+ALL_FORMATS = tuple(FORMATS)
+DEFAULT_OUT = "report"  # inside the run dir
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    paths: dict[str, Path]
+    passed: bool
+    document: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @property
+    def headline(self) -> str:
+        return str(self.document["verdict"]["headline"])
+
+
+def build_report(
+    run_dir: Path,
+    gates: Gates,
+    formats: Sequence[str] = ALL_FORMATS,
+    out_dir: Path | None = None,
+) -> ReportResult:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(
+            f"unknown report format {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
+    document = build_document(load_run(run_dir), gates)
+    target = out_dir if out_dir is not None else run_dir / DEFAULT_OUT
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the report folder {target}: {e.strerror or e}") from None
+    paths = {}
+    for fmt in dict.fromkeys(formats):
+        name, render = FORMATS[fmt]
+        path = target / name
+        path.write_text(redact(render(document)), encoding="utf-8")
+        paths[fmt] = path
+    return ReportResult(paths, bool(document["verdict"]["passed"]), document)

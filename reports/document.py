@@ -1,0 +1,241 @@
+"""The report as one JSON-ready document (schema `picoclaw-vllm/report/v1`).
+
+Every renderer (HTML, Markdown, JUnit) reads this document and nothing else, so every number a
+reader sees is also in the JSON. Manifest and doctor keys are read defensively: what is absent
+shows as None ("unknown"), never as an error.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from picoclaw_vllm import __version__
+from reports.gates import Gates
+from reports.recommend import recommend
+from reports.run_data import RunData
+from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step, setting_label, steps_from_results
+from reports.verdict import FAIL, SKIP, evaluate, judge_step
+
+REPORT_SCHEMA = "picoclaw-vllm/report/v1"
+
+METRIC_DEFINITIONS = {
+    "source": "vllm bench serve (vllm/benchmarks/serve.py), as recorded by the sweep",
+    "ttft": "time to first token: first SSE event with non-empty choices, minus request start",
+    "itl": "inter-token latency: gaps between consecutive choices-bearing events, per event "
+    "(not per token), pooled over all successful requests (GuideLLM calls this TPOT)",
+    "tpot": "time per output token, per request: (E2EL - TTFT) / (output tokens - 1); "
+    "requests weigh equally",
+    "e2el": "end-to-end latency: last choices-bearing event minus request start",
+    "percentiles": "linear interpolation; mean, p50, p90, p95, p99",
+    "duration": "measured window, first dispatch to last completion, warm-up excluded",
+    "request_throughput": "completed requests / duration",
+    "output_throughput": "sum of usage.completion_tokens / duration",
+    "total_token_throughput": "(prompt + output tokens) / duration",
+    "goodput": "requests/s meeting every SLO given to the sweep (vLLM's definition)",
+    "error_rate_pct": "failed / (completed + failed) requests in the measured window, in %",
+    "server_waiting": "vllm:num_requests_waiting gauge sampled during the step",
+    "server_kv_cache": "vllm:kv_cache_usage_perc gauge (0..1) sampled during the step",
+    "min_requests": f"numbers resting on < {MIN_REQUESTS} requests (p99: < {MIN_REQUESTS_P99}) "
+    "are flagged",
+}
+
+
+def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -> dict[str, Any]:
+    steps = steps_from_results(run.results, run.samples)
+    gate_results = evaluate(steps, gates, run.doctor)
+    rec = recommend(steps, gates)
+    failing = [g for g in gate_results if g.status == FAIL]
+    passed = not failing
+    ok_steps = [s for s in steps if s.ok]
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "tool": {"name": "picoclaw-vllm", "version": __version__},
+        "platform": {
+            "python": sys.version.split()[0],
+            "system": platform.platform(),
+            "machine": platform.machine(),
+        },
+        "run": _run_info(run, ok_steps),
+        "fingerprint": fingerprint(run.manifest, run.doctor, steps),
+        "metric_definitions": METRIC_DEFINITIONS,
+        "verdict": {
+            "passed": passed,
+            "headline": _headline(passed, failing, gates),
+            "target": gates.target_label,
+            "failed_gates": [g.gate_id for g in failing],
+            "skipped_gates": [g.gate_id for g in gate_results if g.status == SKIP],
+        },
+        "gates": {
+            "config": gates.as_dict(),
+            "results": [asdict(g) for g in gate_results],
+        },
+        "recommendation": asdict(rec),
+        "doctor": doctor_section(run.doctor),
+        "steps": [_step_json(s, gates) for s in steps],
+        "failed_settings": _failed_settings(steps, run.log_excerpts),
+        "warnings": run.problems + _step_warnings(steps),
+    }
+
+
+def fingerprint(
+    manifest: dict[str, Any], doctor: dict[str, Any] | None, steps: Sequence[Step]
+) -> dict[str, Any]:
+    doc = doctor or {}
+    plat = manifest.get("platform")
+    return {
+        "vllm_version": _pick(manifest, "vllm_version", "versions.vllm")
+        or _pick(doc, "vllm_version"),
+        "model": _pick(manifest, "model.name", "model", "target.model")
+        or _pick(doc, "target.model"),
+        "served_model_name": _pick(manifest, "served_model_name", "model.served_model_name"),
+        "max_model_len": _pick(
+            manifest, "max_model_len", "model.max_model_len", "server.max_model_len"
+        ),
+        "api_base": _pick(manifest, "api_base", "target.api_base") or _pick(doc, "target.api_base"),
+        "gpus": _pick(manifest, "gpus", "platform.gpus", "hardware.gpus"),
+        "gpu_driver": _pick(
+            manifest, "gpu_driver", "driver_version", "platform.gpu_driver", "platform.driver"
+        ),
+        "locust_version": _pick(manifest, "locust_version", "versions.locust"),
+        "sweep_tool_version": _pick(
+            manifest, "tool_version", "versions.tool", "versions.picoclaw_vllm"
+        ),
+        "doctor_tool_version": _pick(doc, "tool_version"),
+        "platform": plat if isinstance(plat, str | dict) else None,
+        "date": _pick(manifest, "started_at", "created_at", "created", "date", "timestamp"),
+        "locust_command": _command(_pick(manifest, "locust_command", "commands.locust")),
+        "settings": _settings(manifest, steps),
+    }
+
+
+def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
+    if doctor is None:
+        return {"present": False, "checks": [], "findings": [], "counts": {}}
+    checks = [c for c in doctor.get("checks") or [] if isinstance(c, dict)]
+    counts: dict[str, int] = {}
+    for check in checks:
+        status = str(check.get("status", "unknown"))
+        counts[status] = counts.get(status, 0) + 1
+    findings = [
+        {k: f.get(k) for k in ("id", "severity", "message", "evidence", "remedy")}
+        for f in doctor.get("findings") or []
+        if isinstance(f, dict)
+    ]
+    order = {"fail": 0, "error": 0, "critical": 0, "warn": 1, "warning": 1}
+    findings.sort(key=lambda f: order.get(str(f.get("severity")).lower(), 2))
+    return {
+        "present": True,
+        "schema": doctor.get("schema"),
+        "tool_version": doctor.get("tool_version"),
+        "vllm_version": doctor.get("vllm_version"),
+        "target": doctor.get("target") if isinstance(doctor.get("target"), dict) else None,
+        "checks": [{"id": c.get("id"), "status": c.get("status")} for c in checks],
+        "counts": counts,
+        "findings": findings,
+    }
+
+
+def _step_json(step: Step, gates: Gates) -> dict[str, Any]:
+    data = step.as_json()
+    checks = judge_step(step, gates) if step.ok else []
+    data["gates_missed"] = [c.gate_id for c in checks if not c.passed] if step.ok else None
+    return data
+
+
+def _run_info(run: RunData, ok_steps: Sequence[Step]) -> dict[str, Any]:
+    durations = [d for s in ok_steps if (d := s.number("duration_s")) is not None]
+    warmups = {w for s in ok_steps if (w := s.number("warmup_s")) is not None}
+    modes = sorted({s.load_mode for s in ok_steps})
+    return {
+        "name": run.run_dir.name,
+        "sweep_schema": run.manifest.get("schema"),
+        "load_modes": modes,
+        "steps_total": len(run.results),
+        "steps_measured": len(ok_steps),
+        "measured_duration_s_total": sum(durations) if durations else None,
+        "measured_duration_s_per_step": sorted(set(durations)),
+        "warmup_s_per_step": sorted(warmups),
+        "requests_measured_total": sum(s.completed + s.failed for s in ok_steps),
+        "records_present": bool(run.samples),
+    }
+
+
+def _headline(passed: bool, failing: Sequence[Any], gates: Gates) -> str:
+    if passed:
+        return f"PASS: every gate is met at {gates.target_label}."
+    names = ", ".join(g.title for g in failing)
+    return f"FAIL: {len(failing)} gate(s) not met at {gates.target_label}: {names}."
+
+
+def _settings(manifest: dict[str, Any], steps: Sequence[Step]) -> list[dict[str, Any]]:
+    declared = {}
+    raw = manifest.get("settings")
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, dict):
+            sid = entry.get("setting_id") or entry.get("id")
+            declared[str(sid)] = entry
+    settings: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if step.setting_id in settings:
+            continue
+        entry = declared.get(step.setting_id, {})
+        command = _command(
+            entry.get("vllm_command")
+            or entry.get("command")
+            or entry.get("vllm_args")
+            or entry.get("args")
+        )
+        settings[step.setting_id] = {
+            "setting_id": step.setting_id,
+            "label": setting_label(step.get("max_num_seqs"), step.get("tensor_parallel_size")),
+            "max_num_seqs": step.get("max_num_seqs"),
+            "tensor_parallel_size": step.get("tensor_parallel_size"),
+            "max_model_len": entry.get("max_model_len"),
+            "status": "ok"
+            if any(s.ok for s in steps if s.setting_id == step.setting_id)
+            else "failed",
+            "vllm_command": command,
+        }
+    return list(settings.values())
+
+
+def _failed_settings(steps: Sequence[Step], logs: dict[str, list[str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "setting_id": s.setting_id,
+            "label": s.setting_label,
+            "failure_id": s.get("failure_id"),
+            "failure_message": s.get("failure_message"),
+            "log_excerpt": logs.get(s.setting_id, []),
+        }
+        for s in steps
+        if not s.ok
+    ]
+
+
+def _step_warnings(steps: Sequence[Step]) -> list[str]:
+    return [
+        f"{s.step_id} ({s.setting_label}, {s.load_label}): {w}" for s in steps for w in s.warnings
+    ]
+
+
+def _command(value: Any) -> str | None:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value) if value else None
+
+
+def _pick(data: dict[str, Any], *paths: str) -> Any:
+    for path in paths:
+        node: Any = data
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node not in (None, "", [], {}) and not isinstance(node, dict):
+            return node
+    return None

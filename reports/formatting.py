@@ -1,0 +1,125 @@
+"""Number formatting and the sweep table, shared by the HTML and Markdown renderers so both show
+exactly the same figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MISSING = "–"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[dict[str, Any]], str]
+    numeric: bool = True
+
+
+def number(value: Any, digits: int = 1) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return MISSING
+    return f"{value:,.{digits}f}"
+
+
+def integer(value: Any) -> str:
+    return MISSING if not isinstance(value, int | float) else f"{value:,.0f}"
+
+
+def _field(key: str, digits: int = 1, scale: float = 1.0) -> Callable[[dict[str, Any]], str]:
+    def cell(step: dict[str, Any]) -> str:
+        value = step.get(key)
+        return number(value * scale if isinstance(value, int | float) else value, digits)
+
+    return cell
+
+
+def _load(step: dict[str, Any]) -> str:
+    load = step.get("load")
+    if load is None:
+        return MISSING
+    return f"{load:g} req/s" if step.get("load_mode") == "rate" else f"{load:g} users"
+
+
+def _status(step: dict[str, Any]) -> str:
+    if step["status"] != "ok":
+        return f"did not start ({step.get('failure_id') or 'unknown cause'})"
+    missed = step.get("gates_missed") or []
+    return "meets gates" if not missed else "misses " + ", ".join(missed)
+
+
+SWEEP_COLUMNS = [
+    Column("setting", lambda s: str(s["setting_id"]), numeric=False),
+    Column("max-num-seqs", lambda s: integer(s.get("max_num_seqs"))),
+    Column("TP", lambda s: integer(s.get("tensor_parallel_size"))),
+    Column("load", _load),
+    Column(
+        "requests", lambda s: integer(s.get("requests_measured") if s["status"] == "ok" else None)
+    ),
+    Column("failed", lambda s: integer(s.get("failed"))),
+    Column("error %", _field("error_rate_pct", 2)),
+    Column("req/s", _field("request_throughput", 2)),
+    Column("output tok/s", _field("output_throughput", 1)),
+    Column("goodput req/s", _field("goodput", 2)),
+    Column("TTFT p50 ms", _field("ttft_ms_p50")),
+    Column("TTFT p95 ms", _field("ttft_ms_p95")),
+    Column("TTFT p99 ms", _field("ttft_ms_p99")),
+    Column("ITL p50 ms", _field("itl_ms_p50")),
+    Column("ITL p95 ms", _field("itl_ms_p95")),
+    Column("ITL p99 ms", _field("itl_ms_p99")),
+    Column("TPOT p95 ms", _field("tpot_ms_p95")),
+    Column("E2EL p95 ms", _field("e2el_ms_p95")),
+    Column("waiting max", _field("server_waiting_max", 0)),
+    Column("KV cache max %", _field("server_kv_cache_max", 0, 100.0)),
+    Column("verdict", _status, numeric=False),
+]
+
+
+def sweep_table(document: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    headers = [c.header for c in SWEEP_COLUMNS]
+    rows = [[c.cell(step) for c in SWEEP_COLUMNS] for step in document["steps"]]
+    return headers, rows
+
+
+def gate_value(result: dict[str, Any]) -> str:
+    measured = result.get("measured")
+    if measured is None:
+        return MISSING
+    digits = 2 if result.get("unit") == "%" else (0 if result.get("unit") == "failures" else 1)
+    return f"{number(measured, digits)} {result.get('unit', '')}".strip()
+
+
+def status_mark(status: str) -> str:
+    return {"pass": "✅ pass", "fail": "❌ FAIL", "skip": "➖ not run"}.get(status, status)
+
+
+def unknown(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "unknown"
+    if isinstance(value, list):
+        return ", ".join(unknown(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {unknown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def fingerprint_rows(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    fp = document["fingerprint"]
+    rows: list[tuple[str, Any]] = [
+        ("vLLM version", fp["vllm_version"]),
+        ("model", fp["model"]),
+        ("served model name", fp["served_model_name"]),
+        ("max_model_len", fp["max_model_len"]),
+        ("API base", fp["api_base"]),
+        ("GPUs", fp["gpus"]),
+        ("GPU driver", fp["gpu_driver"]),
+        ("Locust version", fp["locust_version"]),
+        ("sweep tool version", fp["sweep_tool_version"]),
+        ("report tool version", document["tool"]["version"]),
+        ("platform", fp["platform"]),
+        ("sweep date", fp["date"]),
+        ("Locust command", fp["locust_command"]),
+    ]
+    rows += [(f"server flags, {s['label']}", s["vllm_command"]) for s in fp["settings"]]
+    return rows

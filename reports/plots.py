@@ -1,0 +1,250 @@
+"""The report's plots, drawn with matplotlib from the report document and returned as inline
+SVG text (no files, no network): throughput, latency with SLO lines, server queue and KV cache."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text: smaller, searchable, crisp when printed
+        "svg.hashsalt": "picoclaw-vllm",  # stable element ids, so reports diff cleanly
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+)
+
+PERCENTILE_STYLES = {"p50": ":", "p95": "-", "p99": "--"}
+SLO_COLOUR = "#c0392b"
+
+
+@dataclass(frozen=True)
+class Plot:
+    plot_id: str
+    title: str
+    caption: str
+    svg: str
+
+
+def make_plots(document: dict[str, Any]) -> list[Plot]:
+    steps = [s for s in document["steps"] if s["status"] == "ok" and s.get("load") is not None]
+    mode = _main_mode(steps)
+    steps = [s for s in steps if (s.get("load_mode") or "concurrency") == mode]
+    series = _by_setting(steps, document["fingerprint"]["settings"])
+    failed = [
+        f"{f['label']}: did not start ({f['failure_id'] or 'unknown cause'})"
+        for f in document["failed_settings"]
+    ]
+    xlabel = (
+        "request rate asked (requests/s, open loop)"
+        if mode == "rate"
+        else ("concurrent users (closed loop)")
+    )
+    target = _target(document["gates"]["config"], mode)
+    limits = {k: v for k, v in document["gates"]["config"].items() if k.endswith("_ms")}
+    return [
+        _plot(
+            "throughput",
+            "Throughput against load",
+            "Output tokens/s and completed requests/s per server setting. A red ✕ marks a "
+            "step where some requests failed.",
+            series,
+            xlabel,
+            failed,
+            target,
+            [
+                ("output tokens/s", _lines("output_throughput")),
+                ("requests/s", _lines("request_throughput")),
+            ],
+        ),
+        _plot(
+            "latency",
+            "Latency percentiles against load",
+            "TTFT and ITL (vLLM definitions): dotted p50, solid p95, dashed p99; red lines "
+            "are the gates.",
+            series,
+            xlabel,
+            failed,
+            target,
+            [
+                ("TTFT (ms)", _percentiles("ttft", limits)),
+                ("ITL (ms)", _percentiles("itl", limits)),
+            ],
+        ),
+        _plot(
+            "server",
+            "Server queue and KV cache per step",
+            "Requests waiting in vLLM's queue (solid max, dashed mean) and the highest KV-cache "
+            "usage seen. Waiting > 0 means the load is above what the setting runs at once.",
+            series,
+            xlabel,
+            failed,
+            target,
+            [("requests waiting", _waiting), ("KV-cache usage (max, %)", _kv_cache)],
+        ),
+    ]
+
+
+Drawer = Callable[[Axes, list[dict[str, Any]], str, str], None]
+
+
+def _plot(
+    plot_id: str,
+    title: str,
+    caption: str,
+    series: dict[str, tuple[str, list[dict[str, Any]]]],
+    xlabel: str,
+    failed: Sequence[str],
+    target: float | None,
+    panels: Sequence[tuple[str, Drawer]],
+) -> Plot:
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, 3.6), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (ylabel, draw) in zip(axes[0], panels, strict=True):
+        for index, (label, steps) in enumerate(series.values()):
+            draw(ax, steps, colours[index % len(colours)], label)
+        if target is not None:
+            ax.axvline(target, color="#555", linewidth=0.8, linestyle="-.", label="target load")
+        if not series:
+            ax.text(0.5, 0.5, "no measured steps", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        _dedupe_legend(ax)
+    if failed:
+        fig.text(
+            0.01,
+            0.01,
+            "Failed settings — " + "; ".join(failed),
+            color=SLO_COLOUR,
+            fontsize=8,
+            va="bottom",
+        )
+    fig.tight_layout(rect=(0, 0.06 if failed else 0, 1, 1))
+    return Plot(plot_id, title, caption, _svg(fig))
+
+
+def _lines(column: str) -> Drawer:
+    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+        xs, ys = _xy(steps, column)
+        ax.plot(xs, ys, marker="o", color=colour, label=label)
+        bad = [
+            (s["load"], s[column]) for s in steps if s.get("failed") and s.get(column) is not None
+        ]
+        if bad:
+            ax.scatter(
+                [b[0] for b in bad],
+                [b[1] for b in bad],
+                marker="x",
+                s=60,
+                color=SLO_COLOUR,
+                zorder=3,
+                label="step with failed requests",
+            )
+
+    return draw
+
+
+def _percentiles(metric: str, limits: dict[str, Any]) -> Drawer:
+    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+        for stat, style in PERCENTILE_STYLES.items():
+            xs, ys = _xy(steps, f"{metric}_ms_{stat}")
+            ax.plot(
+                xs,
+                ys,
+                linestyle=style,
+                marker="o",
+                markersize=3,
+                color=colour,
+                label=label if stat == "p95" else None,
+            )
+        for stat in ("mean", "p50", "p90", "p95", "p99"):
+            limit = limits.get(f"{metric}_{stat}_ms")
+            if limit is not None:
+                ax.axhline(
+                    limit,
+                    color=SLO_COLOUR,
+                    linewidth=1.2,
+                    linestyle="--",
+                    label=f"gate: {stat} ≤ {limit:g} ms",
+                )
+
+    return draw
+
+
+def _waiting(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+    xs, ys = _xy(steps, "server_waiting_max")
+    ax.plot(xs, ys, marker="o", color=colour, label=label)
+    xs, ys = _xy(steps, "server_waiting_mean")
+    ax.plot(xs, ys, linestyle="--", marker=".", color=colour)
+
+
+def _kv_cache(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+    pairs = [
+        (s["load"], 100 * s["server_kv_cache_max"])
+        for s in steps
+        if s.get("server_kv_cache_max") is not None
+    ]
+    if pairs:
+        ax.plot(*zip(*pairs, strict=True), marker="o", color=colour, label=label)
+    ax.set_ylim(top=105)
+
+
+def _xy(steps: list[dict[str, Any]], column: str) -> tuple[list[float], list[float]]:
+    pairs = [(s["load"], s[column]) for s in steps if s.get(column) is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _by_setting(
+    steps: list[dict[str, Any]], settings: list[dict[str, Any]]
+) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    labels = {s["setting_id"]: s["label"] for s in settings}
+    series: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for step in steps:
+        sid = step["setting_id"]
+        series.setdefault(sid, (labels.get(sid, sid), []))[1].append(step)
+    for _, group in series.values():
+        group.sort(key=lambda s: s["load"])
+    return series
+
+
+def _main_mode(steps: list[dict[str, Any]]) -> str:
+    modes = [s.get("load_mode") or "concurrency" for s in steps]
+    return max(set(modes), key=modes.count) if modes else "concurrency"
+
+
+def _target(config: dict[str, Any], mode: str) -> float | None:
+    value = config.get("target_rate" if mode == "rate" else "target_concurrency")
+    return float(value) if value is not None else None
+
+
+def _dedupe_legend(ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False)
+
+
+def _svg(fig: Figure) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg") :]
+    # Let CSS size the figure (the viewBox keeps its proportions).
+    return re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"\1", text, count=1)

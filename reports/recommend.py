@@ -1,0 +1,147 @@
+"""The recommendation: which setting, at what load, meets every gate, and what the next load
+step up would cost. When nothing meets the gates, which gate breaks first."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from reports.gates import Gates, StepCheck
+from reports.steps import Step
+from reports.verdict import judge_step
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    found: bool
+    summary: str  # plain words, first line of the recommendation
+    details: list[str] = field(default_factory=list)
+    setting_id: str | None = None
+    max_num_seqs: Any = None
+    tensor_parallel_size: Any = None
+    step_id: str | None = None
+    load_mode: str | None = None
+    load: float | None = None
+    goodput: float | None = None
+    request_throughput: float | None = None
+    output_throughput: float | None = None
+    next_step: dict[str, Any] | None = None
+    first_failing_gates: list[str] = field(default_factory=list)
+
+
+def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
+    ok = [s for s in steps if s.ok and s.load is not None]
+    if not ok:
+        return Recommendation(
+            False,
+            "No server setting started, so there is nothing to recommend.",
+            ["Fix the cause shown under “Failed settings” and run the sweep again."],
+        )
+    best: tuple[Step, list[Step]] | None = None
+    for _, group in groupby(ok, key=lambda s: s.setting_id):
+        series = sorted(group, key=_load)
+        passing = [s for s in series if all(c.passed for c in judge_step(s, gates))]
+        if passing and (best is None or _better(passing[-1], best[0])):
+            best = (passing[-1], series)
+    if best is None:
+        return _nothing_meets(ok, gates)
+    step, series = best
+    higher = [s for s in series if _load(s) > _load(step)]
+    next_step = _next_step(step, higher[0], gates) if higher else None
+    goodput = step.number("goodput")
+    summary = (
+        f"Use {step.setting_label} and keep the load at or below {step.load_label}: "
+        f"{step.number('output_throughput') or 0:.1f} output tokens/s, "
+        f"{step.number('request_throughput') or 0:.2f} requests/s"
+        + (f", goodput {goodput:.2f} requests/s" if goodput is not None else "")
+        + "."
+    )
+    details = (
+        [next_step["summary"]]
+        if next_step
+        else [
+            "No higher load was measured for this setting, "
+            f"so its limit lies above {step.load_label}."
+        ]
+    )
+    return Recommendation(
+        True,
+        summary,
+        details,
+        setting_id=step.setting_id,
+        max_num_seqs=step.get("max_num_seqs"),
+        tensor_parallel_size=step.get("tensor_parallel_size"),
+        step_id=step.step_id,
+        load_mode=step.load_mode,
+        load=step.load,
+        goodput=goodput,
+        request_throughput=step.number("request_throughput"),
+        output_throughput=step.number("output_throughput"),
+        next_step=next_step,
+    )
+
+
+def _next_step(step: Step, up: Step, gates: Gates) -> dict[str, Any]:
+    broken = [c for c in judge_step(up, gates) if not c.passed]
+    before = step.number("output_throughput") or 0.0
+    after = up.number("output_throughput") or 0.0
+    gain = 100.0 * (after - before) / before if before else None
+    gain_text = f"{gain:+.0f} % output tokens/s" if gain is not None else "unknown throughput gain"
+    costs = "; ".join(_breach(c) for c in broken) or "no gate"
+    return {
+        "step_id": up.step_id,
+        "load": up.load,
+        "output_throughput": after,
+        "output_throughput_gain_pct": gain,
+        "broken_gates": [c.gate_id for c in broken],
+        "summary": f"The next step up, {up.load_label}, would give {gain_text} but breaks {costs}.",
+    }
+
+
+def _nothing_meets(ok: Sequence[Step], gates: Gates) -> Recommendation:
+    details = []
+    firsts: list[tuple[float, list[StepCheck], Step]] = []
+    for _, group in groupby(ok, key=lambda s: s.setting_id):
+        lightest = min(group, key=_load)
+        broken = [c for c in judge_step(lightest, gates) if not c.passed]
+        firsts.append((_load(lightest), broken, lightest))
+        details.append(
+            f"{lightest.setting_label}: already at {lightest.load_label}, "
+            + "; ".join(_breach(c) for c in broken)
+            + "."
+        )
+    _, broken, step = min(firsts, key=lambda f: (len(f[1]), -f[0]))
+    names = [c.title for c in broken]
+    return Recommendation(
+        False,
+        "No setting meets every gate, not even at the lightest load measured. "
+        f"The first gate to fail is {' and '.join(names)} ({step.setting_label}, "
+        f"{step.load_label}).",
+        details,
+        first_failing_gates=[c.gate_id for c in broken],
+    )
+
+
+def _breach(check: StepCheck) -> str:
+    measured = "not measured" if check.measured is None else f"{check.measured:.1f} {check.unit}"
+    return f"{check.title} (measured {measured})"
+
+
+def _better(a: Step, b: Step) -> bool:
+    def key(s: Step) -> tuple[float, float, float]:
+        tp = s.number("tensor_parallel_size") or 1.0
+        seqs = s.number("max_num_seqs")
+        return (
+            s.number("output_throughput") or 0.0,
+            -tp,
+            -(seqs if seqs is not None else math.inf),
+        )
+
+    return key(a) > key(b)
+
+
+def _load(step: Step) -> float:
+    return step.load if step.load is not None else -1.0

@@ -1,0 +1,21 @@
+"""The report as JSON (schema `picoclaw-vllm/report/v1`): the document itself, NaN-free."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def render_json(document: dict[str, Any]) -> str:
+    return json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,76 @@
+"""The gates as JUnit XML (Jenkins/Ant dialect, reports/schemas/junit.xsd): one testcase per
+gate, so any CI shows which gate failed and why."""
+
+from __future__ import annotations
+
+import socket
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from reports.formatting import gate_value, unknown
+
+SUITE_NAME = "picoclaw-vllm acceptance gates"
+CLASS_NAME = "picoclaw_vllm.acceptance"
+
+
+def render_junit(document: dict[str, Any]) -> str:
+    results = document["gates"]["results"]
+    failures = sum(r["status"] == "fail" for r in results)
+    skipped = sum(r["status"] == "skip" for r in results)
+    suites = ET.Element(
+        "testsuites",
+        name=SUITE_NAME,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time="0",
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=SUITE_NAME,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time="0",
+        timestamp=document["generated_at"][:19],
+        hostname=socket.gethostname() or "localhost",
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in _properties(document).items():
+        ET.SubElement(properties, "property", name=name, value=unknown(value))
+    for result in results:
+        case = ET.SubElement(
+            suite, "testcase", name=result["title"], classname=CLASS_NAME, time="0"
+        )
+        text = f"{result['explanation']}\nmeasured: {gate_value(result)}"
+        if result["warnings"]:
+            text += "\nwarnings: " + "; ".join(result["warnings"])
+        if result["status"] == "fail":
+            failure = ET.SubElement(case, "failure", message=result["explanation"], type="gate")
+            failure.text = text
+        elif result["status"] == "skip":
+            ET.SubElement(case, "skipped", message=result["explanation"])
+        else:
+            ET.SubElement(case, "system-out").text = text
+    out = [document["verdict"]["headline"], document["recommendation"]["summary"]]
+    out += document["recommendation"]["details"] + document["warnings"]
+    ET.SubElement(suite, "system-out").text = "\n".join(out)
+    ET.SubElement(suite, "system-err").text = ""
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _properties(document: dict[str, Any]) -> dict[str, Any]:
+    fp = document["fingerprint"]
+    return {
+        "report.schema": document["schema"],
+        "tool.version": document["tool"]["version"],
+        "run": document["run"]["name"],
+        "target": document["verdict"]["target"],
+        "model": fp["model"],
+        "vllm.version": fp["vllm_version"],
+        "recommendation": document["recommendation"]["summary"],
+    }

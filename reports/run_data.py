@@ -1,0 +1,206 @@
+"""Reads a sweep run dir (see loadtests/run_layout.py) into plain values the report is built from.
+
+Everything read from disk passes through redact() here, so no later layer ever holds a secret.
+A missing or unreadable run dir raises UsageError with one line that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loadtests import run_layout
+from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import redact, register_secret
+
+LOG_EXCERPT_LINES = 12
+
+# Secrets that the generic patterns in redact() may not recognise by shape alone.
+_SECRET_CARRIERS = (
+    re.compile(r"(?i)--api-key[= ]+['\"]?([^\s'\"]+)"),
+    re.compile(
+        r"(?i)\b(?:VLLM_API_KEY|HF_TOKEN|HUGGING_FACE_HUB_TOKEN|OPENAI_API_KEY)=['\"]?([^\s'\"]+)"
+    ),
+    re.compile(r"(?i)\bbearer\s+([^\s'\",}]+)"),
+    re.compile(r"(?i)\"?api_keys?\"?\s*[:=]\s*\[?\s*['\"]?([^\s'\",}\]]+)"),
+)
+
+
+@dataclass(frozen=True)
+class StepSamples:
+    """How many measured (non-warm-up) samples one step's numbers rest on, from its records."""
+
+    requests: int
+    ok_requests: int
+    itl_gaps: int
+    tpot_requests: int
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunData:
+    run_dir: Path
+    manifest: dict[str, Any]
+    results: pd.DataFrame
+    doctor: dict[str, Any] | None
+    samples: dict[str, StepSamples]
+    log_excerpts: dict[str, list[str]]
+    problems: list[str]
+
+
+def load_run(run_dir: Path) -> RunData:
+    if not run_dir.exists():
+        raise UsageError(f"run dir {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a directory (expected a sweep run dir)")
+    texts = _raw_texts(run_dir)
+    for text in texts:
+        harvest_secrets(text)
+    manifest = _read_manifest(run_dir)
+    results = _read_results(run_dir)
+    doctor, problems = _read_doctor(run_dir)
+    samples = {
+        step: s for step in results["step_id"].astype(str) if (s := _read_samples(run_dir, step))
+    }
+    failed = results.loc[results["status"] != "ok", "setting_id"].astype(str)
+    logs = {sid: ex for sid in dict.fromkeys(failed) if (ex := _log_excerpt(run_dir, sid))}
+    return RunData(run_dir, manifest, results, doctor, samples, logs, problems)
+
+
+def harvest_secrets(text: str) -> None:
+    """Registers every value found in a key-carrying position, so redact() removes it anywhere."""
+    for pattern in _SECRET_CARRIERS:
+        for match in pattern.finditer(text):
+            value = match.group(1)
+            if len(value) >= 8 and value != "***" and not value.replace(".", "").isdigit():
+                register_secret(value)
+
+
+def _raw_texts(run_dir: Path) -> Iterator[str]:
+    for name in (run_layout.MANIFEST, run_layout.DOCTOR_JSON):
+        path = run_dir / name
+        if path.is_file():
+            yield path.read_text(errors="replace")
+    logs = run_dir / run_layout.LOGS_DIR
+    if logs.is_dir():
+        for log in sorted(logs.glob("*.log")):
+            yield log.read_text(errors="replace")
+
+
+def _read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / run_layout.MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a sweep run dir: {run_layout.MANIFEST} is missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} should hold a JSON object")
+    schema = data.get("schema")
+    if schema is not None and schema != run_layout.SCHEMA:
+        raise UsageError(f"{path} has schema {schema!r}; this report reads {run_layout.SCHEMA!r}")
+    manifest: dict[str, Any] = redact_tree(data)
+    return manifest
+
+
+def _read_results(run_dir: Path) -> pd.DataFrame:
+    parquet = run_dir / run_layout.RESULTS_PARQUET
+    csv = run_dir / run_layout.RESULTS_CSV
+    frame: pd.DataFrame | None = None
+    errors = []
+    for path, reader in ((parquet, pd.read_parquet), (csv, pd.read_csv)):
+        if not path.is_file():
+            continue
+        try:
+            frame = reader(path)
+            break
+        except Exception as e:  # pyarrow and the csv parser raise many kinds; any means corrupt
+            errors.append(f"{path.name}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    if frame is None:
+        detail = "; ".join(errors) if errors else "no results.parquet or results.csv"
+        raise UsageError(f"{run_dir}: cannot read the sweep results ({detail})")
+    missing = [c for c in run_layout.SETTING_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{run_dir}: results lack columns {', '.join(missing)}")
+    for column in run_layout.COLUMNS:
+        if column not in frame.columns:
+            frame[column] = math.nan
+    for column in ("failure_id", "failure_message"):
+        frame[column] = frame[column].map(lambda v: redact(str(v)) if _present(v) else None)
+    frame["status"] = frame["status"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _read_doctor(run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    path = run_dir / run_layout.DOCTOR_JSON
+    if not path.is_file():
+        return None, []
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, [f"{run_layout.DOCTOR_JSON} could not be read ({e}); doctor results unknown"]
+    if not isinstance(data, dict):
+        return None, [f"{run_layout.DOCTOR_JSON} is not a JSON object; doctor results unknown"]
+    doctor: dict[str, Any] = redact_tree(data)
+    return doctor, []
+
+
+def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
+    path = run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl"
+    if not path.is_file():
+        return None
+    requests = ok = gaps = tpot = 0
+    errors: dict[str, int] = {}
+    with path.open(errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(record, dict) or record.get("warmup"):
+                continue
+            requests += 1
+            if record.get("ok"):
+                ok += 1
+                itl = record.get("itl_ms")
+                gaps += len(itl) if isinstance(itl, list) else 0
+                tpot += 1 if _present(record.get("tpot_ms")) else 0
+            else:
+                reason = redact(str(record.get("error") or f"HTTP {record.get('status_code')}"))
+                key = reason[:160]
+                errors[key] = errors.get(key, 0) + 1
+    return StepSamples(requests, ok, gaps, tpot, errors)
+
+
+def _log_excerpt(run_dir: Path, setting_id: str) -> list[str]:
+    path = run_dir / run_layout.LOGS_DIR / f"{setting_id}.log"
+    if not path.is_file():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    return [redact(line)[:400] for line in lines[-LOG_EXCERPT_LINES:]]
+
+
+def redact_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    return value
+
+
+def _present(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return not (isinstance(value, str) and value.strip() in ("", "nan", "None"))

@@ -1,0 +1,151 @@
+"""The sweep's rows as typed steps, with what the report derives from them (load, error rate,
+how many requests each number rests on, and warnings where that is too few)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from loadtests import run_layout
+from reports.run_data import StepSamples
+
+MIN_REQUESTS = 30  # below this, no statistic of a step is trustworthy
+MIN_REQUESTS_P99 = 100  # a p99 needs at least this many requests to mean anything
+
+
+@dataclass(frozen=True)
+class Step:
+    values: dict[str, Any]  # every run_layout column, NaN as None
+    samples: StepSamples | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, column: str) -> Any:
+        return self.values.get(column)
+
+    def number(self, column: str) -> float | None:
+        value = self.values.get(column)
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def step_id(self) -> str:
+        return str(self.values["step_id"])
+
+    @property
+    def setting_id(self) -> str:
+        return str(self.values["setting_id"])
+
+    @property
+    def ok(self) -> bool:
+        return self.values.get("status") == "ok"
+
+    @property
+    def load_mode(self) -> str:
+        return str(self.values.get("load_mode") or "concurrency")
+
+    @property
+    def load(self) -> float | None:
+        column = "request_rate" if self.load_mode == "rate" else "concurrency"
+        return self.number(column)
+
+    @property
+    def load_label(self) -> str:
+        load = self.load
+        if load is None:
+            return "-"
+        return f"{load:g} req/s" if self.load_mode == "rate" else f"{load:g} users"
+
+    @property
+    def setting_label(self) -> str:
+        return setting_label(
+            self.values.get("max_num_seqs"), self.values.get("tensor_parallel_size")
+        )
+
+    @property
+    def completed(self) -> int:
+        return int(self.number("completed") or 0)
+
+    @property
+    def failed(self) -> int:
+        return int(self.number("failed") or 0)
+
+    @property
+    def error_rate_pct(self) -> float | None:
+        total = self.completed + self.failed
+        return 100.0 * self.failed / total if total else None
+
+    def rests_on(self, metric: str) -> int:
+        """How many requests a latency metric of this step is computed from."""
+        if metric == "tpot" and self.samples is not None:
+            return self.samples.tpot_requests
+        return self.completed
+
+    def as_json(self) -> dict[str, Any]:
+        data = dict(self.values)
+        data.update(
+            load=self.load,
+            error_rate_pct=self.error_rate_pct,
+            requests_measured=self.completed + self.failed,
+            itl_gaps=self.samples.itl_gaps if self.samples else None,
+            tpot_requests=self.samples.tpot_requests if self.samples else None,
+            error_reasons=dict(self.samples.errors) if self.samples else {},
+            warnings=list(self.warnings),
+        )
+        return data
+
+
+def setting_label(max_num_seqs: Any, tp: Any) -> str:
+    seqs = _as_int_text(max_num_seqs, "default")
+    return f"max-num-seqs {seqs} · TP {_as_int_text(tp, '1')}"
+
+
+def steps_from_results(results: pd.DataFrame, samples: dict[str, StepSamples]) -> list[Step]:
+    steps = []
+    for row in results.to_dict(orient="records"):
+        values = {column: _clean(row.get(column)) for column in run_layout.COLUMNS}
+        step = Step(values, samples.get(str(values["step_id"])))
+        step.warnings.extend(_sample_warnings(step))
+        steps.append(step)
+    return sorted(steps, key=_order)
+
+
+def _sample_warnings(step: Step) -> list[str]:
+    if not step.ok:
+        return []
+    n = step.completed
+    if n < MIN_REQUESTS:
+        return [f"rests on only {n} completed requests (< {MIN_REQUESTS}): treat as indicative"]
+    if n < MIN_REQUESTS_P99:
+        return [f"p99 values rest on {n} requests (< {MIN_REQUESTS_P99}): p99 is unreliable"]
+    return []
+
+
+def _order(step: Step) -> tuple[float, float, str, float]:
+    return (
+        _num_or(step.get("tensor_parallel_size"), 1.0),
+        _num_or(step.get("max_num_seqs"), math.inf),
+        step.setting_id,
+        step.load if step.load is not None else -1.0,
+    )
+
+
+def _num_or(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, int | float) else default
+
+
+def _as_int_text(value: Any, default: str) -> str:
+    if isinstance(value, int | float) and not math.isnan(value):
+        return f"{value:g}"
+    return default
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars -> Python numbers
+        return value.item()
+    return value

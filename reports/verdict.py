@@ -1,0 +1,239 @@
+"""Judges the gates: each step on its own, then the run at the target load, in plain words."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.gates import METRIC_WORDS, STAT_WORDS, Gates, StepCheck
+from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+DOCTOR_FAILING_SEVERITIES = ("fail", "failure", "error", "critical")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate_id: str
+    title: str
+    status: str  # pass | fail | skip
+    explanation: str  # for someone who has never heard of TTFT
+    measured: float | None = None
+    threshold: float | None = None
+    unit: str = ""
+    step_id: str | None = None
+    setting_id: str | None = None
+    load: float | None = None
+    rests_on: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status != FAIL
+
+
+def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
+    checks = []
+    for limit in gates.latency:
+        n = step.rests_on(limit.metric)
+        needed = MIN_REQUESTS_P99 if limit.stat == "p99" else MIN_REQUESTS
+        notes = [f"rests on {n} requests (< {needed})"] if n < needed else []
+        value = step.number(limit.column)
+        checks.append(
+            StepCheck(
+                limit.key,
+                limit.title,
+                value,
+                limit.max_ms,
+                "ms",
+                value is not None and value <= limit.max_ms,
+                n,
+                notes,
+            )
+        )
+    if gates.max_error_rate_pct is not None:
+        rate = step.error_rate_pct
+        checks.append(
+            StepCheck(
+                "error_rate_pct",
+                f"error rate ≤ {gates.max_error_rate_pct:g} %",
+                rate,
+                gates.max_error_rate_pct,
+                "%",
+                rate is not None and rate <= gates.max_error_rate_pct,
+                step.completed + step.failed,
+            )
+        )
+    if gates.min_output_tokens_per_s is not None:
+        tps = step.number("output_throughput")
+        checks.append(
+            StepCheck(
+                "output_tokens_per_s",
+                f"output ≥ {gates.min_output_tokens_per_s:g} tokens/s",
+                tps,
+                gates.min_output_tokens_per_s,
+                "tokens/s",
+                tps is not None and tps >= gates.min_output_tokens_per_s,
+                step.completed,
+            )
+        )
+    return checks
+
+
+def at_target(step: Step, gates: Gates) -> bool:
+    if gates.target_concurrency is not None:
+        return step.load_mode == "concurrency" and step.load == gates.target_concurrency
+    if gates.target_rate is not None:
+        return (
+            step.load_mode == "rate"
+            and step.load is not None
+            and math.isclose(step.load, gates.target_rate, rel_tol=1e-6)
+        )
+    return True
+
+
+def judged_step(steps: Sequence[Step], gates: Gates) -> Step | None:
+    """The step the gates are judged on: at the target load, the best setting (all gates met,
+    then fewest gates missed, then most output tokens/s)."""
+    eligible = [s for s in steps if s.ok and at_target(s, gates)]
+    if not eligible:
+        return None
+
+    def rank(step: Step) -> tuple[int, float]:
+        missed = sum(not c.passed for c in judge_step(step, gates))
+        return (-missed, step.number("output_throughput") or 0.0)
+
+    return max(eligible, key=rank)
+
+
+def evaluate(
+    steps: Sequence[Step], gates: Gates, doctor: dict[str, Any] | None
+) -> list[GateResult]:
+    chosen = judged_step(steps, gates)
+    if chosen is not None:
+        results = [_from_check(check, chosen) for check in judge_step(chosen, gates)]
+    else:
+        reason = _why_no_step(steps, gates)
+        results = [GateResult(gid, title, FAIL, reason) for gid, title in _unmeasured(gates)]
+    if gates.doctor:
+        results.append(doctor_gate(doctor))
+    return results
+
+
+def doctor_gate(doctor: dict[str, Any] | None) -> GateResult:
+    title = "the doctor finds no failure"
+    if doctor is None:
+        return GateResult(
+            "doctor", title, SKIP, "The doctor was not run for this sweep (no doctor.json)."
+        )
+    failing = doctor_failures(doctor)
+    if failing:
+        return GateResult(
+            "doctor",
+            title,
+            FAIL,
+            f"The doctor found {len(failing)} problem(s) that break the deployment: "
+            + ", ".join(failing)
+            + ". See the doctor's findings for the fix.",
+            measured=float(len(failing)),
+            threshold=0.0,
+            unit="failures",
+        )
+    return GateResult(
+        "doctor",
+        title,
+        PASS,
+        "The doctor's checks found nothing that breaks the deployment.",
+        measured=0.0,
+        threshold=0.0,
+        unit="failures",
+    )
+
+
+def doctor_failures(doctor: dict[str, Any]) -> list[str]:
+    failing: list[str] = []
+    for check in _dicts(doctor.get("checks")):
+        if str(check.get("status", "")).lower() == "fail":
+            failing.append(str(check.get("id", "unknown check")))
+    for finding in _dicts(doctor.get("findings")):
+        if str(finding.get("severity", "")).lower() in DOCTOR_FAILING_SEVERITIES:
+            failing.append(str(finding.get("id", "unknown finding")))
+    return list(dict.fromkeys(failing))
+
+
+def explain(check: StepCheck, step: Step) -> str:
+    where = f"at {step.load_label} on {step.setting_label}"
+    limit = f"{check.threshold:g} {check.unit}"
+    if check.measured is None:
+        return f"Not measured {where} (the sweep recorded no value)."
+    verdict = "within" if check.passed else "over"
+    if check.gate_id == "error_rate_pct":
+        total = step.completed + step.failed
+        return (
+            f"{step.failed} of {total} requests failed {where} "
+            f"({check.measured:.2f} %; {verdict} the limit of {limit})."
+        )
+    if check.gate_id == "output_tokens_per_s":
+        enough = "enough" if check.passed else "too little"
+        return (
+            f"The server produced {check.measured:.1f} output tokens/s {where}: "
+            f"{enough} (needed at least {limit})."
+        )
+    metric, stat = check.gate_id.split("_")[:2]
+    return (
+        f"{STAT_WORDS[stat].capitalize()}, the {METRIC_WORDS[metric]} was "
+        f"{'' if stat == 'mean' else 'at most '}{check.measured:.1f} ms {where}: "
+        f"{verdict} the limit of {limit}."
+    )
+
+
+def _from_check(check: StepCheck, step: Step) -> GateResult:
+    return GateResult(
+        gate_id=check.gate_id,
+        title=check.title,
+        status=PASS if check.passed else FAIL,
+        explanation=explain(check, step),
+        measured=check.measured,
+        threshold=check.threshold,
+        unit=check.unit,
+        step_id=step.step_id,
+        setting_id=step.setting_id,
+        load=step.load,
+        rests_on=check.rests_on,
+        warnings=list(check.notes),
+    )
+
+
+def _unmeasured(gates: Gates) -> list[tuple[str, str]]:
+    checks = [(limit.key, limit.title) for limit in gates.latency]
+    if gates.max_error_rate_pct is not None:
+        checks.append(("error_rate_pct", f"error rate ≤ {gates.max_error_rate_pct:g} %"))
+    if gates.min_output_tokens_per_s is not None:
+        checks.append(
+            ("output_tokens_per_s", f"output ≥ {gates.min_output_tokens_per_s:g} tokens/s")
+        )
+    return checks
+
+
+def _why_no_step(steps: Sequence[Step], gates: Gates) -> str:
+    ok = [s for s in steps if s.ok]
+    if not ok:
+        return "No server setting started, so nothing could be measured (see failed settings)."
+    loads = sorted({s.load_label for s in ok if s.load is not None}, key=_label_order)
+    return (
+        f"The sweep did not measure {gates.target_label}; measured loads: "
+        f"{', '.join(loads) or 'none'}. Run the sweep at the target load."
+    )
+
+
+def _label_order(label: str) -> float:
+    try:
+        return float(label.split()[0])
+    except ValueError:
+        return math.inf
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

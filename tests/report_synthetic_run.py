@@ -1,0 +1,258 @@
+"""A SYNTHETIC sweep run dir, written by hand following loadtests/run_layout.py, so the report
+can be tested without running vLLM. Numbers are made up but chosen so the gates' outcomes are
+known (see the table below). The real-sweep tests use the loadtests fixture instead.
+
+setting   load  TTFT p95  ITL p95  out tok/s  completed  failed
+s4-tp1    1     100       20       40         20         0      (rests on < 30 requests)
+s4-tp1    2     150       25       75         120        0
+s4-tp1    4     250       35       130        120        0
+s4-tp1    8     900       60       140        117        3
+s8-tp1    1     110       22       38         120        0
+s8-tp1    2     160       27       72         120        0
+s8-tp1    4     240       33       135        120        0
+s8-tp1    8     400       45       240        120        0
+s16-tp2   -     did not start: startup.cuda_oom
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loadtests import run_layout
+
+FAKE_KEY = "pcv-fake-key-7Hq2Zx9Lw4"  # no well-known shape: only harvesting can catch it
+FAKE_HF_TOKEN = "hf_FakeTokenAbCdEf123456"
+
+# setting_id, max_num_seqs, tp, [(load, ttft_p95, itl_p95, out_tps, completed, failed)]
+SETTINGS: list[tuple[str, int, int, list[tuple[int, float, float, float, int, int]]]] = [
+    (
+        "s4-tp1",
+        4,
+        1,
+        [
+            (1, 100.0, 20.0, 40.0, 20, 0),
+            (2, 150.0, 25.0, 75.0, 120, 0),
+            (4, 250.0, 35.0, 130.0, 120, 0),
+            (8, 900.0, 60.0, 140.0, 117, 3),
+        ],
+    ),
+    (
+        "s8-tp1",
+        8,
+        1,
+        [
+            (1, 110.0, 22.0, 38.0, 120, 0),
+            (2, 160.0, 27.0, 72.0, 120, 0),
+            (4, 240.0, 33.0, 135.0, 120, 0),
+            (8, 400.0, 45.0, 240.0, 120, 0),
+        ],
+    ),
+]
+FAILED_SETTING = ("s16-tp2", 16, 2, "startup.cuda_oom")
+DURATION_S = 30.0
+WARMUP_S = 5.0
+
+
+def write_synthetic_run(
+    run_dir: Path, *, with_doctor: bool = True, doctor_fails: bool = False
+) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / run_layout.RECORDS_DIR).mkdir(exist_ok=True)
+    (run_dir / run_layout.LOGS_DIR).mkdir(exist_ok=True)
+    rows = []
+    for setting_id, seqs, tp, steps in SETTINGS:
+        for load, ttft, itl, tps, completed, failed in steps:
+            row = _row(setting_id, seqs, tp, load, ttft, itl, tps, completed, failed)
+            rows.append(row)
+            _write_records(run_dir, row)
+        (run_dir / run_layout.LOGS_DIR / f"{setting_id}.log").write_text("INFO ready\n")
+    sid, seqs, tp, failure_id = FAILED_SETTING
+    rows.append(
+        {
+            "step_id": sid,
+            "setting_id": sid,
+            "max_num_seqs": seqs,
+            "tensor_parallel_size": tp,
+            "status": "failed",
+            "failure_id": failure_id,
+            "failure_message": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        }
+    )
+    (run_dir / run_layout.LOGS_DIR / f"{sid}.log").write_text(
+        f"INFO non-default args: {{'api_key': '{FAKE_KEY}'}}\n"
+        f"INFO env VLLM_API_KEY={FAKE_KEY}\n"
+        f"INFO downloading with token {FAKE_HF_TOKEN}\n"
+        f"ERROR client sent key {FAKE_KEY} with the request\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+        "RuntimeError: Engine core initialization failed. See root cause above.\n"
+    )
+    frame = pd.DataFrame(rows, columns=run_layout.COLUMNS)
+    frame.to_csv(run_dir / run_layout.RESULTS_CSV, index=False)
+    frame.to_parquet(run_dir / run_layout.RESULTS_PARQUET, index=False)
+    (run_dir / run_layout.MANIFEST).write_text(json.dumps(_manifest(), indent=2))
+    if with_doctor:
+        (run_dir / run_layout.DOCTOR_JSON).write_text(json.dumps(_doctor(doctor_fails), indent=2))
+    return run_dir
+
+
+def _row(
+    setting_id: str,
+    seqs: int,
+    tp: int,
+    load: int,
+    ttft: float,
+    itl: float,
+    tps: float,
+    completed: int,
+    failed: int,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "step_id": f"{setting_id}-c{load}",
+        "setting_id": setting_id,
+        "max_num_seqs": seqs,
+        "tensor_parallel_size": tp,
+        "status": "ok",
+        "failure_id": None,
+        "failure_message": None,
+        "load_mode": "concurrency",
+        "concurrency": load,
+        "request_rate": math.nan,
+        "duration_s": DURATION_S,
+        "warmup_s": WARMUP_S,
+        "prompt_tokens_asked": 256,
+        "output_tokens_asked": 64,
+        "completed": completed,
+        "failed": failed,
+        "request_throughput": completed / DURATION_S,
+        "output_throughput": tps,
+        "total_token_throughput": tps + completed * 256 / DURATION_S,
+        "goodput": completed / DURATION_S * (0.9 if ttft > 300 else 1.0),
+        "server_running_max": min(load, seqs),
+        "server_running_mean": min(load, seqs) * 0.8,
+        "server_waiting_max": max(0, load - seqs),
+        "server_waiting_mean": max(0, load - seqs) * 0.6,
+        "server_kv_cache_max": min(0.98, 0.08 * load * (8 / seqs)),
+        "server_preemptions": 0,
+        "server_prompt_tokens": completed * 256,
+        "server_generation_tokens": completed * 64,
+        "server_prefix_cache_hit_rate": 0.0,
+        "gpu_memory_used_max_mib": math.nan,
+        "gpu_utilization_mean": math.nan,
+    }
+    for metric, p95 in (
+        ("ttft", ttft),
+        ("itl", itl),
+        ("tpot", itl * 1.05),
+        ("e2el", ttft + 64 * itl),
+    ):
+        for stat, factor in (
+            ("mean", 0.7),
+            ("p50", 0.65),
+            ("p90", 0.9),
+            ("p95", 1.0),
+            ("p99", 1.3),
+        ):
+            row[f"{metric}_ms_{stat}"] = round(p95 * factor, 3)
+    return row
+
+
+def _write_records(run_dir: Path, row: dict[str, Any]) -> None:
+    lines = []
+    for i in range(row["completed"] + row["failed"] + 2):
+        warmup = i < 2
+        ok = warmup or i - 2 < row["completed"]
+        lines.append(
+            {
+                "step_id": row["step_id"],
+                "request_id": f"{row['step_id']}-{i}",
+                "worker": "w0",
+                "start_unix": 1_800_000_000.0 + i,
+                "ok": ok,
+                "status_code": 200 if ok else 401,
+                "error": None if ok else f"HTTP 401: bad key {FAKE_KEY}",
+                "prompt_tokens": 256,
+                "output_tokens": 64 if ok else 0,
+                "ttft_ms": row["ttft_ms_p50"] if ok else None,
+                "e2el_ms": row["e2el_ms_p50"] if ok else None,
+                "tpot_ms": row["tpot_ms_p50"] if ok else None,
+                "itl_ms": [row["itl_ms_p50"]] * 63 if ok else [],
+                "warmup": warmup,
+            }
+        )
+    path = run_dir / run_layout.RECORDS_DIR / f"{row['step_id']}.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _manifest() -> dict[str, Any]:
+    settings = []
+    for setting_id, seqs, tp, _ in [*SETTINGS, (*FAILED_SETTING[:3], [])]:
+        settings.append(
+            {
+                "setting_id": setting_id,
+                "max_num_seqs": seqs,
+                "tensor_parallel_size": tp,
+                "vllm_command": [
+                    "vllm",
+                    "serve",
+                    "tiny-llama",
+                    "--max-num-seqs",
+                    str(seqs),
+                    "--tensor-parallel-size",
+                    str(tp),
+                    "--api-key",
+                    FAKE_KEY,
+                ],
+            }
+        )
+    return {
+        "schema": run_layout.SCHEMA,
+        "tool_version": "0.1.0",
+        "vllm_version": "0.32.0",
+        "locust_version": "2.31.0",
+        "platform": {"system": "Linux", "gpus": [], "cpu_count": 2},
+        "model": "tiny-llama",
+        "max_model_len": 2048,
+        "started_at": "2026-11-29T16:00:00+00:00",
+        "settings": settings,
+        "locust_command": f"locust -f chat.py --headless --api-key={FAKE_KEY}",
+    }
+
+
+def _doctor(fails: bool) -> dict[str, Any]:
+    findings = [
+        {
+            "id": "picoclaw.no_fallbacks",
+            "severity": "warn",
+            "message": "PicoClaw has no model_fallbacks configured",
+            "evidence": f"Authorization: Bearer {FAKE_KEY}",
+            "remedy": "Add a fallback under agents.defaults.model_fallbacks",
+        }
+    ]
+    checks = [
+        {"id": "server.reachable", "status": "pass"},
+        {"id": "picoclaw.fallbacks", "status": "warn"},
+    ]
+    if fails:
+        findings.append(
+            {
+                "id": "auth.key_mismatch",
+                "severity": "fail",
+                "message": "The server rejects PicoClaw's API key (401)",
+                "evidence": f"api_key={FAKE_KEY}",
+                "remedy": "Set providers.vllm.api_key to the server's --api-key",
+            }
+        )
+        checks.append({"id": "auth.key", "status": "fail"})
+    return {
+        "schema": "picoclaw-vllm/diagnosis/v1",
+        "tool_version": "0.1.0",
+        "vllm_version": "0.32.0",
+        "target": {"api_base": "http://127.0.0.1:8000/v1", "model": "tiny-llama"},
+        "checks": checks,
+        "findings": findings,
+    }
