@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,10 @@ session: LoadSession | None = None
 _master_writer: RecordWriter | None = None
 
 
-@events.init_command_line_parser.add_listener
 def _add_options(parser: Any, **_kw: Any) -> None:
     load_options.add_arguments(parser)
 
 
-@events.init.add_listener
 def _on_init(environment: Any, **_kw: Any) -> None:
     global session, _master_writer
     opts = load_options.LoadOptions.from_namespace(environment.parsed_options)
@@ -75,7 +74,6 @@ def _flush_forever(sink: ForwardingSink) -> None:
         sink.flush()
 
 
-@events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
@@ -96,19 +94,16 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         gevent.spawn(runner.quit)
 
 
-@events.test_stopping.add_listener
 def _on_stopping(**_kw: Any) -> None:
     if session is not None:
         session.stopping = True
 
 
-@events.test_stop.add_listener
 def _on_test_stop(**_kw: Any) -> None:
     if session is not None:
         session.sink.flush()
 
 
-@events.quitting.add_listener
 def _on_quitting(**_kw: Any) -> None:
     if session is not None:
         session.sink.close()
@@ -118,6 +113,18 @@ def _on_quitting(**_kw: Any) -> None:
 
 def _wait(user: ChatUser) -> float:
     return session.wait_time() if session is not None else 0.0
+
+
+def _listen(hook: Any, handler: Callable[..., None]) -> None:
+    hook.add_listener(handler)
+
+
+_listen(events.init_command_line_parser, _add_options)
+_listen(events.init, _on_init)
+_listen(events.test_start, _on_test_start)
+_listen(events.test_stopping, _on_stopping)
+_listen(events.test_stop, _on_test_stop)
+_listen(events.quitting, _on_quitting)
 
 
 class ChatUser(FastHttpUser):

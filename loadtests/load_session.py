@@ -56,7 +56,7 @@ def first_model(client: httpx.Client, root: str, api_key: str | None) -> str:
 @dataclass(frozen=True)
 class PreparedRequest:
     path: str
-    body: bytes
+    body: str
     headers: dict[str, str]
 
 

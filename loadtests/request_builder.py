@@ -49,8 +49,8 @@ def body(spec: RequestSpec, prompt: str | list[dict[str, str]]) -> dict[str, Any
     return data
 
 
-def encoded_body(spec: RequestSpec, prompt: str | list[dict[str, str]]) -> bytes:
-    return json.dumps(body(spec, prompt), separators=(",", ":")).encode()
+def encoded_body(spec: RequestSpec, prompt: str | list[dict[str, str]]) -> str:
+    return json.dumps(body(spec, prompt), separators=(",", ":"))
 
 
 def headers(api_key: str | None, *, stream: bool) -> dict[str, str]:
