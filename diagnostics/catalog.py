@@ -29,6 +29,12 @@ _ENTRIES = (
         "timeout, TLS error or wrong scheme; each is named.",
     ),
     (
+        "unexpected_answer",
+        "Something else answers at api_base",
+        "An HTML page (e.g. a proxy's 502), a body that is not JSON, or another service "
+        "answers where vLLM's API should be.",
+    ),
+    (
         "api_base_path",
         "api_base does not end in /v1",
         "PicoClaw appends only /chat/completions to api_base, so it must end in /v1.",

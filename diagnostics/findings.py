@@ -44,6 +44,7 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    halt: bool = False  # dependents skip even though this is only a warning
 
     @classmethod
     def skip(cls, reason: str) -> Outcome:

@@ -1,0 +1,49 @@
+"""The model's Hugging Face repo: exists, and readable with this machine's token."""
+
+from __future__ import annotations
+
+from diagnostics.checks.base import Check
+from diagnostics.checks.server_log import EXPLAIN
+from diagnostics.facts import Facts
+from diagnostics.findings import Finding, Outcome, Severity
+
+
+def check_hub(facts: Facts) -> Outcome:
+    if not facts.options.check_hub:
+        return Outcome.skip("Hub checks turned off (--no-hub)")
+    answer = facts.hub()
+    if answer is None:
+        return Outcome.skip("the model is not a Hugging Face repo id (local path or alias)")
+    where = f"{answer.endpoint}/{answer.repo} (token: {'yes' if answer.token_used else 'none'})"
+    if answer.state == "ok":
+        return Outcome.ok(f"{where}: readable, {answer.detail}")
+    if answer.state == "offline":
+        return Outcome.skip("HF_HUB_OFFLINE is set: the Hub was not asked")
+    if answer.state == "unreachable":
+        return Outcome.of(
+            Finding(
+                "hf_hub_unreachable",
+                Severity.INFO,
+                "the Hugging Face Hub could not be reached; repo access not checked",
+                evidence=f"{where}: {answer.detail}",
+                remedy="check network/proxy (HF_ENDPOINT for a mirror); vLLM needs the Hub "
+                "only when the model is not cached",
+            )
+        )
+    if answer.state in ("gated_no_token", "gated_no_access"):
+        message, remedy = EXPLAIN["hf_gated"]({"repo": answer.repo})
+        if answer.state == "gated_no_token":
+            message = f"{answer.repo} is gated and no Hugging Face token is set"
+        return Outcome.of(
+            Finding("hf_gated", Severity.FAIL, message, f"{where}: {answer.detail}", remedy)
+        )
+    message, remedy = EXPLAIN["hf_repo_not_found"]({"repo": answer.repo})
+    return Outcome.of(
+        Finding("hf_repo_not_found", Severity.FAIL, message, f"{where}: {answer.detail}", remedy)
+    )
+
+
+CHECKS = (
+    Check("hub", "Hugging Face repo", "Hugging Face", check_hub, (),
+          ("hf_gated", "hf_repo_not_found", "hf_hub_unreachable")),
+)  # fmt: skip

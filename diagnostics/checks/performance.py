@@ -1,0 +1,123 @@
+"""Slow responses: time to first token and between tokens, and what /metrics says is why."""
+
+from __future__ import annotations
+
+import statistics
+
+from diagnostics.checks.base import Check
+from diagnostics.facts import Facts, LatencySample
+from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.probes.metrics import Metrics
+
+KV_NEAR_FULL = 0.9
+RTT_SLOW_S = 0.05
+GPU_BUSY_PERCENT = 95.0
+
+
+def _max(samples: list[Metrics], attr: str) -> float | None:
+    values = [v for m in samples if (v := getattr(m, attr)) is not None]
+    return max(values) if values else None
+
+
+def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tuple[str, str]]:
+    """(cause, remedy) pairs, most likely first."""
+    causes: list[tuple[str, str]] = []
+    waiting, running = (
+        _max(sample.metrics_samples, "waiting"),
+        _max(sample.metrics_samples, "running"),
+    )
+    if waiting:
+        causes.append(
+            (
+                f"queueing: up to {waiting:.0f} requests waiting while {running or 0:.0f} run "
+                f"(load above --max-num-seqs, which is about {running or 0:.0f} here)",
+                "raise --max-num-seqs (if KV cache allows), add replicas, or lower the load",
+            )
+        )
+    kv = _max(sample.metrics_samples, "kv_usage")
+    first, last = sample.metrics_samples[:1], sample.metrics_samples[-1:]
+    pre = [m.preemptions for m in first + last]
+    preempted = (pre[-1] or 0) - (pre[0] or 0) if len(pre) == 2 else 0
+    if (kv is not None and kv >= KV_NEAR_FULL) or preempted > 0:
+        causes.append(
+            (
+                f"KV cache pressure: usage up to {(kv or 0) * 100:.0f}%, "
+                f"{preempted:.0f} preemptions during the probe",
+                "raise --gpu-memory-utilization, lower --max-model-len, or add "
+                "--tensor-parallel-size",
+            )
+        )
+    if sample.rtt_s is not None and sample.rtt_s > RTT_SLOW_S:
+        causes.append(
+            (
+                f"network: round trip to the server {sample.rtt_s * 1000:.0f} ms",
+                "run PicoClaw closer to the server or fix the network path (ping, mtr)",
+            )
+        )
+    gpus = facts.gpus()
+    busy = [g for g in gpus.gpus if (g.utilization_percent or 0) >= GPU_BUSY_PERCENT]
+    if busy:
+        names = ", ".join(f"GPU {g.index} {g.utilization_percent:.0f}%" for g in busy)
+        causes.append((f"GPU saturated ({names})", "add GPUs (--tensor-parallel-size) or replicas"))
+    if not causes and ttft is not None:
+        causes.append(
+            (
+                "prefill: slow first token without queueing (long prompts)",
+                "raise --max-num-batched-tokens, enable prefix caching, shorten prompts",
+            )
+        )
+    elif not causes:
+        causes.append(
+            ("decode: slow tokens without queueing (big batches, --enforce-eager, TP traffic)",
+             "drop --enforce-eager, lower --max-num-seqs, or use faster interconnect/GPUs")
+        )  # fmt: skip
+    return causes
+
+
+def check_latency(facts: Facts) -> Outcome:
+    options = facts.options
+    sample = facts.latency()
+    ttfts = [s.ttft_s for s in sample.streams if s.ttft_s is not None]
+    itls = [gap for s in sample.streams for gap in s.itl_s]
+    failed = [s for s in sample.streams if s.ttft_s is None]
+    ttft = statistics.median(ttfts) if ttfts else None
+    itl = statistics.median(itls) if itls else None
+    notes = [
+        f"{len(sample.streams)} probe requests of {options.probe_max_tokens} tokens: "
+        f"median TTFT {_ms(ttft)}, median ITL {_ms(itl)}, RTT {_ms(sample.rtt_s)}",
+        f"thresholds: TTFT {_ms(options.ttft_threshold_s)}, ITL {_ms(options.itl_threshold_s)}",
+    ]
+    for m in sample.metrics_samples[-1:]:
+        notes.append(f"metrics: running {m.running}, waiting {m.waiting}, kv {m.kv_usage}")
+    slow_ttft = ttft is None or ttft > options.ttft_threshold_s
+    slow_itl = itl is not None and itl > options.itl_threshold_s
+    if not (slow_ttft or slow_itl or failed):
+        return Outcome.ok(*notes)
+    causes = _causes(facts, sample, ttft if slow_ttft else None)
+    what = []
+    if ttft is None or failed:
+        what.append(f"{len(failed)} of {len(sample.streams)} probes got no token in time")
+    if ttft is not None and slow_ttft:
+        what.append(f"TTFT {_ms(ttft)} > {_ms(options.ttft_threshold_s)}")
+    if slow_itl:
+        what.append(f"ITL {_ms(itl)} > {_ms(options.itl_threshold_s)}")
+    return Outcome.of(
+        Finding(
+            "slow_responses",
+            Severity.WARN,
+            f"slow responses ({'; '.join(what)}); cause: {causes[0][0]}",
+            evidence="; ".join([notes[0], *(c for c, _ in causes)]),
+            remedy="; ".join(dict.fromkeys(r for _, r in causes)),
+        ),
+        notes=notes,
+    )
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+CHECKS = (
+    Check("latency", "Response speed", "Performance", check_latency, ("completion",),
+          ("slow_responses",)),
+)  # fmt: skip

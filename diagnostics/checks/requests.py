@@ -1,0 +1,160 @@
+"""What PicoClaw sends: the model name, its max_tokens, and a real request of its shape."""
+
+from __future__ import annotations
+
+from diagnostics.checks.base import Check, config_where, max_tokens_line, model_line
+from diagnostics.facts import Facts
+from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.probes.http import HttpAnswer
+
+ENGINE_DEAD_TEXT = "EngineCore encountered an issue"
+
+
+def check_model(facts: Facts) -> Outcome:
+    t = facts.target()
+    served = facts.served()
+    names = [m.id for m in served]
+    listing = ", ".join(names) or "(none)"
+    first = names[0] if names else "<served name>"
+    if t.model and t.model in names:
+        return Outcome.ok(f"{t.model_configured!r} -> sends {t.model!r}; served: {listing}")
+    if t.provider not in (None, "vllm") and t.model_configured:
+        return Outcome.of(
+            Finding(
+                "model_not_found",
+                Severity.FAIL,
+                f"PicoClaw routes {t.model_configured!r} to provider {t.provider!r}, not vLLM",
+                evidence=f"first path segment {t.model_configured.split('/')[0]!r} names a "
+                f"PicoClaw provider; vLLM serves: {listing}",
+                remedy=model_line(t, t.model_configured if t.model_configured in names else first),
+            )
+        )
+    if not t.model:
+        return Outcome.of(
+            Finding(
+                "model_not_found",
+                Severity.FAIL,
+                "no model configured: PicoClaw has no model name to send",
+                evidence=f"{config_where(t)}: agents.defaults.model(_name) absent; "
+                f"vLLM serves: {listing}",
+                remedy=model_line(t, first),
+            )
+        )
+    evidence = f"PicoClaw sends model {t.model!r}; GET /v1/models lists: {listing}"
+    chat = facts.chat()
+    if chat.status == 404:
+        evidence += f"; {chat.describe()}"
+    return Outcome.of(
+        Finding(
+            "model_not_found",
+            Severity.FAIL,
+            f"the server does not serve {t.model!r}",
+            evidence=evidence,
+            remedy=f"{model_line(t, first)}; or start vLLM with --served-model-name {t.model}",
+        )
+    )
+
+
+def check_context(facts: Facts) -> Outcome:
+    t = facts.target()
+    served = {m.id: m for m in facts.served()}
+    limit = served[t.model].max_model_len if t.model in served else None
+    if limit is None:
+        return Outcome.skip("the server does not report max_model_len")
+    suggested = max(256, limit // 4)
+    if t.max_tokens > limit:
+        answer = facts.context_probe(t.max_tokens)
+        return Outcome.of(
+            Finding(
+                "context_overflow",
+                Severity.FAIL,
+                f"PicoClaw's max_tokens {t.max_tokens} exceeds the server's max_model_len "
+                f"{limit}: every request fails",
+                evidence=answer.describe(),
+                remedy=f"{max_tokens_line(t, suggested)} (max_tokens + prompt must fit in "
+                f"{limit}); or restart vLLM with a larger --max-model-len if memory allows",
+            )
+        )
+    if t.max_tokens > limit * 3 // 4:
+        return Outcome.of(
+            Finding(
+                "context_overflow",
+                Severity.WARN,
+                f"max_tokens {t.max_tokens} leaves under a quarter of max_model_len {limit} "
+                "for the prompt: long conversations will fail with 400",
+                evidence=f"max_tokens {t.max_tokens}, max_model_len {limit}",
+                remedy=max_tokens_line(t, suggested),
+            )
+        )
+    return Outcome.ok(f"max_tokens {t.max_tokens} <= max_model_len {limit}")
+
+
+def _engine_dead(answer: HttpAnswer) -> bool:
+    return answer.status == 500 and ENGINE_DEAD_TEXT in answer.body
+
+
+def check_completion(facts: Facts) -> Outcome:
+    plain = facts.chat()
+    stream = facts.chat_stream()
+    for answer in (plain, stream.answer):
+        if _engine_dead(answer):
+            return Outcome.of(
+                Finding(
+                    "engine_dead",
+                    Severity.FAIL,
+                    "vLLM's engine crashed: requests fail with 500 EngineCore error",
+                    evidence=answer.describe(),
+                    remedy="find the cause in the server log (diagnose --log FILE | --docker "
+                    "NAME | --journal UNIT) and restart vLLM",
+                )
+            )
+    findings = []
+    if not plain.ok or plain.json() is None:
+        findings.append(_failed("non-streaming", plain))
+    if not stream.answer.ok or stream.error_chunk or stream.chunks == 0:
+        if stream.error_chunk:
+            message = f"streaming request ended with an error chunk: {stream.error_chunk}"
+        else:
+            message = stream.answer.describe()
+        findings.append(
+            Finding(
+                "completion_failed",
+                Severity.FAIL,
+                "a PicoClaw-shaped streaming request fails",
+                evidence=message,
+                remedy="read the server log for the cause; retry with curl -N "
+                f"{facts.client.api_base}/chat/completions -d '{{...\"stream\": true}}'",
+            )
+        )
+    if findings:
+        return Outcome.of(*findings)
+    ttft = f"{stream.ttft_s * 1000:.0f} ms" if stream.ttft_s is not None else "?"
+    return Outcome.ok(
+        f"non-streaming 1-token answer in {plain.elapsed_s * 1000:.0f} ms",
+        f"streaming: first token after {ttft}",
+    )
+
+
+def _failed(kind: str, answer: HttpAnswer) -> Finding:
+    if answer.failure is not None:
+        evidence = answer.describe()
+    else:
+        evidence = f"{answer.method} {answer.url} -> {answer.status}: {answer.error_message()}"
+    return Finding(
+        "completion_failed",
+        Severity.FAIL,
+        f"a PicoClaw-shaped {kind} request fails"
+        + (f" with {answer.status}" if answer.status else ""),
+        evidence=evidence[:600],
+        remedy="read the server log for the cause (diagnose --log FILE); the request is "
+        "POST {api_base}/chat/completions with User-Agent PicoClaw and max_tokens 1",
+    )
+
+
+CHECKS = (
+    Check("model", "Model name", "Requests", check_model, ("auth",), ("model_not_found",)),
+    Check("context", "max_tokens vs context", "Requests", check_context, ("model",),
+          ("context_overflow",)),
+    Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
+          ("model", "api_base", "health"), ("completion_failed", "engine_dead")),
+)  # fmt: skip

@@ -1,0 +1,181 @@
+"""Reaching the server: something answers, at the right path, alive, and accepting the key."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from diagnostics.checks.base import Check, config_where, key_line
+from diagnostics.facts import Facts
+from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.probes.http import HttpAnswer
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
+
+_CONNECTION_REMEDY = {
+    "refused": "start vLLM (python -m vllm.entrypoints.openai.api_server --model MODEL "
+    "--port {port}) or fix the port in api_base; check: curl {api_base}/models",
+    "dns": "fix the host name in api_base, or use the server's IP address",
+    "connect_timeout": "check the host is up and that no firewall drops port {port} "
+    "(nc -vz {host} {port})",
+    "no_answer": "the server accepts connections but is wedged or something else holds "
+    "port {port}: check its log and `ss -ltnp 'sport = :{port}'`; restart vLLM",
+    "tls": "use the scheme the server speaks (vLLM serves plain http:// unless given "
+    "--ssl-keyfile) or fix the proxy's certificate",
+    "wrong_scheme": "write api_base as http://HOST:{port}/v1 in {where}",
+    "protocol": "point api_base at vLLM's HTTP port, not another service",
+}
+
+
+def _port(api_base: str) -> int:
+    parts = urlsplit(api_base)
+    try:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return 8000
+
+
+def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
+    if answer.failure is not None or answer.status in (401, 404):
+        return None
+    data = answer.json()
+    if answer.status in (502, 503, 504) and (answer.is_html or data is None):
+        return Finding(
+            "unexpected_answer",
+            Severity.FAIL,
+            f"a proxy answers {answer.status} instead of vLLM: the vLLM behind it is down",
+            evidence=answer.describe(),
+            remedy=f"start vLLM or fix the proxy's upstream address; then curl {api_base}/models",
+        )
+    if answer.is_html or (answer.ok and not isinstance(data, dict)):
+        kind = "an HTML page" if answer.is_html else "a body that is not JSON"
+        return Finding(
+            "unexpected_answer",
+            Severity.FAIL,
+            f"{answer.url} answers {answer.status} with {kind}: not vLLM's API",
+            evidence=answer.describe(),
+            remedy="point api_base at vLLM's OpenAI-compatible server (http://HOST:PORT/v1)",
+        )
+    return None
+
+
+def check_connection(facts: Facts) -> Outcome:
+    t = facts.target()
+    answer = facts.models()
+    health = facts.health()
+    failed = answer if answer.failure is not None else None
+    if failed is None or failed.failure is None:
+        unexpected = _unexpected(answer, t.api_base) or _unexpected(facts.models_v1(), t.api_base)
+        if unexpected is not None:
+            return Outcome.of(unexpected)
+        notes = [answer.describe(), health.describe()]
+        return Outcome.ok(*(n[:200] for n in notes))
+    failure = failed.failure
+    parts = urlsplit(t.api_base)
+    port = _port(t.api_base)
+    if failure.kind == "refused" and (parts.hostname or "") in LOCAL_HOSTS:
+        for proc in facts.processes():
+            if proc.port == port:
+                return Outcome(
+                    findings=[
+                        Finding(
+                            "connection_refused",
+                            Severity.WARN,
+                            f"vLLM is still starting: pid {proc.pid} has run for "
+                            f"{proc.running_for_s:.0f} s and does not listen on port {port} yet",
+                            evidence=f"{failure.message}; local process: {proc.cmdline[:160]}",
+                            remedy="wait until its log shows 'Application startup complete' "
+                            "(model download and load can take minutes), then rerun",
+                        )
+                    ],
+                    halt=True,
+                )
+    remedy = _CONNECTION_REMEDY.get(failure.kind, "check the address in api_base")
+    return Outcome.of(
+        Finding(
+            "connection_refused",
+            Severity.FAIL,
+            f"cannot reach vLLM at {t.api_base}: {failure.kind.replace('_', ' ')}",
+            evidence=failed.describe(),
+            remedy=remedy.format(
+                port=port,
+                host=parts.hostname,
+                api_base=t.api_base,
+                where=config_where(t),
+            ),
+        )
+    )
+
+
+def check_api_base(facts: Facts) -> Outcome:
+    t = facts.target()
+    path = urlsplit(t.api_base).path.rstrip("/")
+    if path.endswith("/v1"):
+        return Outcome.ok(f"{t.api_base} ends in /v1")
+    fixed = f"{t.api_base.rstrip('/')}/v1" if not path else t.api_base.replace(path, "/v1", 1)
+    evidence = f"api_base {t.api_base}: PicoClaw posts to {t.api_base}/chat/completions"
+    models_v1 = facts.models_v1()
+    if models_v1.status is not None:
+        evidence += f"; {facts.models().url} -> {facts.models().status}, "
+        evidence += f"{models_v1.url} -> {models_v1.status}"
+    return Outcome.of(
+        Finding(
+            "api_base_path",
+            Severity.FAIL,
+            "api_base does not end in /v1: every PicoClaw request will 404",
+            evidence=evidence,
+            remedy=f'{config_where(t)}: "api_base": "{fixed}" (or --api-base {fixed})',
+        )
+    )
+
+
+def check_health(facts: Facts) -> Outcome:
+    health = facts.health()
+    if health.status in (500, 503):
+        return Outcome.of(
+            Finding(
+                "engine_dead",
+                Severity.FAIL,
+                f"/health answers {health.status}: vLLM's engine is dead or draining",
+                evidence=health.describe(),
+                remedy="read the server log for the first exception (picoclaw-vllm diagnose "
+                "--log FILE | --docker NAME | --journal UNIT) and restart vLLM",
+            )
+        )
+    return Outcome.ok(health.describe(), "200 alone does not prove readiness (see completion)")
+
+
+def check_auth(facts: Facts) -> Outcome:
+    t = facts.target()
+    answer = facts.models_v1() if facts.models().status == 404 else facts.models()
+    if answer.status != 401:
+        note = "server accepts the request" + (" (no key needed)" if not t.api_key else "")
+        return Outcome.ok(f"{answer.describe()[:160]}", note)
+    if t.api_key:
+        return Outcome.of(
+            Finding(
+                "auth_failed",
+                Severity.FAIL,
+                f"the server rejects the key PicoClaw sends (wrong key, from {t.key_source})",
+                evidence=f"{answer.describe()} (Authorization: Bearer *** was sent)",
+                remedy=f"use the exact value of the server's --api-key / VLLM_API_KEY: "
+                f"{key_line(t)}",
+            )
+        )
+    return Outcome.of(
+        Finding(
+            "auth_failed",
+            Severity.FAIL,
+            "the server requires an API key and PicoClaw sends none",
+            evidence=f"{answer.describe()} (no Authorization header sent)",
+            remedy=f"{key_line(t)}; or diagnose with --api-key KEY / VLLM_API_KEY",
+        )
+    )
+
+
+CHECKS = (
+    Check("connection", "Server reachable", "Server", check_connection, ("config",),
+          ("connection_refused", "unexpected_answer")),
+    Check("api_base", "api_base path", "Server", check_api_base, ("config",), ("api_base_path",)),
+    Check("health", "Engine health", "Server", check_health, ("connection",), ("engine_dead",)),
+    Check("auth", "API key", "Server", check_auth, ("connection",), ("auth_failed",)),
+)  # fmt: skip

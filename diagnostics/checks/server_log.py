@@ -1,0 +1,158 @@
+"""The server log: reduced to its root cause, with the fix for that cause."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diagnostics.checks.base import Check
+from diagnostics.facts import Facts
+from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.log_signatures import LogCause, all_causes
+
+OOM_REMEDY = (
+    "1. use a smaller (or quantized) model; 2. reduce --gpu-memory-utilization "
+    "(e.g. 0.85) to leave headroom; 3. reduce --max-model-len (e.g. 4096); "
+    "4. use several GPUs with --tensor-parallel-size 2"
+)
+
+
+def _f(detail: dict[str, str], key: str) -> float | None:
+    try:
+        return float(detail[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def _memory_in_use(d: dict[str, str]) -> tuple[str, str]:
+    free, total = _f(d, "free_gib"), _f(d, "total_gib")
+    cpu = d.get("device", "").isdigit()
+    fits = f"{max(0.05, free / total - 0.05):.2f}" if free and total else "a lower value"
+    if cpu:
+        return (
+            f"vLLM wants {d.get('utilization', '?')} of NUMA node {d.get('device')}'s memory "
+            f"({d.get('desired_gib', '?')} GiB) but only {free} of {total} GiB is available",
+            f"on the CPU backend --gpu-memory-utilization is the share of the node's memory: "
+            f"use --gpu-memory-utilization {fits} or free memory (stop other processes)",
+        )
+    return (
+        f"only {free} of {total} GiB free on {d.get('device', 'the GPU')}, vLLM wants "
+        f"{d.get('utilization', '?')} ({d.get('desired_gib', '?')} GiB): another process "
+        "holds GPU memory",
+        f"stop the other GPU processes (nvidia-smi), or --gpu-memory-utilization {fits}, "
+        "or another GPU (CUDA_VISIBLE_DEVICES / docker --gpus '\"device=N\"')",
+    )
+
+
+def _kv(d: dict[str, str]) -> tuple[str, str]:
+    est = d.get("estimated_max_model_len")
+    if est:
+        return (
+            f"max-model-len {d.get('max_seq_len')} needs {d.get('needed_gib')} GiB of KV cache, "
+            f"{d.get('available_gib')} GiB available; vLLM estimates {est} tokens would fit",
+            f"--max-model-len {est}, or raise --gpu-memory-utilization, or "
+            "--tensor-parallel-size 2",
+        )
+    return (
+        "the memory left after the weights cannot hold the KV cache for --max-model-len",
+        "lower --max-model-len, raise --gpu-memory-utilization, or use a smaller model / more "
+        "GPUs (--tensor-parallel-size)",
+    )
+
+
+def _tp(d: dict[str, str]) -> tuple[str, str]:
+    if "heads" in d:
+        heads, tp = int(d["heads"]), d.get("tensor_parallel_size", "?")
+        ok = [str(n) for n in (1, 2, 4, 8) if heads % n == 0]
+        return (
+            f"{heads} attention heads are not divisible by --tensor-parallel-size {tp}",
+            f"--tensor-parallel-size {' or '.join(ok)} (must divide {heads})",
+        )
+    if "gpus" in d:
+        return (
+            f"--tensor-parallel-size {d.get('world_size')} but only {d['gpus']} GPU(s) visible",
+            f"--tensor-parallel-size {d['gpus']} (or expose more GPUs: docker --gpus all, "
+            "CUDA_VISIBLE_DEVICES)",
+        )
+    return (
+        f"{d.get('workers', 'several')} CPU workers cannot be bound to NUMA nodes",
+        'set VLLM_CPU_OMP_THREADS_BIND="0|1" (one core range per worker) or use '
+        "--tensor-parallel-size 1",
+    )
+
+
+def _hf_gated(d: dict[str, str]) -> tuple[str, str]:
+    repo = d.get("repo", "<repo>")
+    return (
+        f"the model repo {repo} is gated: this token has no access (or no token)",
+        f"huggingface-cli login (or export HF_TOKEN=hf_...), request access at "
+        f"https://huggingface.co/{repo}; Docker: docker run -e HF_TOKEN ...",
+    )
+
+
+def _hf_missing(d: dict[str, str]) -> tuple[str, str]:
+    repo = d.get("repo", "the model id")
+    return (
+        f"{repo} is neither a Hugging Face repo this token can see nor a local directory",
+        "check the spelling of --model (org/name) or the local path; for a private repo set "
+        "HF_TOKEN with read access (huggingface-cli login)",
+    )
+
+
+EXPLAIN: dict[str, Callable[[dict[str, str]], tuple[str, str]]] = {
+    "cuda_oom": lambda d: (
+        "CUDA out of memory" + (f" (tried to allocate {d['tried_to_allocate']})" if
+                                "tried_to_allocate" in d else ""),
+        OOM_REMEDY,
+    ),
+    "gpu_memory_in_use": _memory_in_use,
+    "kv_cache_insufficient": _kv,
+    "tensor_parallel_invalid": _tp,
+    "shm_too_small": lambda d: (
+        "NCCL could not use shared memory (/dev/shm too small): Docker without --ipc=host",
+        "docker run --ipc=host ... (or --shm-size=16g)",
+    ),
+    "hf_gated": _hf_gated,
+    "hf_repo_not_found": _hf_missing,
+    "no_kernel_image": lambda d: (
+        "this vLLM/PyTorch build has no kernels for this GPU's architecture",
+        "install a vLLM build for this GPU (pip install -U vllm, or a newer "
+        "vllm/vllm-openai image); compare nvidia-smi with torch.cuda.get_arch_list()",
+    ),
+    "port_in_use": lambda d: (
+        "the port vLLM wants is taken by another process",
+        "find it with ss -ltnp 'sport = :PORT'; stop it, or start vLLM with --port OTHER and "
+        "update api_base",
+    ),
+    "log_error": lambda d: (
+        f"vLLM failed with {d.get('exception', 'an error')} (no known signature)",
+        "read the log around this line: the first exception is the cause",
+    ),
+}  # fmt: skip
+
+
+def finding_for(cause: LogCause, source: str = "log") -> Finding:
+    message, remedy = EXPLAIN[cause.finding_id](cause.detail)
+    return Finding(
+        cause.finding_id,
+        Severity.FAIL,
+        message,
+        evidence=f"{source} line {cause.line_number}: {cause.line.strip()[:400]}",
+        remedy=remedy,
+    )
+
+
+def check_server_log(facts: Facts) -> Outcome:
+    text = facts.options.log_text
+    if text is None:
+        return Outcome.skip("no server log given (--log FILE, --docker NAME, --journal UNIT)")
+    cause = facts.log_cause()
+    lines = len(text.splitlines())
+    if cause is None:
+        return Outcome.ok(f"{lines} log lines, no failure signature")
+    later = [c for c in all_causes(text) if c.line_number != cause.line_number]
+    notes = [f"{lines} log lines; root cause at line {cause.line_number}"]
+    notes += [f"later (consequence): line {c.line_number} {c.finding_id}" for c in later[:5]]
+    return Outcome.of(finding_for(cause, facts.options.log_source or "log"), notes=notes)
+
+
+CHECKS = (Check("server_log", "Server log", "Server log", check_server_log, (), tuple(EXPLAIN)),)

@@ -1,0 +1,262 @@
+"""The facts of one diagnosis: each probe runs at most once, lazily, and is shared.
+
+Thread-safe: the runner warms independent probes concurrently; checks then read them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from diagnostics import picoclaw_config
+from diagnostics.log_signatures import LogCause, root_cause
+from diagnostics.options import DiagnoseOptions
+from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
+from diagnostics.probes import hub, metrics, processes
+from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
+from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
+from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import register_secret
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    api_base: str
+    model: str | None  # the name PicoClaw sends, after its provider-prefix handling
+    model_configured: str | None
+    provider: str | None
+    api_key: str | None = field(repr=False)
+    key_source: str  # --api-key, VLLM_API_KEY, config or none
+    max_tokens: int
+    request_timeout_s: float
+    config: PicoclawConfig
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    id: str
+    root: str | None
+    max_model_len: int | None
+
+
+@dataclass
+class LatencySample:
+    streams: list[StreamTiming]
+    metrics_samples: list[metrics.Metrics]
+    rtt_s: float | None
+
+
+def build_target(options: DiagnoseOptions, config: PicoclawConfig) -> Target:
+    env_key = os.environ.get("VLLM_API_KEY")
+    if options.api_key:
+        key, source = options.api_key, "--api-key"
+    elif env_key:
+        key, source = env_key, "VLLM_API_KEY"
+    elif config.api_key:
+        key, source = config.api_key, "config"
+    else:
+        key, source = None, "none"
+    register_secret(key)
+    model, provider, sent = config.model_configured, config.provider, config.model_sent
+    if options.model:
+        model = options.model
+        provider, sent = picoclaw_config.split_provider(options.model)
+        provider = provider or "vllm"
+    return Target(
+        api_base=(options.api_base or config.api_base).rstrip("/"),
+        model=sent,
+        model_configured=model,
+        provider=provider,
+        api_key=key,
+        key_source=source,
+        max_tokens=config.max_tokens,
+        request_timeout_s=config.request_timeout_s,
+        config=config,
+    )
+
+
+class Facts:
+    def __init__(self, options: DiagnoseOptions) -> None:
+        self.options = options
+        self._values: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._client: ServerClient | None = None
+
+    def _once(self, name: str, compute: Callable[[], T]) -> T:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._values:
+                self._values[name] = compute()
+            value: T = self._values[name]
+            return value
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- configuration -------------------------------------------------------------------
+    def config(self) -> PicoclawConfig | ConfigProblem:
+        def load() -> PicoclawConfig | ConfigProblem:
+            path = self.options.config_path
+            if path is not None and not path.exists():
+                raise UsageError(f"--config {path}: no such file")
+            return picoclaw_config.load(path)
+
+        return self._once("config", load)
+
+    def target(self) -> Target:
+        def build() -> Target:
+            config = self.config()
+            if isinstance(config, ConfigProblem):
+                config = picoclaw_config.PicoclawConfig(path=None, format="none")
+            return build_target(self.options, config)
+
+        return self._once("target", build)
+
+    @property
+    def client(self) -> ServerClient:
+        def make() -> ServerClient:
+            t = self.target()
+            return ServerClient(
+                t.api_base, t.api_key, self.options.timeout_s, self.options.transport
+            )
+
+        self._client = self._once("client", make)
+        return self._client
+
+    # --- server answers ------------------------------------------------------------------
+    def health(self) -> HttpAnswer:
+        return self._once("health", lambda: self.client.get("/health", root=True))
+
+    def version(self) -> HttpAnswer:
+        return self._once("version", lambda: self.client.get("/version", root=True))
+
+    def models(self) -> HttpAnswer:
+        """GET {api_base}/models, as PicoClaw's base would reach it."""
+        return self._once("models", lambda: self.client.get("/models"))
+
+    def models_v1(self) -> HttpAnswer:
+        """GET {root}/v1/models: where the models are when api_base lacks /v1."""
+        if self.client.api_base.endswith("/v1"):
+            return self.models()
+        return self._once(
+            "models_v1", lambda: self.client.request("GET", f"{self.client.root}/v1/models")
+        )
+
+    def served(self) -> list[ServedModel]:
+        def parse() -> list[ServedModel]:
+            for answer in (self.models(), self.models_v1()):
+                data = answer.json() if answer.ok else None
+                if isinstance(data, dict) and isinstance(data.get("data"), list):
+                    return [
+                        ServedModel(str(m.get("id")), m.get("root"), m.get("max_model_len"))
+                        for m in data["data"]
+                        if isinstance(m, dict)
+                    ]
+            return []
+
+        return self._once("served", parse)
+
+    def metrics_before(self) -> metrics.Metrics | None:
+        return self._once("metrics_before", self._scrape)
+
+    def _scrape(self) -> metrics.Metrics | None:
+        answer = self.client.get("/metrics", root=True)
+        return metrics.parse(answer.body) if answer.ok else None
+
+    def chat(self) -> HttpAnswer:
+        model = self.target().model or ""
+        return self._once("chat", lambda: self.client.chat(model, 1))
+
+    def chat_stream(self) -> StreamTiming:
+        model = self.target().model or ""
+        return self._once("chat_stream", lambda: self.client.chat_stream(model, 1))
+
+    def context_probe(self, max_tokens: int) -> HttpAnswer:
+        """The request PicoClaw really sends, with its max_tokens (only sent when it must fail)."""
+        model = self.target().model or ""
+        return self._once("context_probe", lambda: self.client.chat(model, max_tokens))
+
+    def latency(self) -> LatencySample:
+        return self._once("latency", self._measure_latency)
+
+    def _measure_latency(self) -> LatencySample:
+        samples: list[metrics.Metrics] = []
+        before = self.metrics_before()
+        if before is not None:
+            samples.append(before)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                scraped = self._scrape()
+                if scraped is not None:
+                    samples.append(scraped)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        model = self.target().model or ""
+        streams = []
+        try:
+            for _ in range(self.options.probe_requests):
+                streams.append(
+                    self.client.chat_stream(model, self.options.probe_max_tokens, ignore_eos=True)
+                )
+        finally:
+            stop.set()
+            sampler.join(timeout=self.options.timeout_s + 1)
+        after = self._scrape()
+        if after is not None:
+            samples.append(after)
+        rtts = []
+        for _ in range(3):
+            start = time.monotonic()
+            if self.client.get("/health", root=True).status is not None:
+                rtts.append(time.monotonic() - start)
+        return LatencySample(streams, samples, min(rtts) if rtts else None)
+
+    # --- this machine --------------------------------------------------------------------
+    def processes(self) -> list[processes.VllmProcess]:
+        return self._once("processes", processes.local_vllm_processes)
+
+    def gpus(self) -> GpuSnapshot:
+        reader = self.options.gpu_reader or NvmlReader()
+        return self._once("gpus", reader.read)
+
+    def hub_repo(self) -> str | None:
+        """The Hugging Face repo the model comes from, when it names one."""
+        served = {m.id: m for m in self.served()}
+        model = self.target().model
+        candidates = [served[model].root] if model in served else []
+        candidates.append(model)
+        for c in candidates:
+            if c and hub.looks_like_repo_id(c):
+                return c
+        return None
+
+    def hub(self) -> hub.HubAnswer | None:
+        def ask() -> hub.HubAnswer | None:
+            repo = self.hub_repo()
+            return hub.check_repo(repo, min(self.options.timeout_s, 5.0)) if repo else None
+
+        return self._once("hub", ask)
+
+    def log_cause(self) -> LogCause | None:
+        return self._once("log_cause", lambda: root_cause(self.options.log_text or ""))
+
+    def model_dir(self) -> Path | None:
+        if self.options.model_path is not None:
+            return self.options.model_path
+        served = {m.id: m for m in self.served()}
+        model = self.target().model
+        root = served[model].root if model in served else None
+        return Path(root) if root and Path(root, "config.json").exists() else None

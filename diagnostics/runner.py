@@ -1,0 +1,207 @@
+"""Run a diagnosis: warm the probes concurrently, run the checks in order, collect results.
+
+Public API (used by `picoclaw-vllm diagnose` and by the acceptance command)::
+
+    from diagnostics.options import DiagnoseOptions
+    from diagnostics.runner import diagnose, Diagnosis
+
+    diagnosis = diagnose(DiagnoseOptions(api_base="http://127.0.0.1:8000/v1",
+                                         model="vllm/tiny-llama", api_key=None,
+                                         timeout_s=10.0, log_text=None, config_path=None))
+    diagnosis.findings            # list[Finding]: id, severity, message, evidence, remedy
+    diagnosis.results             # list[CheckResult], in declared order
+    diagnosis.to_json_dict()      # {"schema": "picoclaw-vllm/diagnosis/v1", ...}; never the key
+    diagnosis.exit_code(strict=False)  # 0 clean, 1 failure (or warning when strict), 2 config
+
+`diagnose` raises picoclaw_vllm.errors.UsageError only for a --config path that does not
+exist; everything else, including a crashing check, ends up in the Diagnosis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from diagnostics.checks import config_checks, gpu, hub_checks, performance, requests, server
+from diagnostics.checks import server_log as server_log_checks
+from diagnostics.checks.base import Check
+from diagnostics.facts import Facts, Target
+from diagnostics.findings import Finding, Outcome, Severity, Status
+from diagnostics.options import DiagnoseOptions
+from picoclaw_vllm import __version__
+from picoclaw_vllm.redact import redact
+
+SCHEMA = "picoclaw-vllm/diagnosis/v1"
+
+CHECKS: tuple[Check, ...] = (
+    *config_checks.CHECKS,
+    *server.CHECKS,
+    *requests.CHECKS,
+    *performance.CHECKS,
+    *server_log_checks.CHECKS,
+    *gpu.CHECKS,
+    *hub_checks.CHECKS,
+)
+CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+
+
+@dataclass
+class CheckResult:
+    check: Check
+    outcome: Outcome
+    duration_s: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.check.name,
+            "title": self.check.title,
+            "group": self.check.group,
+            "status": str(self.status),
+            "skip_reason": self.outcome.skipped,
+            "duration_s": round(self.duration_s, 3),
+            "finding_ids": [f.id for f in self.outcome.findings],
+            "notes": [redact(n) for n in self.outcome.notes],
+        }
+
+
+@dataclass
+class Diagnosis:
+    target: Target | None
+    results: list[CheckResult]
+    vllm_version: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    duration_s: float = 0.0
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.results for f in r.outcome.findings]
+
+    def finding_ids(self) -> list[str]:
+        return [f.id for f in self.findings]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def status(self) -> Status:
+        for status in (Status.FAIL, Status.WARN):
+            if self.count(status):
+                return status
+        return Status.PASS
+
+    def exit_code(self, strict: bool = False) -> int:
+        if "config_invalid" in self.finding_ids():
+            return 2
+        if self.status == Status.FAIL or (strict and self.status == Status.WARN):
+            return 1
+        return 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        t = self.target
+        target: dict[str, Any] = {}
+        if t is not None:
+            target = {
+                "api_base": t.api_base,
+                "model": t.model,
+                "model_configured": t.model_configured,
+                "api_key_set": bool(t.api_key),
+                "api_key_source": t.key_source,
+                "config_path": t.config.path,
+                "config_format": t.config.format,
+                "max_tokens": t.max_tokens,
+            }
+        return {
+            "schema": SCHEMA,
+            "tool": {"name": "picoclaw-vllm", "version": __version__},
+            "vllm": {"version": self.vllm_version},
+            "platform": {"python": platform.python_version(), "system": platform.platform()},
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "duration_s": round(self.duration_s, 3),
+            "status": str(self.status),
+            "target": target,
+            "summary": {str(s): self.count(s) for s in Status},
+            "checks": [r.to_dict() for r in self.results],
+            "findings": [{k: redact(v) for k, v in f.to_dict().items()} for f in self.findings],
+        }
+
+
+def selected(names: tuple[str, ...]) -> list[Check]:
+    """The named checks and everything they require, in declared order."""
+    if not names:
+        return list(CHECKS)
+    wanted: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in wanted:
+            wanted.add(name)
+            stack.extend(CHECKS_BY_NAME[name].requires)
+    return [c for c in CHECKS if c.name in wanted]
+
+
+def _warm(facts: Facts, checks: list[Check]) -> None:
+    """Start the independent probes at once; each check later reads them for free."""
+    names = {c.name for c in checks}
+    probes = [facts.processes, facts.gpus]
+    if names & {"connection", "api_base", "health", "auth", "model", "context", "completion"}:
+        probes += [facts.health, facts.version, facts.models, facts.models_v1]
+        probes += [facts.metrics_before, facts.chat, facts.chat_stream]
+    if "hub" in names and facts.options.check_hub:
+        probes.append(facts.hub)
+    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        for future in [pool.submit(p) for p in probes]:
+            future.result()
+
+
+def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckResult:
+    for required in check.requires:
+        prior = done.get(required)
+        if prior is not None and (prior.status in (Status.FAIL, Status.SKIP) or prior.outcome.halt):
+            return CheckResult(check, Outcome.skip(f"needs '{prior.check.title}' to pass"))
+    start = time.monotonic()
+    try:
+        outcome = check.run(facts)
+    except Exception as e:  # a crashing check is a result, never a traceback
+        outcome = Outcome.of(
+            Finding(
+                "check_crashed",
+                Severity.FAIL,
+                f"check '{check.name}' crashed: {type(e).__name__}: {redact(str(e))[:200]}",
+                evidence=f"{type(e).__name__} in {check.run.__module__}.{check.run.__name__}",
+                remedy="report it with the output of: picoclaw-vllm diagnose -v --json",
+            )
+        )
+    return CheckResult(check, outcome, time.monotonic() - start)
+
+
+def diagnose(options: DiagnoseOptions) -> Diagnosis:
+    start = time.monotonic()
+    facts = Facts(options)
+    checks = selected(options.checks)
+    try:
+        facts.config()
+        target = facts.target()
+        # a probe that raised here is run again, and judged, inside its check
+        with contextlib.suppress(Exception):
+            _warm(facts, checks)
+        done: dict[str, CheckResult] = {}
+        for check in checks:
+            done[check.name] = _run_one(check, facts, done)
+        version = facts.version().json() if "connection" in done else None
+    finally:
+        facts.close()
+    return Diagnosis(
+        target=target,
+        results=list(done.values()),
+        vllm_version=str(version.get("version")) if isinstance(version, dict) else None,
+        duration_s=time.monotonic() - start,
+    )
