@@ -16,7 +16,7 @@
 
 A missing or corrupt run dir raises picoclaw_vllm.errors.UsageError, bad gate values
 ConfigError (both exit 2 on the command line). No output contains a secret: inputs are redacted
-as they are read, and every written text passes redact() once more.
+as they are read, and every written text is scrubbed of the secrets found in them once more.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from picoclaw_vllm.errors import UsageError
-from picoclaw_vllm.redact import redact
 from reports.document import build_document
 from reports.gates import Gates
 from reports.render_html import render_html
 from reports.render_json import render_json
 from reports.render_junit import render_junit
 from reports.render_markdown import render_markdown
-from reports.run_data import load_run
+from reports.run_data import load_run, scrub
 
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "html": ("report.html", render_html),
@@ -73,7 +72,8 @@ def build_report(
             f"unknown report format {', '.join(unknown) or '(none)'}; "
             f"choose from {', '.join(FORMATS)}"
         )
-    document = build_document(load_run(run_dir), gates)
+    run = load_run(run_dir)
+    document = build_document(run, gates)
     target = out_dir if out_dir is not None else run_dir / DEFAULT_OUT
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -83,6 +83,6 @@ def build_report(
     for fmt in dict.fromkeys(formats):
         name, render = FORMATS[fmt]
         path = target / name
-        path.write_text(redact(render(document)), encoding="utf-8")
+        path.write_text(scrub(render(document), run.secrets), encoding="utf-8")
         paths[fmt] = path
     return ReportResult(paths, bool(document["verdict"]["passed"]), document)

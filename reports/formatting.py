@@ -91,7 +91,7 @@ def gate_value(result: dict[str, Any]) -> str:
 
 
 def status_mark(status: str) -> str:
-    return {"pass": "✅ pass", "fail": "❌ FAIL", "skip": "➖ not run"}.get(status, status)
+    return {"pass": "✔ pass", "fail": "✘ FAIL", "skip": "– not run"}.get(status, status)
 
 
 def unknown(value: Any) -> str:

@@ -148,7 +148,7 @@ def read_gate_file(path: Path) -> dict[str, Any]:
         data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(
-            f"gate file {path} is not valid {path.suffix[1:] or 'TOML'}: {e}"
+            f"gate file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}"
         ) from None
     if isinstance(data, dict) and isinstance(data.get("gates"), dict):
         data = data["gates"]

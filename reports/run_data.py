@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pandas as pd
 
 from loadtests import run_layout
 from picoclaw_vllm.errors import UsageError
-from picoclaw_vllm.redact import redact, register_secret
+from picoclaw_vllm.redact import MASK, redact, register_secret, secrets_in_env
 
 LOG_EXCERPT_LINES = 12
 
@@ -53,6 +53,7 @@ class RunData:
     samples: dict[str, StepSamples]
     log_excerpts: dict[str, list[str]]
     problems: list[str]
+    secrets: frozenset[str] = frozenset()  # found in the inputs; must appear in no output
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -60,9 +61,9 @@ def load_run(run_dir: Path) -> RunData:
         raise UsageError(f"run dir {run_dir} does not exist")
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a directory (expected a sweep run dir)")
-    texts = _raw_texts(run_dir)
-    for text in texts:
-        harvest_secrets(text)
+    secrets: set[str] = set()
+    for text in _raw_texts(run_dir):
+        secrets |= harvest_secrets(text)
     manifest = _read_manifest(run_dir)
     results = _read_results(run_dir)
     doctor, problems = _read_doctor(run_dir)
@@ -71,16 +72,28 @@ def load_run(run_dir: Path) -> RunData:
     }
     failed = results.loc[results["status"] != "ok", "setting_id"].astype(str)
     logs = {sid: ex for sid in dict.fromkeys(failed) if (ex := _log_excerpt(run_dir, sid))}
-    return RunData(run_dir, manifest, results, doctor, samples, logs, problems)
+    return RunData(run_dir, manifest, results, doctor, samples, logs, problems, frozenset(secrets))
 
 
-def harvest_secrets(text: str) -> None:
-    """Registers every value found in a key-carrying position, so redact() removes it anywhere."""
+def harvest_secrets(text: str) -> set[str]:
+    """Every value found in a key-carrying position, registered so redact() removes it anywhere
+    (also where it shows up later without its `--api-key` or `Bearer` in front)."""
+    found = set()
     for pattern in _SECRET_CARRIERS:
         for match in pattern.finditer(text):
             value = match.group(1)
-            if len(value) >= 8 and value != "***" and not value.replace(".", "").isdigit():
+            if len(value) >= 8 and MASK not in value and not value.replace(".", "").isdigit():
                 register_secret(value)
+                found.add(value)
+    return found
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The last line of defence on a rendered report: removes known secrets literally (the
+    pattern rules of redact() already ran on the inputs and would eat markup here)."""
+    for secret in sorted({*secrets, *secrets_in_env()}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def _raw_texts(run_dir: Path) -> Iterator[str]:

@@ -54,6 +54,7 @@ SETTINGS: list[tuple[str, int, int, list[tuple[int, float, float, float, int, in
     ),
 ]
 FAILED_SETTING = ("s16-tp2", 16, 2, "startup.cuda_oom")
+OOM_LINE = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
 DURATION_S = 30.0
 WARMUP_S = 5.0
 
@@ -80,7 +81,7 @@ def write_synthetic_run(
             "tensor_parallel_size": tp,
             "status": "failed",
             "failure_id": failure_id,
-            "failure_message": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+            "failure_message": OOM_LINE,
         }
     )
     (run_dir / run_layout.LOGS_DIR / f"{sid}.log").write_text(
@@ -88,7 +89,7 @@ def write_synthetic_run(
         f"INFO env VLLM_API_KEY={FAKE_KEY}\n"
         f"INFO downloading with token {FAKE_HF_TOKEN}\n"
         f"ERROR client sent key {FAKE_KEY} with the request\n"
-        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+        f"{OOM_LINE}\n"
         "RuntimeError: Engine core initialization failed. See root cause above.\n"
     )
     frame = pd.DataFrame(rows, columns=run_layout.COLUMNS)
