@@ -3,16 +3,154 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+from pathlib import Path
 
+from loadtests.metrics import Slo
+from loadtests.request_builder import ENDPOINTS
+from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
 from picoclaw_vllm.errors import UsageError
 
 HELP = "measure throughput and latency across vLLM server settings"
-DESCRIPTION = HELP
+DESCRIPTION = """\
+For each server setting (--max-num-seqs x --tensor-parallel-size) start vLLM, wait until it
+answers, run each load step as a headless Locust subprocess, stop vLLM, go on. A setting that
+does not start becomes a failed row naming the cause; the sweep continues.
+
+examples:
+  picoclaw-vllm sweep --max-num-seqs 2,8 --concurrency 1,8 --duration 10s --out runs/tiny
+      (the embedded CPU vLLM with its tiny model)
+  picoclaw-vllm sweep --model meta-llama/Llama-3.2-3B-Instruct --python ~/vllm/bin/python \\
+      --max-num-seqs 8,32,128 --tensor-parallel-size 1,2 --concurrency 1,8,32 \\
+      --duration 30s --prompt-tokens 256 --output-tokens 128 --out runs/llama
+  picoclaw-vllm sweep --launch external --api-base http://gpu-box:8000/v1 \\
+      --rate 1,2,4 --concurrency 64 --slo-ttft-ms 500 --out runs/prod
+  picoclaw-vllm sweep --resume --out runs/llama      (continue an interrupted sweep)
+
+Results: OUT/results.csv and results.parquet (a row per step), OUT/records/*.jsonl (every
+request), OUT/sweep.json (commands, versions), OUT/logs/. The API key (--api-key or
+VLLM_API_KEY) is passed to vLLM and Locust in VLLM_API_KEY, never on a command line.
+"""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m, 500ms)")
+    return float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from e
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers: {text!r}")
+    return values
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from e
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers: {text!r}")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    return None
+    a = parser.add_argument
+    a("--out", type=Path, required=True, help="run directory (e.g. runs/NAME)")
+    a("--resume", action="store_true", help="continue the sweep in --out, skipping finished steps")
+    s = parser.add_argument_group("server")
+    s.add_argument("--launch", choices=LAUNCH_KINDS, default="local")
+    s.add_argument("--model", help="model to serve (default: the embedded tiny CPU model)")
+    s.add_argument("--served-model-name")
+    s.add_argument("--api-base", help="external server, e.g. http://host:8000/v1")
+    s.add_argument("--api-key", help="API key (default: VLLM_API_KEY)")
+    s.add_argument("--python", help="interpreter with vLLM (default: the embedded CPU vLLM)")
+    s.add_argument("--docker-image", default="vllm/vllm-openai:latest")
+    s.add_argument("--max-num-seqs", type=int_list, default=None, help="e.g. 8,32,128")
+    s.add_argument("--tensor-parallel-size", type=int_list, default=(1,), help="e.g. 1,2")
+    s.add_argument("--max-model-len", type=int)
+    s.add_argument("--gpu-memory-utilization", type=float)
+    s.add_argument("--dtype")
+    s.add_argument("--ready-timeout", type=duration, default=600.0, help="default 600s")
+    ld = parser.add_argument_group("load")
+    ld.add_argument("--concurrency", type=int_list, default=(1,),
+                    help="users (closed loop), or caps with --rate; e.g. 1,8,32")  # fmt: skip
+    ld.add_argument("--rate", type=float_list, default=(), help="open loop: requests/s, e.g. 1,2,4")
+    ld.add_argument("--burstiness", type=float, default=1.0, help="1 = Poisson arrivals")
+    ld.add_argument("--duration", type=duration, default=30.0, help="measured time per step")
+    ld.add_argument("--warmup", type=duration, default=0.0, help="not counted, before each step")
+    ld.add_argument("--prompt-tokens", type=int, default=256)
+    ld.add_argument("--output-tokens", type=int, default=128)
+    ld.add_argument("--endpoint", choices=ENDPOINTS, default="chat")
+    ld.add_argument("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
+    ld.add_argument("--prompt-file", type=Path, help="JSONL / ShareGPT prompts")
+    ld.add_argument("--seed", type=int, default=0)
+    ld.add_argument("--workers", type=int, default=0, help="local Locust workers (0: one process)")
+    slo = parser.add_argument_group("SLOs (goodput)")
+    slo.add_argument("--slo-ttft-ms", type=float)
+    slo.add_argument("--slo-tpot-ms", type=float)
+    slo.add_argument("--slo-e2el-ms", type=float)
+
+
+def config_from_args(args: argparse.Namespace) -> SweepConfig:
+    api_key = args.api_key or os.environ.get("VLLM_API_KEY") or None
+    if args.launch == "external" and not args.api_base:
+        raise UsageError("--launch external needs --api-base")
+    return SweepConfig(
+        out=args.out,
+        model=args.model,
+        served_model_name=args.served_model_name,
+        launch=args.launch,
+        api_base=args.api_base,
+        api_key=api_key,
+        python=args.python,
+        docker_image=args.docker_image,
+        max_num_seqs=args.max_num_seqs or (None,),
+        tensor_parallel_sizes=args.tensor_parallel_size,
+        max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        dtype=args.dtype,
+        ready_timeout_s=args.ready_timeout,
+        concurrency=args.concurrency,
+        rates=args.rate,
+        burstiness=args.burstiness,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens,
+        endpoint=args.endpoint,
+        stream=not args.no_stream,
+        prompt_file=args.prompt_file,
+        seed=args.seed,
+        workers=args.workers,
+        slo=Slo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("sweep is not built yet")
+    from loadtests.progress import RichProgress
+    from loadtests.results import RunDir
+    from loadtests.sweep import run_sweep
+
+    config = config_from_args(args)
+    run_dir = RunDir(config.out)
+    if args.resume and run_dir.exists():
+        saved = run_dir.read_manifest()["config"]
+        config = SweepConfig.from_json(saved, api_key=config.api_key)
+    progress = RichProgress()
+    try:
+        run_sweep(config, progress, resume=args.resume)
+    finally:
+        progress.close()
+    rows = run_dir.rows()
+    return 0 if any(r.get("status") == "ok" for r in rows) else 1

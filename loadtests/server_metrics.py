@@ -1,0 +1,228 @@
+"""What vLLM itself did during a load step, from `/metrics` (and the GPU when there is one).
+
+`StepSampler` scrapes `/metrics` every `interval_s` in a thread while a step runs; `figures`
+turns the samples taken in the measured window (after the warm-up) into the server columns
+of a results row: running/waiting requests (max, mean), KV cache usage max, and the growth
+of the preemption, prompt and generation token counters, and the prefix cache hit rate.
+Gauges sum over engines (KV usage takes the max); counters are the last minus the first
+sample of the window.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+RUNNING = "vllm:num_requests_running"
+WAITING = "vllm:num_requests_waiting"
+KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+PREEMPTIONS = "vllm:num_preemptions_total"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
+PREFIX_HITS = "vllm:prefix_cache_hits_total"
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Metric name -> value summed over label sets (names as scraped, `_total` kept)."""
+    values: dict[str, float] = {}
+    maxima: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        if math.isnan(value):
+            continue
+        name = m.group(1)
+        values[name] = values.get(name, 0.0) + value
+        maxima[name] = max(maxima.get(name, value), value)
+    for name in KV_USAGE:  # a fraction per engine: the fullest engine is what matters
+        if name in maxima:
+            values[name] = maxima[name]
+    return values
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    memory_used_mib: float
+    utilization_pct: float
+
+
+class GpuReader(Protocol):
+    def read(self) -> GpuSample | None:
+        """The GPUs' state now (memory summed, utilization averaged), or None without a GPU."""
+
+
+class NoGpu:
+    def read(self) -> GpuSample | None:
+        return None
+
+
+class NvmlReader:
+    """Local NVIDIA GPUs through pynvml; reads nothing when NVML is not there."""
+
+    def __init__(self) -> None:
+        self._nvml: object | None = None
+        self._handles: list[object] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            count = pynvml.nvmlDeviceGetCount()
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+            self._nvml = pynvml
+        except Exception:
+            self._nvml = None
+
+    def read(self) -> GpuSample | None:
+        nvml = self._nvml
+        if nvml is None or not self._handles:
+            return None
+        try:
+            mem = sum(nvml.nvmlDeviceGetMemoryInfo(h).used for h in self._handles)  # type: ignore[attr-defined]
+            util = [nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self._handles]  # type: ignore[attr-defined]
+        except Exception:
+            return None
+        return GpuSample(mem / 2**20, sum(util) / len(util))
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # time.monotonic()
+    metrics: dict[str, float]
+    gpu: GpuSample | None = None
+
+
+def _kv(metrics: dict[str, float]) -> float | None:
+    for name in KV_USAGE:
+        if name in metrics:
+            return metrics[name]
+    return None
+
+
+def _delta(first: Sample, last: Sample, name: str) -> float | None:
+    if name not in first.metrics or name not in last.metrics:
+        return None
+    return last.metrics[name] - first.metrics[name]
+
+
+def figures(samples: Sequence[Sample]) -> dict[str, float | None]:
+    """The server columns of a results row from the samples of the measured window.
+
+    The first sample is the window's baseline: counters grow from it, gauges are read from
+    the samples after it (from it alone when it is the only one).
+    """
+    cols: dict[str, float | None] = {
+        "server_running_max": None,
+        "server_running_mean": None,
+        "server_waiting_max": None,
+        "server_waiting_mean": None,
+        "server_kv_cache_max": None,
+        "server_preemptions": None,
+        "server_prompt_tokens": None,
+        "server_generation_tokens": None,
+        "server_prefix_cache_hit_rate": None,
+        "gpu_memory_used_max_mib": None,
+        "gpu_utilization_mean": None,
+    }
+    if not samples:
+        return cols
+    gauges = samples[1:] or samples
+    for key, name in (("running", RUNNING), ("waiting", WAITING)):
+        values = [s.metrics[name] for s in gauges if name in s.metrics]
+        if values:
+            cols[f"server_{key}_max"] = max(values)
+            cols[f"server_{key}_mean"] = sum(values) / len(values)
+    kv = [v for v in map(_kv, (s.metrics for s in gauges)) if v is not None]
+    cols["server_kv_cache_max"] = max(kv) if kv else None
+    first, last = samples[0], samples[-1]
+    cols["server_preemptions"] = _delta(first, last, PREEMPTIONS)
+    cols["server_prompt_tokens"] = _delta(first, last, PROMPT_TOKENS)
+    cols["server_generation_tokens"] = _delta(first, last, GENERATION_TOKENS)
+    queries = _delta(first, last, PREFIX_QUERIES)
+    hits = _delta(first, last, PREFIX_HITS)
+    if queries and hits is not None:
+        cols["server_prefix_cache_hit_rate"] = hits / queries
+    gpus = [s.gpu for s in gauges if s.gpu is not None]
+    if gpus:
+        cols["gpu_memory_used_max_mib"] = max(g.memory_used_mib for g in gpus)
+        cols["gpu_utilization_mean"] = sum(g.utilization_pct for g in gpus) / len(gpus)
+    return cols
+
+
+Scrape = Callable[[], dict[str, float] | None]
+
+
+class HttpScraper:
+    """GET /metrics (no API key needed); None when the server does not answer."""
+
+    def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
+        self.url = f"{base_url.rstrip('/')}/metrics"
+        self._client = httpx.Client(timeout=timeout_s)
+
+    def __call__(self) -> dict[str, float] | None:
+        try:
+            r = self._client.get(self.url)
+        except httpx.HTTPError:
+            return None
+        return parse_prometheus(r.text) if r.status_code == 200 else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass
+class StepSampler:
+    """Samples in a background thread from `start()` until `stop()`; thread-safe reads."""
+
+    scrape: Scrape
+    gpu: GpuReader = field(default_factory=NoGpu)
+    interval_s: float = 0.5
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def sample_now(self) -> Sample | None:
+        metrics = self.scrape()
+        if metrics is None:
+            return None
+        sample = Sample(time.monotonic(), metrics, self.gpu.read())
+        self.samples.append(sample)
+        return sample
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample_now()
+
+    def start(self) -> None:
+        self.sample_now()
+        self._thread = threading.Thread(target=self._loop, name="metrics-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.sample_now()
+
+    def window(self, since: float) -> list[Sample]:
+        """The samples from the last one before `since` on (the window's baseline) to the end."""
+        samples = list(self.samples)
+        before = [s for s in samples if s.at < since]
+        inside = [s for s in samples if s.at >= since]
+        return ([before[-1]] if before else []) + inside

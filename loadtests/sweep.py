@@ -1,0 +1,351 @@
+"""The sweep engine: for each server setting start vLLM, run each load step, stop vLLM.
+
+    from loadtests.sweep import run_sweep
+    from loadtests.sweep_config import SweepConfig
+    run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
+                                    concurrency=(1, 8), duration_s=8, output_tokens=32))
+
+`run_sweep(config, observer=None, *, gpu=None) -> Path` returns the run directory
+(layout: loadtests.run_layout). Each step is written before the next starts. A setting whose
+server does not start is one failed row labelled with the doctor's finding id
+(diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
+`resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
+An interrupt (KeyboardInterrupt; the CLI turns SIGTERM into one) stops the server and Locust
+and keeps every finished step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtests.locust_process import (
+    LocustFailed,
+    LocustRun,
+    RecordTail,
+    locust_command,
+    locust_timeout_s,
+    run_locust,
+)
+from loadtests.metrics import summarize
+from loadtests.records import read_records
+from loadtests.results import Row, RunDir
+from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
+from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
+from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
+from picoclaw_vllm.errors import LaunchError, UsageError
+from picoclaw_vllm.redact import redact, register_secret
+from picoclaw_vllm.server.backends import Backend, DockerBackend, ExternalBackend, LocalBackend
+from picoclaw_vllm.server.embedded import embedded_settings, free_port
+from picoclaw_vllm.server.launcher import ServerHandle, running_server
+from picoclaw_vllm.server.settings import ServerSettings
+
+START_FAILED = "server_start_failed"
+LOAD_FAILED = "load_failed"
+
+
+def failure_label(error: LaunchError) -> tuple[str, str]:
+    """The doctor's finding id and root-cause line for a server that did not start."""
+    try:
+        from diagnostics.log_signatures import root_cause
+    except ImportError:  # the doctor is optional for the sweep
+        cause = None
+    else:
+        cause = root_cause(error.log_text) if error.log_text else None
+    if cause is not None:
+        return cause.finding_id, redact(cause.line)
+    return START_FAILED, redact(str(error))
+
+
+def server_root(api_base: str) -> str:
+    root = api_base.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def served_model(base_url: str, api_key: str | None) -> str:
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.get(f"{base_url}/v1/models", headers=auth, timeout=10)
+        r.raise_for_status()
+        return str(r.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+        raise LaunchError(f"cannot list the models of {base_url}: {e}") from e
+
+
+def vllm_version(base_url: str) -> str | None:
+    try:
+        return str(httpx.get(f"{base_url}/version", timeout=5).json().get("version"))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+
+
+def server_setup(
+    config: SweepConfig, plan: SettingPlan
+) -> tuple[ServerSettings, Backend, str | None]:
+    """The settings, the backend, and the base URL when the server is external."""
+    if config.launch == "external":
+        if not config.api_base:
+            raise UsageError("--launch external needs --api-base")
+        base = server_root(config.api_base)
+        model = config.model or served_model(base, config.api_key)
+        return ServerSettings(model=model, api_key=config.api_key), ExternalBackend(), base
+    port = free_port()
+    if config.model is None:
+        settings = embedded_settings(port=port)
+    else:
+        settings = ServerSettings(
+            model=config.model, served_model_name=config.served_model_name, port=port
+        )
+    changes: dict[str, Any] = {
+        "max_num_seqs": plan.max_num_seqs,
+        "tensor_parallel_size": plan.tensor_parallel_size,
+        "api_key": config.api_key,
+        "extra_args": tuple(config.extra_vllm_args),
+    }
+    for name in ("max_model_len", "gpu_memory_utilization", "dtype"):
+        if getattr(config, name) is not None:
+            changes[name] = getattr(config, name)
+    settings = settings.with_(**changes)
+    if config.launch == "docker":
+        image, _, tag = config.docker_image.partition(":")
+        return settings, DockerBackend(image=image, tag=tag or "latest"), None
+    from picoclaw_vllm.paths import cpu_python
+
+    embedded_python = str(cpu_python())
+    python = config.python or embedded_python
+    return settings, LocalBackend(python=python, cpu=python == embedded_python), None
+
+
+def _redact_file(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.write_text(redact(path.read_text(errors="replace")))
+
+
+class _Sweep:
+    def __init__(
+        self, config: SweepConfig, observer: SweepObserver, gpu: GpuReader, resume: bool
+    ) -> None:
+        self.config = config
+        self.resume = resume
+        self.observer = observer
+        self.gpu = gpu
+        self.run = RunDir(config.out)
+        self.plan = config.settings()
+        self.steps_total = sum(len(p.steps) for p in self.plan)
+        self.step_index = 0
+        self.manifest: dict[str, Any] = {}
+
+    def open(self) -> set[str]:
+        if self.run.exists():
+            if not self.resume:
+                raise UsageError(
+                    f"{self.run.path} already holds a sweep: use --resume or another --out"
+                )
+            self.manifest = self.run.read_manifest()
+            return self.run.finished_ids()
+        self.manifest = self.run.new_manifest(self.config)
+        self.run.write_manifest(self.manifest)
+        return set()
+
+    def update(self, progress: Progress) -> None:
+        self.observer.on_update(progress)
+
+    def execute(self) -> Path:
+        done = self.open()
+        self.observer.on_start(self.config, self.plan, self.run.path)
+        for plan in self.plan:
+            todo = [(sid, load) for sid, load in plan.steps if sid not in done]
+            if plan.setting_id in done or not todo:
+                self.step_index += len(plan.steps)
+                self.update(Progress("skipped", plan.setting_id, message="finished earlier"))
+                continue
+            self.step_index += len(plan.steps) - len(todo)
+            self.run_setting(plan, todo)
+        rows = self.run.rows()
+        self.observer.on_complete(rows, self.run.path)
+        return self.run.path
+
+    @contextlib.contextmanager
+    def server(self, plan: SettingPlan) -> Iterator[ServerHandle]:
+        settings, backend, base_url = server_setup(self.config, plan)
+        log = self.run.log_path(plan.setting_id)
+        try:
+            with running_server(
+                settings,
+                backend,
+                log_path=log,
+                ready_timeout_s=self.config.ready_timeout_s,
+                base_url=base_url,
+            ) as handle:
+                yield handle
+        finally:
+            if log.exists():
+                _redact_file(log)
+
+    def run_setting(self, plan: SettingPlan, todo: list[tuple[str, LoadStep]]) -> None:
+        self.update(Progress("starting", plan.setting_id, steps_total=self.steps_total))
+        started = time.monotonic()
+        try:
+            with self.server(plan) as handle:
+                ready_s = handle.ready_after_s
+                version = vllm_version(handle.base_url)
+                self.manifest["vllm_version"] = self.manifest.get("vllm_version") or version
+                self.manifest["vllm_commands"][plan.setting_id] = handle.command_line
+                self.run.write_manifest(self.manifest)
+                self.update(
+                    Progress(
+                        "server_ready",
+                        plan.setting_id,
+                        elapsed_s=time.monotonic() - started,
+                        steps_total=self.steps_total,
+                    )
+                )
+                for step_id, load in todo:
+                    self.step_index += 1
+                    row = self.run_step(plan, step_id, load, handle, ready_s, version)
+                    self.run.append_row(row)
+                    self.update(
+                        Progress(
+                            "step_done",
+                            plan.setting_id,
+                            step_id,
+                            self.step_index,
+                            self.steps_total,
+                            row=row,
+                        )
+                    )
+        except LaunchError as e:
+            failure_id, message = failure_label(e)
+            row = self.setting_row(plan, plan.setting_id) | {
+                "status": "failed",
+                "failure_id": failure_id,
+                "failure_message": message,
+                "started_unix": time.time() - (time.monotonic() - started),
+                "wall_s": time.monotonic() - started,
+            }
+            if plan.setting_id not in self.run.finished_ids():
+                self.run.append_row(row)
+            self.manifest["vllm_commands"][plan.setting_id] = None
+            self.run.write_manifest(self.manifest)
+            self.step_index += len(todo)
+            self.update(
+                Progress(
+                    "server_failed",
+                    plan.setting_id,
+                    steps_total=self.steps_total,
+                    step_index=self.step_index,
+                    row=row,
+                    message=f"{failure_id}: {message}",
+                )
+            )
+
+    def setting_row(self, plan: SettingPlan, step_id: str) -> Row:
+        return {
+            "step_id": step_id,
+            "setting_id": plan.setting_id,
+            "max_num_seqs": plan.max_num_seqs,
+            "tensor_parallel_size": None
+            if self.config.launch == "external"
+            else plan.tensor_parallel_size,
+            "status": "ok",
+        }
+
+    def run_step(
+        self,
+        plan: SettingPlan,
+        step_id: str,
+        load: LoadStep,
+        handle: ServerHandle,
+        ready_s: float | None,
+        version: str | None,
+    ) -> Row:
+        cfg = self.config
+        records = self.run.records_path(step_id)
+        run = LocustRun(
+            locust_command(
+                cfg,
+                load,
+                step_id=step_id,
+                host=handle.base_url,
+                model=handle.settings.name,
+                records=records,
+            ),
+            records,
+            self.run.locust_log_path(step_id),
+        )
+        self.manifest["locust_commands"][step_id] = run.command_line
+        self.run.write_manifest(self.manifest)
+        env = dict(os.environ)
+        if cfg.api_key:
+            env["VLLM_API_KEY"] = cfg.api_key
+        row = self.setting_row(plan, step_id) | {
+            "load_mode": load.mode,
+            "concurrency": load.concurrency,
+            "request_rate": load.rate,
+            "warmup_s": cfg.warmup_s,
+            "prompt_tokens_asked": None if cfg.prompt_file else cfg.prompt_tokens,
+            "output_tokens_asked": cfg.output_tokens,
+            "started_unix": time.time(),
+            "server_ready_s": ready_s,
+            "vllm_version": version,
+        }
+        scraper = HttpScraper(handle.base_url)
+        sampler = StepSampler(scraper, gpu=self.gpu)
+        started = time.monotonic()
+
+        def tick(tail: RecordTail, elapsed: float) -> None:
+            self.update(
+                Progress(
+                    "running", plan.setting_id, step_id, self.step_index, self.steps_total,
+                    elapsed, tail.requests, tail.failures, tail.output_tokens,
+                )
+            )  # fmt: skip
+
+        sampler.start()
+        try:
+            run_locust(run, env=env, timeout_s=locust_timeout_s(cfg), on_tick=tick)
+        except LocustFailed as e:
+            row |= {
+                "status": "failed",
+                "failure_id": LOAD_FAILED,
+                "failure_message": redact(str(e)),
+            }
+        finally:
+            sampler.stop()
+            scraper.close()
+            _redact_file(run.log)
+        row["wall_s"] = time.monotonic() - started
+        found = read_records(records)
+        row |= summarize(found, cfg.slo)
+        measured = [r.start_unix for r in found if not r.warmup]
+        since = (
+            time.monotonic() - (time.time() - min(measured)) if measured else started + cfg.warmup_s
+        )
+        row |= figures(sampler.window(since))
+        return row
+
+
+def run_sweep(
+    config: SweepConfig,
+    observer: SweepObserver | None = None,
+    *,
+    resume: bool = False,
+    gpu: GpuReader | None = None,
+) -> Path:
+    """Run the sweep `config` describes and return its run directory (see module docstring).
+
+    observer: gets on_start / on_update(Progress) / on_complete(rows); default: silent.
+    resume: continue the sweep already in config.out (its saved config is not re-checked).
+    gpu: what reads GPU memory and utilization during steps; default: local NVML if present.
+    """
+    register_secret(config.api_key)
+    cfg = replace(config, out=Path(config.out))
+    reader = gpu if gpu is not None else NvmlReader()
+    return _Sweep(cfg, observer or SilentObserver(), reader, resume).execute()
