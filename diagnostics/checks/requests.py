@@ -16,8 +16,6 @@ def check_model(facts: Facts) -> Outcome:
     names = [m.id for m in served]
     listing = ", ".join(names) or "(none)"
     first = names[0] if names else "<served name>"
-    if t.model and t.model in names:
-        return Outcome.ok(f"{t.model_configured!r} -> sends {t.model!r}; served: {listing}")
     if t.provider not in (None, "vllm") and t.model_configured:
         return Outcome.of(
             Finding(
@@ -29,6 +27,8 @@ def check_model(facts: Facts) -> Outcome:
                 remedy=model_line(t, t.model_configured if t.model_configured in names else first),
             )
         )
+    if t.model and t.model in names:
+        return Outcome.ok(f"{t.model_configured!r} -> sends {t.model!r}; served: {listing}")
     if not t.model:
         return Outcome.of(
             Finding(

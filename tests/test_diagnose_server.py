@@ -1,0 +1,251 @@
+"""The doctor against the REAL CPU vLLM session server (tests/conftest.py `vllm_server`):
+every outcome a live server can show for real."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import SESSION_MAX_NUM_SEQS, TEST_API_KEY
+from diagnose_helpers import ids, legacy_config, run_cli, run_json, status_of
+
+from picoclaw_vllm.server.embedded import free_port
+from picoclaw_vllm.server.launcher import ServerHandle
+
+pytestmark = pytest.mark.vllm
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", str(tmp_path / "home"))
+    for name in ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_healthy_server_with_good_config_is_clean(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, "vllm/tiny-llama", TEST_API_KEY)
+    rc, doc = run_json(capsys, "--config", str(config))
+    assert doc["findings"] == [], doc["findings"]
+    assert rc == 0
+    assert doc["schema"] == "picoclaw-vllm/diagnosis/v1"
+    assert doc["vllm"]["version"]
+    assert doc["target"]["model"] == "tiny-llama"
+    for check in ("connection", "api_base", "health", "auth", "model", "context", "completion"):
+        assert status_of(doc, check) == "pass", check
+    assert TEST_API_KEY not in json.dumps(doc)
+
+
+def test_console_output_never_shows_the_key(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rc, out, err = run_cli(
+        capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
+        "--api-key", TEST_API_KEY, "-v",
+    )  # fmt: skip
+    assert "Model name" in out
+    assert TEST_API_KEY not in out + err
+    assert "\x1b[" not in out  # not a TTY: no colour codes
+
+
+def test_refused_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    api_base = f"http://127.0.0.1:{free_port()}/v1"
+    start = time.monotonic()
+    rc, doc = run_json(capsys, "--api-base", api_base, "--model", "tiny-llama")
+    elapsed = time.monotonic() - start
+    assert rc == 1
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert "refused" in finding["message"]
+    assert "--port" in finding["remedy"]
+    assert status_of(doc, "auth") == "skip" and status_of(doc, "completion") == "skip"
+    # one failure, not twenty: no dependent finding
+    assert set(ids(doc)) <= {"connection_refused", "fallback_missing", "context_overflow"}
+    print(f"refused-port diagnosis took {elapsed:.2f} s")
+
+
+def test_base_path_without_v1(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, doc = run_json(
+        capsys, "--api-base", vllm_server.base_url, "--model", "tiny-llama",
+        "--api-key", TEST_API_KEY,
+    )  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == "api_base_path")
+    assert f"{vllm_server.base_url}/v1" in finding["remedy"]
+    assert "404" in finding["evidence"] and "200" in finding["evidence"]
+    assert status_of(doc, "completion") == "skip"
+    assert status_of(doc, "model") == "pass"  # still judged through /v1/models
+    assert rc == 1
+
+
+def test_no_key_sent_to_a_server_that_needs_one(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, "tiny-llama")
+    rc, doc = run_json(capsys, "--config", str(config))
+    finding = next(f for f in doc["findings"] if f["id"] == "auth_failed")
+    assert "sends none" in finding["message"]
+    assert '"api_key"' in finding["remedy"] and str(config) in finding["remedy"]
+    assert "401" in finding["evidence"] and "Unauthorized" in finding["evidence"]
+    assert rc == 1
+
+
+def test_wrong_key(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "wrong-key-123456"
+    config = legacy_config(tmp_path, vllm_server.api_base, "tiny-llama", api_key=wrong)
+    rc, out, _ = run_cli(capsys, "--config", str(config))
+    assert "[auth_failed]" in out and "wrong key" in out
+    assert wrong not in out and TEST_API_KEY not in out
+    assert rc == 1
+
+
+def test_key_from_vllm_api_key_env(
+    vllm_server: ServerHandle, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("VLLM_API_KEY", TEST_API_KEY)
+    _rc, doc = run_json(capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama")
+    assert status_of(doc, "auth") == "pass"
+    assert doc["target"]["api_key_source"] == "VLLM_API_KEY"
+
+
+def test_wrong_model_name_lists_served_models(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, "vllm/custom-model", TEST_API_KEY)
+    rc, doc = run_json(capsys, "--config", str(config))
+    finding = next(f for f in doc["findings"] if f["id"] == "model_not_found")
+    assert "'custom-model'" in finding["message"]
+    assert "tiny-llama" in finding["evidence"]
+    assert "does not exist" in finding["evidence"]  # vLLM's own 404 for the real request
+    assert '"model": "vllm/tiny-llama"' in finding["remedy"]
+    assert "--served-model-name custom-model" in finding["remedy"]
+    assert rc == 1
+
+
+@pytest.mark.parametrize("model", ["vllm/tiny-llama", "tiny-llama"])
+def test_vllm_prefix_is_stripped_like_picoclaw(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, model, TEST_API_KEY)
+    _, doc = run_json(capsys, "--config", str(config), "--check", "model")
+    assert status_of(doc, "model") == "pass"
+    assert doc["target"]["model"] == "tiny-llama"
+
+
+def test_colliding_provider_prefix_is_rerouted(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, "qwen/tiny-llama", TEST_API_KEY)
+    rc, doc = run_json(capsys, "--config", str(config), "--check", "model")
+    finding = next(f for f in doc["findings"] if f["id"] == "model_not_found")
+    assert "provider 'qwen'" in finding["message"]
+    assert rc == 1
+
+
+def test_max_tokens_above_max_model_len(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(
+        tmp_path, vllm_server.api_base, "tiny-llama", TEST_API_KEY, max_tokens=None
+    )
+    rc, doc = run_json(capsys, "--config", str(config))
+    finding = next(f for f in doc["findings"] if f["id"] == "context_overflow")
+    assert finding["severity"] == "fail"
+    assert "32768" in finding["message"] and "1024" in finding["message"]
+    assert "400" in finding["evidence"] and "max_model_len" in finding["evidence"]
+    assert '"max_tokens": 256' in finding["remedy"]
+    assert rc == 1
+
+
+def test_max_tokens_leaving_little_room_for_the_prompt_warns(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = legacy_config(tmp_path, vllm_server.api_base, "tiny-llama", TEST_API_KEY, 1000)
+    rc, doc = run_json(capsys, "--config", str(config), "--check", "context")
+    assert status_of(doc, "context") == "warn"
+    assert rc == 0
+    assert run_json(capsys, "--config", str(config), "--check", "context", "--strict")[0] == 1
+
+
+def _load(base_url: str, n: int, stop: threading.Event) -> list[threading.Thread]:
+    """n clients, each sending long streaming requests back to back until stop is set."""
+
+    def client_loop() -> None:
+        body = {
+            "model": "tiny-llama",
+            "messages": [{"role": "user", "content": "Tell a long story."}],
+            "max_tokens": 384,
+            "ignore_eos": True,
+            "stream": True,
+        }
+        headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                try:
+                    with client.stream(
+                        "POST", f"{base_url}/v1/chat/completions", json=body, headers=headers
+                    ) as r:
+                        for _ in r.iter_lines():
+                            if stop.is_set():
+                                return  # closing the stream makes vLLM abort the request
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+
+    threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _waiting(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=30).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("vllm:num_requests_waiting{")
+    )
+
+
+def test_queueing_under_load_is_named_as_the_cause(
+    vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stop = threading.Event()
+    threads = _load(vllm_server.base_url, 4 * SESSION_MAX_NUM_SEQS, stop)
+    try:
+        deadline = time.monotonic() + 30
+        while _waiting(vllm_server.base_url) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        rc, doc = run_json(
+            capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
+            "--api-key", TEST_API_KEY, "--check", "latency", "--timeout", "120",
+            "--ttft-threshold", "0.3", "--probe-requests", "2",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    finding = next(f for f in doc["findings"] if f["id"] == "slow_responses")
+    print(f"under load: {finding['message']} ({doc['duration_s']} s)")
+    assert "queueing" in finding["message"]
+    assert "--max-num-seqs" in finding["remedy"]
+    assert finding["severity"] == "warn" and rc == 0
+
+
+def test_probe_details_in_verbose_output(
+    vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rc, out, _ = run_cli(
+        capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
+        "--api-key", TEST_API_KEY, "--check", "latency", "-v",
+    )  # fmt: skip
+    assert "median TTFT" in out and "RTT" in out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
