@@ -14,14 +14,15 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._pending = b""
         self._data: list[bytes] = []
+        self._skip_lf = False  # the last chunk ended in \r: a leading \n ends no new line
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The payloads of the events this chunk completes (possibly none)."""
+        if self._skip_lf and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._skip_lf = chunk.endswith(b"\r")
         buf = self._pending + chunk if self._pending else chunk
         if b"\r" in buf:
-            if buf.endswith(b"\r"):  # maybe half of a \r\n pair: wait for the next byte
-                self._pending = buf
-                return []
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         self._pending = lines.pop()
