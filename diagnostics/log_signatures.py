@@ -120,6 +120,7 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("hf_repo_not_found", r"RepositoryNotFoundError|Repository Not Found for url"),
     _sig("hf_repo_not_found", r"Invalid username or password"),
     _sig("no_kernel_image", r"no kernel image is available for execution on the device"),
+    _sig("port_in_use", r"bind on address \('?[^,]*'?, (?P<port>\d+)\).*address already in use"),
     _sig("port_in_use", r"Address already in use"),
 )
 
@@ -166,9 +167,25 @@ def first_exception(log_text: str) -> LogCause | None:
     return None
 
 
+MERGE_WITHIN_LINES = 10
+
+
 def root_cause(log_text: str) -> LogCause | None:
-    """The first known failure in the log; else its first exception; else None."""
+    """The first known failure in the log; else its first exception; else None.
+
+    Details missing on the first line (e.g. the repo of a GatedRepoError) are taken from
+    matches of the same cause in the lines just after it.
+    """
     causes = all_causes(log_text)
-    if causes:
-        return causes[0]
-    return first_exception(log_text)
+    if not causes:
+        return first_exception(log_text)
+    first = causes[0]
+    detail = dict(first.detail)
+    for later in causes[1:]:
+        if later.finding_id != first.finding_id:
+            continue
+        if later.line_number - first.line_number > MERGE_WITHIN_LINES:
+            break
+        for key, value in later.detail.items():
+            detail.setdefault(key, value)
+    return LogCause(first.finding_id, first.line, first.line_number, detail)
