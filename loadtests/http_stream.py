@@ -7,6 +7,7 @@ response's parser buffer directly (the same steps its own `read` takes).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -48,13 +49,16 @@ def _reason(exc: BaseException) -> str:
 
 
 def read_body(response: Any) -> bytes:
+    """The rest of the body (an error answer may have been read already by the client)."""
     raw = getattr(response, "_response", None)
-    if raw is None:
-        return bytes(getattr(response, "content", None) or b"")
-    try:
-        return b"".join(iter_body(raw))
-    except Exception:
-        return b""
+    body = b""
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            body = b"".join(iter_body(raw))
+    if not body:
+        with contextlib.suppress(Exception):
+            body = bytes(response.content or b"")
+    return body
 
 
 def read_answer(response: Any, start: float, *, stream: bool) -> tuple[Outcome, float]:
