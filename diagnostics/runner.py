@@ -3,6 +3,7 @@
 Public API (used by `picoclaw-vllm diagnose` and by the acceptance command)::
 
     from diagnostics.options import DiagnoseOptions
+from diagnostics.picoclaw_config import ConfigProblem
     from diagnostics.runner import diagnose, Diagnosis
 
     diagnosis = diagnose(DiagnoseOptions(api_base="http://127.0.0.1:8000/v1",
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +35,7 @@ from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, Target
 from diagnostics.findings import Finding, Outcome, Severity, Status
 from diagnostics.options import DiagnoseOptions
+from diagnostics.picoclaw_config import ConfigProblem
 from picoclaw_vllm import __version__
 from picoclaw_vllm.redact import redact
 
@@ -48,6 +51,7 @@ CHECKS: tuple[Check, ...] = (
     *hub_checks.CHECKS,
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+SERVER_CHECKS = {"connection", "api_base", "health", "auth", "model", "context", "completion"}
 
 
 @dataclass
@@ -151,11 +155,12 @@ def selected(names: tuple[str, ...]) -> list[Check]:
 def _warm(facts: Facts, checks: list[Check]) -> None:
     """Start the independent probes at once; each check later reads them for free."""
     names = {c.name for c in checks}
-    probes = [facts.processes, facts.gpus]
-    if names & {"connection", "api_base", "health", "auth", "model", "context", "completion"}:
+    probes: list[Callable[[], object]] = [facts.processes, facts.gpus]
+    config_ok = not isinstance(facts.config(), ConfigProblem)
+    if config_ok and names & SERVER_CHECKS:
         probes += [facts.health, facts.version, facts.models, facts.models_v1]
         probes += [facts.metrics_before, facts.chat, facts.chat_stream]
-    if "hub" in names and facts.options.check_hub:
+    if config_ok and "hub" in names and facts.options.check_hub:
         probes.append(facts.hub)
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
         for future in [pool.submit(p) for p in probes]:

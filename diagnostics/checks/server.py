@@ -9,6 +9,15 @@ from diagnostics.facts import Facts
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
 
+KIND_LABELS = {
+    "refused": "connection refused",
+    "dns": "DNS lookup failed",
+    "connect_timeout": "connect timed out",
+    "no_answer": "no answer within the timeout",
+    "tls": "TLS error",
+    "wrong_scheme": "wrong URL scheme",
+    "protocol": "not an HTTP server",
+}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 
 _CONNECTION_REMEDY = {
@@ -21,7 +30,7 @@ _CONNECTION_REMEDY = {
     "port {port}: check its log and `ss -ltnp 'sport = :{port}'`; restart vLLM",
     "tls": "use the scheme the server speaks (vLLM serves plain http:// unless given "
     "--ssl-keyfile) or fix the proxy's certificate",
-    "wrong_scheme": "write api_base as http://HOST:{port}/v1 in {where}",
+    "wrong_scheme": '{where}: "api_base": "{fixed}" (vLLM speaks plain http:// by default)',
     "protocol": "point api_base at vLLM's HTTP port, not another service",
 }
 
@@ -32,6 +41,11 @@ def _port(api_base: str) -> int:
         return parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return 8000
+
+
+def _with_http(api_base: str) -> str:
+    _, sep, rest = api_base.partition("://")
+    return f"http://{rest if sep else api_base}"
 
 
 def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
@@ -94,13 +108,14 @@ def check_connection(facts: Facts) -> Outcome:
         Finding(
             "connection_refused",
             Severity.FAIL,
-            f"cannot reach vLLM at {t.api_base}: {failure.kind.replace('_', ' ')}",
+            f"cannot reach vLLM at {t.api_base}: {KIND_LABELS.get(failure.kind, failure.kind)}",
             evidence=failed.describe(),
             remedy=remedy.format(
                 port=port,
                 host=parts.hostname,
                 api_base=t.api_base,
                 where=config_where(t),
+                fixed=_with_http(t.api_base),
             ),
         )
     )
