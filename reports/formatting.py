@@ -39,7 +39,17 @@ def _load(step: dict[str, Any]) -> str:
     load = step.get("load")
     if load is None:
         return MISSING
-    return f"{load:g} req/s" if step.get("load_mode") == "rate" else f"{load:g} users"
+    return load_text(load, step.get("load_mode"))
+
+
+def load_text(load: float, mode: Any) -> str:
+    if mode == "rate":
+        return f"{load:g} req/s"
+    return f"{load:g} user" if load == 1 else f"{load:g} users"
+
+
+def _requests(step: dict[str, Any]) -> str:
+    return integer(step["requests_measured"]) if step["status"] == "ok" else MISSING
 
 
 def _status(step: dict[str, Any]) -> str:
@@ -49,36 +59,53 @@ def _status(step: dict[str, Any]) -> str:
     return "meets gates" if not missed else "misses " + ", ".join(missed)
 
 
-SWEEP_COLUMNS = [
+_SETTING = [
     Column("setting", lambda s: str(s["setting_id"]), numeric=False),
     Column("max-num-seqs", lambda s: integer(s.get("max_num_seqs"))),
     Column("TP", lambda s: integer(s.get("tensor_parallel_size"))),
     Column("load", _load),
-    Column(
-        "requests", lambda s: integer(s.get("requests_measured") if s["status"] == "ok" else None)
-    ),
-    Column("failed", lambda s: integer(s.get("failed"))),
-    Column("error %", _field("error_rate_pct", 2)),
-    Column("req/s", _field("request_throughput", 2)),
-    Column("output tok/s", _field("output_throughput", 1)),
-    Column("goodput req/s", _field("goodput", 2)),
-    Column("TTFT p50 ms", _field("ttft_ms_p50")),
-    Column("TTFT p95 ms", _field("ttft_ms_p95")),
-    Column("TTFT p99 ms", _field("ttft_ms_p99")),
-    Column("ITL p50 ms", _field("itl_ms_p50")),
-    Column("ITL p95 ms", _field("itl_ms_p95")),
-    Column("ITL p99 ms", _field("itl_ms_p99")),
-    Column("TPOT p95 ms", _field("tpot_ms_p95")),
-    Column("E2EL p95 ms", _field("e2el_ms_p95")),
-    Column("waiting max", _field("server_waiting_max", 0)),
-    Column("KV cache max %", _field("server_kv_cache_max", 0, 100.0)),
-    Column("verdict", _status, numeric=False),
 ]
+SWEEP_TABLES = {
+    "throughput": [
+        *_SETTING,
+        Column(
+            "requests", lambda s: integer(s["requests_measured"] if s["status"] == "ok" else None)
+        ),
+        Column("failed", lambda s: integer(s.get("failed"))),
+        Column("error %", _field("error_rate_pct", 2)),
+        Column("req/s", _field("request_throughput", 2)),
+        Column("output tok/s", _field("output_throughput", 1)),
+        Column("goodput req/s", _field("goodput", 2)),
+        Column("waiting max", _field("server_waiting_max", 0)),
+        Column("KV cache max %", _field("server_kv_cache_max", 0, 100.0)),
+        Column("verdict", _status, numeric=False),
+    ],
+    "latency": [
+        *_SETTING,
+        Column("TTFT p50 ms", _field("ttft_ms_p50")),
+        Column("TTFT p95 ms", _field("ttft_ms_p95")),
+        Column("TTFT p99 ms", _field("ttft_ms_p99")),
+        Column("ITL p50 ms", _field("itl_ms_p50")),
+        Column("ITL p95 ms", _field("itl_ms_p95")),
+        Column("ITL p99 ms", _field("itl_ms_p99")),
+        Column("TPOT p95 ms", _field("tpot_ms_p95")),
+        Column("E2EL p95 ms", _field("e2el_ms_p95")),
+    ],
+}
+SWEEP_TITLES = {
+    "throughput": "Throughput, errors and server state",
+    "latency": "Latency (ms)",
+}
 
 
-def sweep_table(document: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = [c.header for c in SWEEP_COLUMNS]
-    rows = [[c.cell(step) for c in SWEEP_COLUMNS] for step in document["steps"]]
+def sweep_table(document: dict[str, Any], name: str) -> tuple[list[str], list[list[str]]]:
+    titles = {g["gate_id"]: g["title"] for g in document["gates"]["results"]}
+    columns = SWEEP_TABLES[name]
+    headers = [c.header for c in columns]
+    rows = []
+    for step in document["steps"]:
+        step = {**step, "gates_missed": [titles.get(g, g) for g in step.get("gates_missed") or []]}
+        rows.append([c.cell(step) for c in columns])
     return headers, rows
 
 

@@ -7,7 +7,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from reports.formatting import fingerprint_rows, gate_value, status_mark, sweep_table, unknown
+from reports.formatting import (
+    SWEEP_TITLES,
+    fingerprint_rows,
+    gate_value,
+    status_mark,
+    sweep_table,
+    unknown,
+)
 from reports.plots import make_plots
 
 
@@ -22,7 +29,10 @@ def render_html(document: dict[str, Any]) -> str:
     env.filters["unknown"] = unknown
     env.filters["gate_value"] = gate_value
     env.filters["mark"] = status_mark
-    headers, rows = sweep_table(document)
+    tables = [
+        {"name": name, "title": title, "table": sweep_table(document, name)}
+        for name, title in SWEEP_TITLES.items()
+    ]
     plots = [
         {"id": p.plot_id, "title": p.title, "caption": p.caption, "svg": Markup(p.svg)}
         for p in make_plots(document)
@@ -31,6 +41,5 @@ def render_html(document: dict[str, Any]) -> str:
         doc=document,
         fingerprint=fingerprint_rows(document),
         plots=plots,
-        table_headers=headers,
-        table_rows=rows,
+        tables=tables,
     )

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reports.formatting import fingerprint_rows, gate_value, status_mark, sweep_table, unknown
+from reports.formatting import (
+    SWEEP_TITLES,
+    fingerprint_rows,
+    gate_value,
+    status_mark,
+    sweep_table,
+    unknown,
+)
 
 
 def render_markdown(document: dict[str, Any]) -> str:
@@ -38,11 +45,9 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
         *_doctor(document["doctor"]),
         "",
-        "## Sweep",
-        "",
-        _table(*sweep_table(document)),
-        "",
     ]
+    for name, title in SWEEP_TITLES.items():
+        lines += [f"## Sweep: {title}", "", _table(*sweep_table(document, name)), ""]
     if document["failed_settings"]:
         lines += ["## Failed settings", ""]
         for f in document["failed_settings"]:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from loadtests import run_layout
+from reports.formatting import load_text
 from reports.run_data import StepSamples
 
 MIN_REQUESTS = 30  # below this, no statistic of a step is trustworthy
@@ -55,7 +56,7 @@ class Step:
         load = self.load
         if load is None:
             return "-"
-        return f"{load:g} req/s" if self.load_mode == "rate" else f"{load:g} users"
+        return load_text(load, self.load_mode)
 
     @property
     def setting_label(self) -> str:

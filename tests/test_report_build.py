@@ -17,6 +17,7 @@ from picoclaw_vllm.cli import main
 from picoclaw_vllm.errors import ConfigError, UsageError
 from reports.build import ReportResult, build_report
 from reports.document import REPORT_SCHEMA
+from reports.formatting import SWEEP_TITLES
 from reports.gates import Gates
 
 XSD = Path(__file__).resolve().parent.parent / "reports" / "schemas" / "junit.xsd"
@@ -193,19 +194,25 @@ def test_junit_validates_against_the_shipped_xsd(run_dir: Path) -> None:
         schema.validate("<testsuites><testsuite name='x'/></testsuites>")  # tests= missing
 
 
-def test_markdown_table_shows_the_same_numbers_as_html(run_dir: Path) -> None:
-    result = build(run_dir, PASSING)
-    md = markdown_table(result.paths["md"].read_text(), "## Sweep\n")
-    html = html_table(result.paths["html"].read_text(), "sweep")
-    assert len(md) == 1 + 9  # header + 8 measured steps + 1 failed setting
-    assert md == html
-    row = next(r for r in md if r[0] == "s8-tp1" and r[3] == "8 users")
-    assert row[md[0].index("TTFT p95 ms")] == "400.0"
-    assert row[md[0].index("output tok/s")] == "240.0"
-    gates_md = markdown_table(result.paths["md"].read_text(), f"**{result.headline}**\n")
-    assert [r[2] for r in gates_md[1:]] == [
-        r[2] for r in html_table(result.paths["html"].read_text(), "gates")[1:]
-    ]
+def test_markdown_tables_show_the_same_numbers_as_html(run_dir: Path) -> None:
+    result = build(run_dir, {**PASSING, "ttft_p95_ms": 300})
+    markdown, html = result.paths["md"].read_text(), result.paths["html"].read_text()
+    tables = {}
+    for name, title in SWEEP_TITLES.items():
+        md = markdown_table(markdown, f"## Sweep: {title}\n")
+        assert md == html_table(html, f"sweep-{name}")
+        assert len(md) == 1 + 9  # header + 8 measured steps + 1 failed setting
+        tables[name] = md
+    latency, throughput = tables["latency"], tables["throughput"]
+    row = next(r for r in latency if r[0] == "s8-tp1" and r[3] == "8 users")
+    assert row[latency[0].index("TTFT p95 ms")] == "400.0"
+    row = next(r for r in throughput if r[0] == "s8-tp1" and r[3] == "8 users")
+    assert row[throughput[0].index("output tok/s")] == "240.0"
+    assert row[-1] == "misses p95 TTFT ≤ 300 ms"
+    assert throughput[-1][-1] == "did not start (startup.cuda_oom)"
+    gates_md = markdown_table(markdown, f"**{result.headline}**\n")
+    assert [r[2] for r in gates_md] == [r[2] for r in html_table(html, "gates")]
+    assert gates_md[1][2] == "400.0 ms"
 
 
 def test_no_secret_in_any_format(run_dir: Path) -> None:
