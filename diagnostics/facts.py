@@ -237,7 +237,8 @@ class Facts:
         served = {m.id: m for m in self.served()}
         model = self.target().model
         candidates = [served[model].root] if model in served else []
-        candidates.append(model)
+        configured = self.target().model_configured or ""
+        candidates += [model, configured.removeprefix("vllm/")]
         for c in candidates:
             if c and hub.looks_like_repo_id(c):
                 return c

@@ -1,0 +1,169 @@
+"""Local stand-in servers for what the real CPU vLLM cannot show: a proxy's HTML error page,
+a non-JSON answer, a dead engine, a socket that never answers, and the Hugging Face Hub.
+
+Each binds 127.0.0.1 on a free port and is stopped when its context ends.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Reply = tuple[int, dict[str, str], bytes]
+Handler = Callable[[str, str, dict[str, str]], Reply]
+
+
+def json_reply(status: int, data: object, **headers: str) -> Reply:
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(data).encode()
+
+
+@contextmanager
+def http_standin(handler: Handler) -> Iterator[str]:
+    """An HTTP server answering every request with handler(method, path, headers)."""
+
+    class _Handler(BaseHTTPRequestHandler):
+        def _reply(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            lowered = {k.lower(): v for k, v in self.headers.items()}
+            status, headers, body = handler(self.command, self.path, lowered)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_HEAD = _reply
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def silent_socket() -> Iterator[str]:
+    """Accepts connections and never answers: a wedged server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+NGINX_502 = b"""<html>
+<head><title>502 Bad Gateway</title></head>
+<body>
+<center><h1>502 Bad Gateway</h1></center>
+<hr><center>nginx/1.24.0</center>
+</body>
+</html>
+"""
+
+
+def nginx_502(method: str, path: str, headers: dict[str, str]) -> Reply:
+    return 502, {"Content-Type": "text/html", "Server": "nginx/1.24.0"}, NGINX_502
+
+
+def plain_text_ok(method: str, path: str, headers: dict[str, str]) -> Reply:
+    return 200, {"Content-Type": "text/plain"}, b"OK"
+
+
+def dead_engine(method: str, path: str, headers: dict[str, str]) -> Reply:
+    """vLLM after its EngineCore died: /health 503, requests 500 (bodies as vLLM 0.32 sends)."""
+    if path == "/health":
+        return 503, {}, b""
+    if path == "/v1/models":
+        return json_reply(200, {"object": "list", "data": [
+            {"id": "tiny-llama", "object": "model", "root": "/models/tiny", "max_model_len": 1024}
+        ]})  # fmt: skip
+    return json_reply(500, {"error": {
+        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        "type": "InternalServerError", "param": None, "code": 500}})  # fmt: skip
+
+
+def crashed_engine_healthy_health(method: str, path: str, headers: dict[str, str]) -> Reply:
+    """The engine crashed on a request, /health still answers 200 (seen with vLLM 0.32 CPU)."""
+    if path == "/health":
+        return 200, {}, b""
+    return dead_engine(method, path, headers)
+
+
+HUB_REPOS = {
+    "meta-llama/Llama-3.2-3B-Instruct": {"gated": "manual"},
+    "Qwen/Qwen2.5-7B-Instruct": {"gated": False},
+    "meta-llama/Llama-3.1-8B-Instruct": {"gated": False},
+}
+HUB_CONFIGS = {
+    "meta-llama/Llama-3.1-8B-Instruct": {
+        "architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "torch_dtype": "bfloat16",
+        "max_position_embeddings": 131072,
+    },
+}  # fmt: skip
+HUB_PARAMETERS = {"meta-llama/Llama-3.1-8B-Instruct": 8_030_261_248}
+
+
+def hub(granted_token: str | None = None) -> Handler:
+    """Answers like huggingface.co for the repos above; the token granted access to gated ones."""
+
+    def handle(method: str, path: str, headers: dict[str, str]) -> Reply:
+        path = path.split("?")[0]
+        auth = headers.get("authorization", "")
+        for repo, info in HUB_REPOS.items():
+            if path == f"/api/models/{repo}":
+                data: dict[str, object] = {"id": repo, "modelId": repo, "private": False,
+                                           "gated": info["gated"], "sha": "0" * 40}  # fmt: skip
+                if repo in HUB_PARAMETERS:
+                    total = HUB_PARAMETERS[repo]
+                    data["safetensors"] = {"parameters": {"BF16": total}, "total": total}
+                return json_reply(200, data)
+            if path == f"/api/models/{repo}/auth-check":
+                if info["gated"] and auth != f"Bearer {granted_token}":
+                    return json_reply(
+                        403, {"error": f"Access to model {repo} is restricted."},
+                        **{"X-Error-Code": "GatedRepo",
+                           "X-Error-Message": f"Access to model {repo} is restricted."},
+                    )  # fmt: skip
+                return json_reply(200, {})
+            if path == f"/{repo}/resolve/main/config.json" and repo in HUB_CONFIGS:
+                return json_reply(200, HUB_CONFIGS[repo])
+        return json_reply(
+            404, {"error": "Repository not found"},
+            **{"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
+        )  # fmt: skip
+
+    return handle

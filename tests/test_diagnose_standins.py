@@ -1,0 +1,241 @@
+"""Bad answers and edges a real vLLM cannot be made to show on demand, from LOCAL stand-ins
+(tests/diagnose_standins.py): a proxy's HTML 502, non-JSON bodies, a dead engine, a socket
+that never answers, a process that looks like a loading vLLM, and a Hub stand-in behind
+HF_ENDPOINT. Every one must end as a clear finding, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from diagnose_helpers import ids, run_cli, run_json, status_of
+from diagnose_standins import (
+    crashed_engine_healthy_health,
+    dead_engine,
+    http_standin,
+    hub,
+    nginx_502,
+    plain_text_ok,
+    silent_socket,
+)
+
+from diagnostics import runner
+from diagnostics.facts import Facts
+from diagnostics.options import DiagnoseOptions
+from picoclaw_vllm.server.embedded import free_port
+
+HF_TEST_TOKEN = "hf_TestTokenAbCdEfGhIjKlMnOp1234"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no saved token
+    for name in ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_nginx_502_page_is_named_as_a_proxy_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with http_standin(nginx_502) as base:
+        rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "m", "--no-hub")
+    finding = next(f for f in doc["findings"] if f["id"] == "unexpected_answer")
+    assert "proxy answers 502" in finding["message"]
+    assert "502 Bad Gateway" in finding["evidence"]
+    assert status_of(doc, "auth") == "skip" and rc == 1
+
+
+def test_non_json_body_is_not_vllm(capsys: pytest.CaptureFixture[str]) -> None:
+    with http_standin(plain_text_ok) as base:
+        rc, out, err = run_cli(capsys, "--api-base", f"{base}/v1", "--model", "m", "--no-hub")
+    assert "[unexpected_answer]" in out and "not JSON" in out
+    assert "Traceback" not in out + err and rc == 1
+
+
+def test_server_that_never_answers_is_bounded_by_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with silent_socket() as base:
+        start = time.monotonic()
+        rc, doc = run_json(
+            capsys, "--api-base", f"{base}/v1", "--model", "m", "--timeout", "1", "--no-hub"
+        )
+        elapsed = time.monotonic() - start
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert "no answer within the timeout" in finding["message"]
+    assert "within 1 s" in finding["evidence"]
+    assert elapsed < 6, elapsed  # probes run concurrently, each bounded by --timeout
+    assert rc == 1
+
+
+def test_dead_engine_health_503(capsys: pytest.CaptureFixture[str]) -> None:
+    with http_standin(dead_engine) as base:
+        rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama")
+    finding = next(f for f in doc["findings"] if f["id"] == "engine_dead")
+    assert "503" in finding["message"] and "--log" in finding["remedy"]
+    assert status_of(doc, "completion") == "skip" and rc == 1
+
+
+def test_crashed_engine_behind_a_healthy_health(capsys: pytest.CaptureFixture[str]) -> None:
+    with http_standin(crashed_engine_healthy_health) as base:
+        rc, doc = run_json(
+            capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama", "--check", "completion"
+        )
+    assert status_of(doc, "health") == "pass"
+    finding = next(f for f in doc["findings"] if f["id"] == "engine_dead")
+    assert "EngineCore encountered an issue" in finding["evidence"] and rc == 1
+
+
+def test_dns_failure_and_wrong_schemes_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = {
+        "http://no-such-host.invalid:8000/v1": "DNS",
+        "localhost:8000/v1": "wrong URL scheme",
+    }
+    with http_standin(plain_text_ok) as base:
+        cases[base.replace("http://", "https://") + "/v1"] = "wrong URL scheme"
+        for api_base, label in cases.items():
+            _, doc = run_json(capsys, "--api-base", api_base, "--check", "connection")
+            finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+            assert label in finding["message"], (api_base, finding)
+            if label == "wrong URL scheme":
+                assert '"api_base": "http://' in finding["remedy"]
+
+
+@pytest.fixture
+def loading_vllm() -> Iterator[int]:
+    """A process whose command line is a vLLM server's and which never listens (= loading)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)",
+         "-m", "vllm.entrypoints.openai.api_server", "--port", str(port)]
+    )  # fmt: skip
+    try:
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_refused_port_of_a_loading_vllm_is_still_starting(
+    loading_vllm: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    time.sleep(0.2)
+    _rc, doc = run_json(capsys, "--api-base", f"http://127.0.0.1:{loading_vllm}/v1", "--model", "m")
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert finding["severity"] == "warn"
+    assert "still starting" in finding["message"] and " s " in finding["message"]
+    assert status_of(doc, "auth") == "skip"  # a warning that still stops the dependents
+
+
+def test_a_crashing_check_is_a_result_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(self: Facts) -> object:
+        raise RuntimeError("NVML exploded")
+
+    monkeypatch.setattr(Facts, "gpus", broken)
+    rc, out, err = run_cli(capsys, "--api-base", "http://127.0.0.1:9/v1", "--check", "gpu_memory")
+    assert "[check_crashed]" in out and "NVML exploded" in out
+    assert "Traceback" not in out + err and rc == 1
+
+
+# --- Hugging Face Hub: a local stand-in behind HF_ENDPOINT, answering like huggingface.co ---
+
+
+def hub_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, endpoint: str, repo: str
+) -> dict[str, object]:
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    _, doc = run_json(
+        capsys, "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--model", repo,
+        "--check", "hub",
+    )  # fmt: skip
+    return doc
+
+
+def test_hub_gated_repo_without_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with http_standin(hub()) as endpoint:
+        doc = hub_json(capsys, monkeypatch, endpoint, "meta-llama/Llama-3.2-3B-Instruct")
+    finding = next(f for f in doc["findings"] if f["id"] == "hf_gated")  # type: ignore[union-attr]
+    assert "no Hugging Face token" in finding["message"]
+    assert "huggingface-cli login" in finding["remedy"] and "-e HF_TOKEN" in finding["remedy"]
+
+
+def test_hub_gated_repo_with_a_token_that_has_no_access(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", HF_TEST_TOKEN)
+    with http_standin(hub(granted_token="another-token")) as endpoint:
+        doc = hub_json(capsys, monkeypatch, endpoint, "meta-llama/Llama-3.2-3B-Instruct")
+    assert ids(doc) == ["hf_gated"]  # type: ignore[arg-type]
+    assert "token: yes" in doc["findings"][0]["evidence"]  # type: ignore[index]
+    assert HF_TEST_TOKEN not in json.dumps(doc)
+
+
+def test_hub_gated_repo_with_access_passes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", HF_TEST_TOKEN)
+    with http_standin(hub(granted_token=HF_TEST_TOKEN)) as endpoint:
+        doc = hub_json(capsys, monkeypatch, endpoint, "meta-llama/Llama-3.2-3B-Instruct")
+    assert status_of(doc, "hub") == "pass"  # type: ignore[arg-type]
+
+
+def test_hub_missing_repo(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with http_standin(hub()) as endpoint:
+        doc = hub_json(capsys, monkeypatch, endpoint, "meta-lama/Llama-3.2-3B-Instruct")
+    assert ids(doc) == ["hf_repo_not_found"]  # type: ignore[arg-type]
+
+
+def test_hub_unreachable_is_said_and_not_a_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    rc, doc = run_json(
+        capsys, "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--model",
+        "Qwen/Qwen2.5-7B-Instruct", "--check", "hub",
+    )  # fmt: skip
+    assert ids(doc) == ["hf_hub_unreachable"] and doc["findings"][0]["severity"] == "info"
+    assert rc == 0
+
+
+def test_hub_offline_mode_skips(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with http_standin(hub()) as endpoint:
+        doc = hub_json(capsys, monkeypatch, endpoint, "meta-lama/Llama-3.2-3B-Instruct")
+    assert status_of(doc, "hub") == "skip"  # type: ignore[arg-type]
+
+
+def test_hub_token_never_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", HF_TEST_TOKEN)
+    with http_standin(hub()) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        _, out, err = run_cli(
+            capsys, "--api-base", f"http://127.0.0.1:{free_port()}/v1", "--model",
+            "meta-llama/Llama-3.2-3B-Instruct", "-v",
+        )  # fmt: skip
+    assert "[hf_gated]" in out
+    assert HF_TEST_TOKEN not in out + err
+
+
+def test_options_api_is_usable_without_the_cli() -> None:
+    with http_standin(dead_engine) as base:
+        diagnosis = runner.diagnose(
+            DiagnoseOptions(api_base=f"{base}/v1", model="tiny-llama", timeout_s=2.0)
+        )
+    assert "engine_dead" in diagnosis.finding_ids()
+    assert diagnosis.exit_code() == 1
+    assert diagnosis.to_json_dict()["target"]["model"] == "tiny-llama"
