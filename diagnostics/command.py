@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from diagnostics.options import DiagnoseOptions
+from diagnostics.probes.nvml import GpuReader, RecordedReader
 from picoclaw_vllm.errors import UsageError
 
 HELP = "find what is wrong with a vLLM deployment and how to fix it"
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--model-path", type=Path, metavar="DIR",
                         help="local model folder, for the fit prediction")  # fmt: skip
     tuning.add_argument("--no-hub", action="store_true", help="do not ask the Hugging Face Hub")
+    tuning.add_argument("--gpu-recording", type=Path, metavar="FILE",
+                        help="recorded NVML readings (JSON) to judge instead")  # fmt: skip
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="versioned JSON document on stdout")
     out.add_argument("-v", "--verbose", action="store_true", help="show probe details")
@@ -113,7 +116,17 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         model_path=args.model_path,
         check_hub=not args.no_hub,
         checks=tuple(args.check),
+        gpu_reader=_recording(args.gpu_recording),
     )
+
+
+def _recording(path: Path | None) -> GpuReader | None:
+    if path is None:
+        return None
+    try:
+        return RecordedReader.from_file(path)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--gpu-recording {path}: {e}") from e
 
 
 def run(args: argparse.Namespace) -> int:
