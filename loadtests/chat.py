@@ -100,15 +100,18 @@ def _on_stopping(**_kw: Any) -> None:
 
 
 def _on_test_stop(**_kw: Any) -> None:
-    if session is not None:
-        session.sink.flush()
+    if session is None:
+        return
+    session.sink.flush()
+    if isinstance(session.sink, ForwardingSink):
+        log.info("worker %s sent %d records to the master", session.worker, session.sink.sent)
 
 
 def _on_quitting(**_kw: Any) -> None:
+    # Locust fires `quitting` before it stops the users: records may still come, so the
+    # files are only flushed here (every write is flushed anyway) and close with the process.
     if session is not None:
-        session.sink.close()
-    if _master_writer is not None:
-        _master_writer.close()
+        session.sink.flush()
 
 
 def _wait(user: ChatUser) -> float:
