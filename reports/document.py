@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from picoclaw_vllm import __version__
+from reports.formatting import failure_text
 from reports.gates import Gates
 from reports.recommend import recommend
 from reports.run_data import RunData
-from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step, setting_label, steps_from_results
+from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step, steps_from_results
 from reports.verdict import FAIL, SKIP, evaluate, judge_step
 
 REPORT_SCHEMA = "picoclaw-vllm/report/v1"
@@ -87,31 +88,82 @@ def fingerprint(
     manifest: dict[str, Any], doctor: dict[str, Any] | None, steps: Sequence[Step]
 ) -> dict[str, Any]:
     doc = doctor or {}
-    plat = manifest.get("platform")
+    config = _dict(manifest.get("config"))
+    settings = _settings(manifest, steps)
+    commands = " ".join(s["vllm_command"] or "" for s in settings)
+    locust = manifest.get("locust_commands")
     return {
-        "vllm_version": _pick(manifest, "vllm_version", "versions.vllm")
-        or _pick(doc, "vllm_version"),
-        "model": _pick(manifest, "model.name", "model", "target.model")
+        "vllm_version": _pick(manifest, "vllm_version") or _pick(doc, "vllm_version"),
+        "model": _pick(manifest, "model")
+        or _flag(commands, "--model")
         or _pick(doc, "target.model"),
-        "served_model_name": _pick(manifest, "served_model_name", "model.served_model_name"),
-        "max_model_len": _pick(
-            manifest, "max_model_len", "model.max_model_len", "server.max_model_len"
-        ),
-        "api_base": _pick(manifest, "api_base", "target.api_base") or _pick(doc, "target.api_base"),
-        "gpus": _pick(manifest, "gpus", "platform.gpus", "hardware.gpus"),
-        "gpu_driver": _pick(
-            manifest, "gpu_driver", "driver_version", "platform.gpu_driver", "platform.driver"
-        ),
-        "locust_version": _pick(manifest, "locust_version", "versions.locust"),
-        "sweep_tool_version": _pick(
-            manifest, "tool_version", "versions.tool", "versions.picoclaw_vllm"
-        ),
+        "served_model_name": _pick(config, "served_model_name")
+        or _flag(commands, "--served-model-name"),
+        "max_model_len": _pick(manifest, "max_model_len")
+        or _pick(config, "max_model_len")
+        or _flag(commands, "--max-model-len"),
+        "api_base": _pick(config, "api_base") or _pick(doc, "target.api_base"),
+        "launch": _pick(config, "launch"),
+        "gpus": _pick(manifest, "gpus", "platform.gpus") or _pick(doc, "gpus", "platform.gpus"),
+        "gpu_driver": _pick(manifest, "gpu_driver", "platform.gpu_driver")
+        or _pick(doc, "gpu_driver", "platform.gpu_driver"),
+        "locust_version": _pick(manifest, "locust_version"),
+        "sweep_tool_version": _pick(manifest, "tool_version"),
         "doctor_tool_version": _pick(doc, "tool_version"),
-        "platform": plat if isinstance(plat, str | dict) else None,
-        "date": _pick(manifest, "started_at", "created_at", "created", "date", "timestamp"),
-        "locust_command": _command(_pick(manifest, "locust_command", "commands.locust")),
-        "settings": _settings(manifest, steps),
+        "platform": _pick(manifest, "platform.platform", "platform.system"),
+        "python": _pick(manifest, "platform.python"),
+        "date": _date(manifest),
+        "workload": _workload(config),
+        "goodput_slo_ms": config.get("slo") if isinstance(config.get("slo"), dict) else None,
+        "locust_command": _first_command(locust if locust else manifest.get("locust_command")),
+        "settings": settings,
     }
+
+
+def _workload(config: dict[str, Any]) -> str | None:
+    if not config:
+        return None
+    parts = [
+        f"{config.get('endpoint', 'chat')} endpoint",
+        "streaming" if config.get("stream", True) else "not streaming",
+        f"prompt {config.get('prompt_file') or str(config.get('prompt_tokens')) + ' tokens'}",
+        f"output {config.get('output_tokens')} tokens (ignore_eos)",
+        f"{config.get('duration_s')} s measured after {config.get('warmup_s')} s warm-up per step",
+    ]
+    if config.get("rates"):
+        parts.append(f"Poisson arrivals, burstiness {config.get('burstiness')}")
+    workers = config.get("workers")
+    parts.append(f"{workers} Locust workers" if workers else "one Locust process")
+    return ", ".join(parts)
+
+
+def _date(manifest: dict[str, Any]) -> str | None:
+    created = manifest.get("created_unix")
+    if isinstance(created, int | float):
+        return datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
+    value = _pick(manifest, "started_at", "created_at", "date")
+    return str(value) if value is not None else None
+
+
+def _flag(command: str, flag: str) -> str | None:
+    parts = command.split()
+    for i, part in enumerate(parts):
+        if part == flag and i + 1 < len(parts):
+            return parts[i + 1]
+        if part.startswith(flag + "="):
+            return part.split("=", 1)[1]
+    return None
+
+
+def _first_command(value: Any) -> str | None:
+    if isinstance(value, dict):
+        commands = [v for v in value.values() if v]
+        if not commands:
+            return None
+        first = _command(commands[0])
+        more = f"  (one per step; {len(commands)} in sweep.json)" if len(commands) > 1 else ""
+        return first + more if first else None
+    return _command(value)
 
 
 def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
@@ -174,33 +226,26 @@ def _headline(passed: bool, failing: Sequence[Any], gates: Gates) -> str:
 
 
 def _settings(manifest: dict[str, Any], steps: Sequence[Step]) -> list[dict[str, Any]]:
-    declared = {}
-    raw = manifest.get("settings")
-    for entry in raw if isinstance(raw, list) else []:
-        if isinstance(entry, dict):
-            sid = entry.get("setting_id") or entry.get("id")
-            declared[str(sid)] = entry
+    declared = manifest.get("settings")
+    if isinstance(declared, list):  # tolerate a list of {"setting_id": ...} too
+        declared = {str(e.get("setting_id")): e for e in declared if isinstance(e, dict)}
+    declared = declared if isinstance(declared, dict) else {}
+    commands = manifest.get("vllm_commands")
+    commands = commands if isinstance(commands, dict) else {}
     settings: dict[str, dict[str, Any]] = {}
     for step in steps:
-        if step.setting_id in settings:
+        sid = step.setting_id
+        if sid in settings:
             continue
-        entry = declared.get(step.setting_id, {})
-        command = _command(
-            entry.get("vllm_command")
-            or entry.get("command")
-            or entry.get("vllm_args")
-            or entry.get("args")
-        )
-        settings[step.setting_id] = {
-            "setting_id": step.setting_id,
-            "label": setting_label(step.get("max_num_seqs"), step.get("tensor_parallel_size")),
+        entry = _dict(declared.get(sid))
+        ours = [s for s in steps if s.setting_id == sid]
+        settings[sid] = {
+            "setting_id": sid,
+            "label": step.setting_label,
             "max_num_seqs": step.get("max_num_seqs"),
             "tensor_parallel_size": step.get("tensor_parallel_size"),
-            "max_model_len": entry.get("max_model_len"),
-            "status": "ok"
-            if any(s.ok for s in steps if s.setting_id == step.setting_id)
-            else "failed",
-            "vllm_command": command,
+            "status": "ok" if any(s.ok for s in ours) else "failed",
+            "vllm_command": _command(commands.get(sid) or entry.get("vllm_command")),
         }
     return list(settings.values())
 
@@ -209,10 +254,12 @@ def _failed_settings(steps: Sequence[Step], logs: dict[str, list[str]]) -> list[
     return [
         {
             "setting_id": s.setting_id,
-            "label": s.setting_label,
+            "step_id": s.step_id,
+            "label": s.setting_label if s.load is None else f"{s.setting_label}, {s.load_label}",
+            "cause": failure_text(s.values),
             "failure_id": s.get("failure_id"),
             "failure_message": s.get("failure_message"),
-            "log_excerpt": logs.get(s.setting_id, []),
+            "log_excerpt": logs.get(s.step_id, []),
         }
         for s in steps
         if not s.ok
@@ -229,6 +276,10 @@ def _command(value: Any) -> str | None:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return str(value) if value else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _pick(data: dict[str, Any], *paths: str) -> Any:

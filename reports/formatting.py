@@ -54,7 +54,7 @@ def _requests(step: dict[str, Any]) -> str:
 
 def _status(step: dict[str, Any]) -> str:
     if step["status"] != "ok":
-        return f"did not start ({step.get('failure_id') or 'unknown cause'})"
+        return failure_text(step)
     missed = step.get("gates_missed") or []
     return "meets gates" if not missed else "misses " + ", ".join(missed)
 
@@ -109,6 +109,12 @@ def sweep_table(document: dict[str, Any], name: str) -> tuple[list[str], list[li
     return headers, rows
 
 
+def failure_text(step: dict[str, Any]) -> str:
+    cause = step.get("failure_id") or "unknown cause"
+    measured = any(step.get(k) is not None for k in ("load", "concurrency", "request_rate"))
+    return f"failed ({cause})" if measured else f"did not start ({cause})"
+
+
 def gate_value(result: dict[str, Any]) -> str:
     measured = result.get("measured")
     if measured is None:
@@ -139,13 +145,17 @@ def fingerprint_rows(document: dict[str, Any]) -> list[tuple[str, Any]]:
         ("served model name", fp["served_model_name"]),
         ("max_model_len", fp["max_model_len"]),
         ("API base", fp["api_base"]),
+        ("server launched", fp["launch"]),
         ("GPUs", fp["gpus"]),
         ("GPU driver", fp["gpu_driver"]),
+        ("platform", fp["platform"]),
+        ("Python", fp["python"]),
         ("Locust version", fp["locust_version"]),
         ("sweep tool version", fp["sweep_tool_version"]),
         ("report tool version", document["tool"]["version"]),
-        ("platform", fp["platform"]),
         ("sweep date", fp["date"]),
+        ("workload", fp["workload"]),
+        ("goodput SLOs (ms)", fp["goodput_slo_ms"]),
         ("Locust command", fp["locust_command"]),
     ]
     rows += [(f"server flags, {s['label']}", s["vllm_command"]) for s in fp["settings"]]

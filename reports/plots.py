@@ -46,10 +46,7 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
     mode = _main_mode(steps)
     steps = [s for s in steps if (s.get("load_mode") or "concurrency") == mode]
     series = _by_setting(steps, document["fingerprint"]["settings"])
-    failed = [
-        f"{f['label']}: did not start ({f['failure_id'] or 'unknown cause'})"
-        for f in document["failed_settings"]
-    ]
+    failed = [f"{f['label']}: {f['cause']}" for f in document["failed_settings"]]
     xlabel = (
         "request rate asked (requests/s, open loop)"
         if mode == "rate"

@@ -49,12 +49,12 @@ def render_markdown(document: dict[str, Any]) -> str:
     for name, title in SWEEP_TITLES.items():
         lines += [f"## Sweep: {title}", "", _table(*sweep_table(document, name)), ""]
     if document["failed_settings"]:
-        lines += ["## Failed settings", ""]
+        lines += ["## Failed settings and steps", ""]
         for f in document["failed_settings"]:
-            lines += [
-                f"- **{f['label']}** ({f['setting_id']}): {unknown(f['failure_id'])}: "
+            lines.append(
+                f"- **{f['label']}** ({f['step_id']}): {f['cause']}: "
                 f"{_cell(unknown(f['failure_message']))}"
-            ]
+            )
         lines.append("")
     lines += ["## How these numbers were measured", ""]
     lines += [f"- **{k}**: {v}" for k, v in document["metric_definitions"].items()]

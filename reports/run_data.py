@@ -51,7 +51,7 @@ class RunData:
     results: pd.DataFrame
     doctor: dict[str, Any] | None
     samples: dict[str, StepSamples]
-    log_excerpts: dict[str, list[str]]
+    log_excerpts: dict[str, list[str]]  # step_id of a failed row -> last lines of its log
     problems: list[str]
     secrets: frozenset[str] = frozenset()  # found in the inputs; must appear in no output
 
@@ -70,8 +70,13 @@ def load_run(run_dir: Path) -> RunData:
     samples = {
         step: s for step in results["step_id"].astype(str) if (s := _read_samples(run_dir, step))
     }
-    failed = results.loc[results["status"] != "ok", "setting_id"].astype(str)
-    logs = {sid: ex for sid in dict.fromkeys(failed) if (ex := _log_excerpt(run_dir, sid))}
+    logs = {}
+    for row in results.loc[results["status"] != "ok"].to_dict(orient="records"):
+        step_id, setting_id = str(row["step_id"]), str(row["setting_id"])
+        # a step whose load failed has its Locust log; a setting that did not start, its server's
+        name = f"locust-{step_id}" if step_id != setting_id else setting_id
+        if excerpt := _log_excerpt(run_dir, name):
+            logs[step_id] = excerpt
     return RunData(run_dir, manifest, results, doctor, samples, logs, problems, frozenset(secrets))
 
 
@@ -193,8 +198,8 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
     return StepSamples(requests, ok, gaps, tpot, errors)
 
 
-def _log_excerpt(run_dir: Path, setting_id: str) -> list[str]:
-    path = run_dir / run_layout.LOGS_DIR / f"{setting_id}.log"
+def _log_excerpt(run_dir: Path, name: str) -> list[str]:
+    path = run_dir / run_layout.LOGS_DIR / f"{name}.log"
     if not path.is_file():
         return []
     lines = path.read_text(errors="replace").splitlines()

@@ -99,13 +99,17 @@ class Step:
 
 def setting_label(max_num_seqs: Any, tp: Any) -> str:
     seqs = _as_int_text(max_num_seqs, "default")
-    return f"max-num-seqs {seqs} · TP {_as_int_text(tp, '1')}"
+    return f"max-num-seqs {seqs} · TP {_as_int_text(tp, '?')}"
 
 
 def steps_from_results(results: pd.DataFrame, samples: dict[str, StepSamples]) -> list[Step]:
     steps = []
     for row in results.to_dict(orient="records"):
-        values = {column: _clean(row.get(column)) for column in run_layout.COLUMNS}
+        columns = [
+            *run_layout.COLUMNS,
+            *(c for c in results.columns if c not in run_layout.COLUMNS),
+        ]
+        values = {str(column): _clean(row.get(column)) for column in columns}
         step = Step(values, samples.get(str(values["step_id"])))
         step.warnings.extend(_sample_warnings(step))
         steps.append(step)

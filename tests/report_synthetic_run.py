@@ -11,6 +11,7 @@ s8-tp1    1     110       22       38         120        0
 s8-tp1    2     160       27       72         120        0
 s8-tp1    4     240       33       135        120        0
 s8-tp1    8     400       45       240        120        0
+s4-tp1    16    failed: load_failed (Locust exited)
 s16-tp2   -     did not start: startup.cuda_oom
 """
 
@@ -72,6 +73,22 @@ def write_synthetic_run(
             rows.append(row)
             _write_records(run_dir, row)
         (run_dir / run_layout.LOGS_DIR / f"{setting_id}.log").write_text("INFO ready\n")
+    rows.append(
+        {
+            "step_id": "s4-tp1-c16",
+            "setting_id": "s4-tp1",
+            "max_num_seqs": 4,
+            "tensor_parallel_size": 1,
+            "status": "failed",
+            "failure_id": "load_failed",
+            "failure_message": "locust exited with status 1",
+            "load_mode": "concurrency",
+            "concurrency": 16,
+        }
+    )
+    (run_dir / run_layout.LOGS_DIR / "locust-s4-tp1-c16.log").write_text(
+        f"locust: Authorization: Bearer {FAKE_KEY}\nlocust exited with status 1\n"
+    )
     sid, seqs, tp, failure_id = FAILED_SETTING
     rows.append(
         {
@@ -190,37 +207,55 @@ def _write_records(run_dir: Path, row: dict[str, Any]) -> None:
 
 
 def _manifest() -> dict[str, Any]:
-    settings = []
-    for setting_id, seqs, tp, _ in [*SETTINGS, (*FAILED_SETTING[:3], [])]:
-        settings.append(
-            {
-                "setting_id": setting_id,
-                "max_num_seqs": seqs,
-                "tensor_parallel_size": tp,
-                "vllm_command": [
-                    "vllm",
-                    "serve",
-                    "tiny-llama",
-                    "--max-num-seqs",
-                    str(seqs),
-                    "--tensor-parallel-size",
-                    str(tp),
-                    "--api-key",
-                    FAKE_KEY,
-                ],
-            }
-        )
+    """The shape loadtests.results.RunDir.new_manifest writes, filled in as the sweep does."""
+    plans = [*SETTINGS, (*FAILED_SETTING[:3], [])]
+    commands = {
+        sid: f"VLLM_API_KEY={FAKE_KEY} python -m vllm.entrypoints.openai.api_server --model "
+        f"tiny-llama --max-model-len 2048 --max-num-seqs {seqs} --tensor-parallel-size {tp} "
+        f"--api-key {FAKE_KEY}"
+        for sid, seqs, tp, _ in plans
+    }
+    commands[FAILED_SETTING[0]] = None
     return {
         "schema": run_layout.SCHEMA,
+        "created_unix": 1_800_000_000.0,
         "tool_version": "0.1.0",
-        "vllm_version": "0.32.0",
         "locust_version": "2.31.0",
-        "platform": {"system": "Linux", "gpus": [], "cpu_count": 2},
-        "model": "tiny-llama",
-        "max_model_len": 2048,
-        "started_at": "2026-11-29T16:00:00+00:00",
-        "settings": settings,
-        "locust_command": f"locust -f chat.py --headless --api-key={FAKE_KEY}",
+        "vllm_version": "0.32.0",
+        "platform": {"python": "3.11.7", "platform": "Linux-6.1-x86_64"},
+        "model": None,
+        "config": {
+            "model": None,
+            "served_model_name": None,
+            "launch": "local",
+            "api_base": None,
+            "max_model_len": None,
+            "concurrency": [1, 2, 4, 8],
+            "rates": [],
+            "duration_s": DURATION_S,
+            "warmup_s": WARMUP_S,
+            "prompt_tokens": 256,
+            "output_tokens": 64,
+            "endpoint": "chat",
+            "stream": True,
+            "prompt_file": None,
+            "workers": 0,
+            "slo": {"ttft_ms": 300.0, "tpot_ms": None, "e2el_ms": None},
+        },
+        "settings": {
+            sid: {
+                "max_num_seqs": seqs,
+                "tensor_parallel_size": tp,
+                "steps": [f"{sid}-c{step[0]}" for step in steps],
+            }
+            for sid, seqs, tp, steps in plans
+        },
+        "vllm_commands": commands,
+        "locust_commands": {
+            f"{sid}-c{step[0]}": f"locust -f chat.py --headless -u {step[0]} --api-key={FAKE_KEY}"
+            for sid, _, _, steps in SETTINGS
+            for step in steps
+        },
     }
 
 

@@ -160,7 +160,10 @@ def test_json_carries_versions_definitions_and_sample_counts(run_dir: Path) -> N
     assert doc["tool"]["version"] and doc["platform"]["python"]
     assert doc["fingerprint"]["vllm_version"] == "0.32.0"
     assert doc["fingerprint"]["locust_version"] == "2.31.0"
-    assert doc["fingerprint"]["max_model_len"] == 2048
+    assert doc["fingerprint"]["max_model_len"] == "2048"  # from the vLLM command line
+    assert doc["fingerprint"]["model"] == "tiny-llama"
+    assert doc["fingerprint"]["date"] == "2027-01-15T08:00:00+00:00"
+    assert "output 64 tokens" in doc["fingerprint"]["workload"]
     assert doc["fingerprint"]["gpus"] is None  # not in the manifest: shown as unknown
     assert "per event" in doc["metric_definitions"]["itl"]
     assert doc["run"]["measured_duration_s_per_step"] == [30.0]
@@ -201,7 +204,7 @@ def test_markdown_tables_show_the_same_numbers_as_html(run_dir: Path) -> None:
     for name, title in SWEEP_TITLES.items():
         md = markdown_table(markdown, f"## Sweep: {title}\n")
         assert md == html_table(html, f"sweep-{name}")
-        assert len(md) == 1 + 9  # header + 8 measured steps + 1 failed setting
+        assert len(md) == 1 + 10  # header, 8 measured steps, 1 failed step, 1 failed setting
         tables[name] = md
     latency, throughput = tables["latency"], tables["throughput"]
     row = next(r for r in latency if r[0] == "s8-tp1" and r[3] == "8 users")
@@ -210,6 +213,8 @@ def test_markdown_tables_show_the_same_numbers_as_html(run_dir: Path) -> None:
     assert row[throughput[0].index("output tok/s")] == "240.0"
     assert row[-1] == "misses p95 TTFT ≤ 300 ms"
     assert throughput[-1][-1] == "did not start (startup.cuda_oom)"
+    assert throughput[5][:4] == ["s4-tp1", "4", "1", "16 users"]
+    assert throughput[5][-1] == "failed (load_failed)"
     gates_md = markdown_table(markdown, f"**{result.headline}**\n")
     assert [r[2] for r in gates_md] == [r[2] for r in html_table(html, "gates")]
     assert gates_md[1][2] == "400.0 ms"
@@ -224,7 +229,8 @@ def test_no_secret_in_any_format(run_dir: Path) -> None:
         if fmt != "junit":  # JUnit shows no command line or log
             assert "***" in text, fmt  # the key was there and was masked, not silently dropped
     html = result.paths["html"].read_text()
-    assert "Engine core initialization failed" in html  # the log excerpt is shown
+    assert "Engine core initialization failed" in html  # the log excerpts are shown
+    assert "locust exited with status 1" in html
     assert "--api-key ***</code>" in html  # masking did not eat the markup
 
 
