@@ -42,7 +42,13 @@ from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
 from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
 from picoclaw_vllm.errors import LaunchError, UsageError
 from picoclaw_vllm.redact import redact, register_secret
-from picoclaw_vllm.server.backends import Backend, DockerBackend, ExternalBackend, LocalBackend
+from picoclaw_vllm.server.backends import (
+    Backend,
+    DockerBackend,
+    ExternalBackend,
+    LocalBackend,
+    render_command,
+)
 from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
@@ -175,6 +181,10 @@ class _Sweep:
     @contextlib.contextmanager
     def server(self, plan: SettingPlan) -> Iterator[ServerHandle]:
         settings, backend, base_url = server_setup(self.config, plan)
+        cmd = backend.command(settings)
+        command_line = render_command(cmd, backend.environment(settings)) if cmd else None
+        self.manifest["vllm_commands"][plan.setting_id] = command_line
+        self.run.write_manifest(self.manifest)
         log = self.run.log_path(plan.setting_id)
         try:
             with running_server(
@@ -197,7 +207,7 @@ class _Sweep:
                 ready_s = handle.ready_after_s
                 version = vllm_version(handle.base_url)
                 self.manifest["vllm_version"] = self.manifest.get("vllm_version") or version
-                self.manifest["vllm_commands"][plan.setting_id] = handle.command_line
+                self.manifest["model"] = self.manifest.get("model") or handle.settings.name
                 self.run.write_manifest(self.manifest)
                 self.update(
                     Progress(
@@ -232,8 +242,6 @@ class _Sweep:
             }
             if plan.setting_id not in self.run.finished_ids():
                 self.run.append_row(row)
-            self.manifest["vllm_commands"][plan.setting_id] = None
-            self.run.write_manifest(self.manifest)
             self.step_index += len(todo)
             self.update(
                 Progress(

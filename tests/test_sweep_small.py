@@ -1,0 +1,101 @@
+"""A real small sweep (fixture `small_sweep_run`): every row written, vLLM's own figures, the
+failed TP 3 settings labelled by the doctor, and no secret anywhere in the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import TEST_API_KEY
+from conftest_sweep import SmallSweep, small_sweep_config
+
+from loadtests import run_layout
+from loadtests.records import read_records
+
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def results(small_sweep_run: Path) -> pd.DataFrame:
+    return pd.read_parquet(small_sweep_run / run_layout.RESULTS_PARQUET).set_index("step_id")
+
+
+def test_every_step_and_failed_setting_has_a_row(
+    small_sweep_run: Path, results: pd.DataFrame
+) -> None:
+    config = small_sweep_config(small_sweep_run)
+    expected = [
+        sid if plan.tensor_parallel_size != 3 else plan.setting_id
+        for plan in config.settings()
+        for sid, _ in (plan.steps if plan.tensor_parallel_size != 3 else plan.steps[:1])
+    ]
+    assert sorted(results.index) == sorted(expected)
+    csv_rows = pd.read_csv(small_sweep_run / run_layout.RESULTS_CSV)
+    assert list(csv_rows["step_id"]) == list(results.index)
+    assert set(run_layout.COLUMNS) <= set(results.columns)
+
+
+def test_failed_tp3_settings_name_their_cause(results: pd.DataFrame) -> None:
+    failed = results[results["status"] == "failed"]
+    assert sorted(failed.index) == ["s2-tp3", "s8-tp3"]
+    assert set(failed["failure_id"]) == {"tensor_parallel_invalid"}
+    assert all("tensor parallel" in m.lower() for m in failed["failure_message"])
+    assert failed["completed"].isna().all()
+
+
+def test_ok_steps_match_their_raw_records(small_sweep_run: Path, results: pd.DataFrame) -> None:
+    ok = results[results["status"] == "ok"]
+    assert len(ok) == 8
+    for step_id, row in ok.iterrows():
+        records = read_records(small_sweep_run / run_layout.RECORDS_DIR / f"{step_id}.jsonl")
+        measured = [r for r in records if not r.warmup]
+        assert row["completed"] == sum(r.ok for r in measured) > 0, step_id
+        assert row["failed"] == 0, step_id
+        assert {r.output_tokens for r in records} == {32}, step_id
+        assert {r.prompt_tokens for r in records} == {64}, step_id
+        assert row["output_throughput"] == pytest.approx(
+            32 * row["completed"] / row["duration_s"]
+        ), step_id
+
+
+def test_server_side_figures_show_queueing_above_max_num_seqs(results: pd.DataFrame) -> None:
+    for tp in (1, 2):
+        crowded = results.loc[f"s2-tp{tp}-c4"]  # 4 users, room for 2
+        roomy = results.loc[f"s8-tp{tp}-c4"]  # 4 users, room for 8
+        assert crowded["server_waiting_max"] > 0
+        assert crowded["server_running_max"] <= 2
+        assert roomy["server_waiting_max"] == 0
+        assert roomy["server_running_max"] > 2
+    ok = results[results["status"] == "ok"]
+    assert (ok["server_generation_tokens"] > 0).all()
+    assert (ok["server_kv_cache_max"] > 0).all()
+    assert ok["gpu_memory_used_max_mib"].isna().all()  # no GPU on these machines
+
+
+def test_manifest_has_commands_and_versions_but_no_secret(small_sweep_run: Path) -> None:
+    manifest = json.loads((small_sweep_run / run_layout.MANIFEST).read_text())
+    assert manifest["schema"] == run_layout.SCHEMA
+    assert manifest["vllm_version"] == "0.32.0"
+    commands = manifest["vllm_commands"]
+    assert "--max-num-seqs 2" in commands["s2-tp1"]
+    assert "--tensor-parallel-size 2" in commands["s8-tp2"]
+    assert "--tensor-parallel-size 3" in commands["s2-tp3"]  # what was tried, too
+    assert set(manifest["locust_commands"]) >= {"s2-tp1-c1", "s8-tp2-c4"}
+    for path in small_sweep_run.rglob("*"):
+        if path.is_file():
+            assert TEST_API_KEY not in path.read_text(errors="replace"), path
+    assert (small_sweep_run / run_layout.LOGS_DIR / "s2-tp3.log").exists()
+
+
+def test_progress_was_reported(small_sweep: SmallSweep) -> None:
+    if small_sweep.observer is None:
+        pytest.skip("reused an existing run directory")
+    updates = small_sweep.observer.updates
+    running = [u for u in updates if u.phase == "running"]
+    assert running and max(u.requests for u in running) > 0
+    assert max(u.token_rate for u in running) > 0
+    assert [u.setting_id for u in updates if u.phase == "server_failed"] == ["s2-tp3", "s8-tp3"]
+    assert len([u for u in updates if u.phase == "step_done"]) == 8
+    assert small_sweep.observer.completed is not None and len(small_sweep.observer.completed) == 10
