@@ -52,3 +52,6 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / ".artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+from conftest_sweep import small_sweep, small_sweep_run  # noqa: E402, F401
