@@ -6,55 +6,27 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from report_chromium import (
+    CHROMIUM,
+    PLOT_COLOURS,
+    chromium,
+    colour_count,
+    console_messages,
+    plot_figures,
+    screenshot_pixels,
+)
 from report_synthetic_run import write_synthetic_run
 
 from reports.build import build_report
 from reports.gates import Gates
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
     if os.environ.get("CI"):
         raise RuntimeError("chromium is missing: run `make browser` (apt-get install chromium)")
     pytest.skip("chromium is not installed (`make browser`)", allow_module_level=True)
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: nothing outside the file can load
-    "--enable-logging=stderr",
-    "--v=0",
-    "--hide-scrollbars",
-]
-# matplotlib's first two series colours: only the plots use them.
-PLOT_COLOURS = [(31, 119, 180), (255, 127, 14)]
-
-
-def chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
-    return subprocess.run(
-        [CHROMIUM or "chromium", *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-
-
-def console_messages(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
 
 
 @pytest.fixture(scope="module")
@@ -87,27 +59,22 @@ def test_page_loads_offline_without_console_errors_and_shows_plots(
     assert console_messages(result.stderr) == []
     dom = result.stdout
     assert "FAIL: 1 gate(s) not met at 8 concurrent users" in dom
-    figures = re.findall(r'<figure class="plot" id="plot-(\w+)">(.*?)</figure>', dom, re.S)
-    assert [name for name, _ in figures] == ["throughput", "latency", "server"]
-    for name, body in figures:
-        svg = re.search(r"<svg\b.*?</svg>", body, re.S)
-        assert svg is not None, name
-        assert re.search(r'viewBox="0 0 [1-9]\d* [1-9]\d*', svg.group(0)), name
-        assert len(re.findall(r"<path\b", svg.group(0))) > 20, name  # lines, markers, axes
-        assert "concurrent users" in svg.group(0), name  # axis labels are real text
-    assert "gate: p95 ≤ 300 ms" in figures[1][1]  # the SLO line is drawn and labelled
-    assert "did not start (startup.cuda_oom)" in figures[0][1]  # failed setting marked
+    figures = plot_figures(dom)
+    assert list(figures) == ["throughput", "latency", "server"]
+    for name, svg in figures.items():
+        assert re.search(r'viewBox="0 0 [1-9]\d* [1-9]\d*', svg), name
+        assert len(re.findall(r"<path\b", svg)) > 20, name  # lines, markers, axes
+        assert "concurrent users" in svg, name  # axis labels are real text
+    assert "gate: p95 ≤ 300 ms" in figures["latency"]  # the SLO line is drawn and labelled
+    assert "did not start (startup.cuda_oom)" in figures["throughput"]  # failed setting marked
+    assert "failed (load_failed)" in figures["throughput"]
 
 
 def test_screenshot_shows_the_plots(tmp_path: Path, report_html: Path, artifacts_dir: Path) -> None:
     shot = artifacts_dir / "report-screenshot.png"
-    shot.unlink(missing_ok=True)
-    result = chromium(tmp_path, report_html, "--window-size=1280,4200", f"--screenshot={shot}")
-    assert console_messages(result.stderr) == []
-    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    pixels = screenshot_pixels(tmp_path, report_html, shot, 4200)
     assert pixels.shape == (4200, 1280, 3)
     for colour in PLOT_COLOURS:  # both series drawn, visibly (a blank plot gives 0)
-        near = (np.abs(pixels - np.array(colour)) <= 12).all(axis=2).sum()
-        assert near > 2000, (colour, near)
+        assert colour_count(pixels, colour) > 2000, colour
     red = (pixels[..., 0] > 150) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
     assert red[:600].sum() > 500  # the failed verdict at the top is red
