@@ -1,0 +1,331 @@
+"""The load generator's ceiling and timing accuracy, against the stub server on loopback.
+
+Throughput: the stub answers instantly, so a client's request/s and streamed events/s are its
+own limits. They are read in a steady-state window from the stub's counters (not from the
+client's report), and the client's CPU (psutil user+system of its whole process group) over
+the same window gives CPU microseconds per streamed event. With `pin` the stub runs on CPU 1
+and a one-process client on CPU 0, so each has one core; the two-worker Locust run cannot get
+a core per process on a 2-core machine and runs unpinned (master, 2 workers and the stub share
+both cores).
+
+Timing accuracy: the stub writes the first event `ttft_ms` after reading the request and
+then one event every `itl_ms`; the truth is that schedule plus the stub's own measured
+lateness (from /stub/stats). The error is the client's figure minus the truth. This uses
+/v1/completions so that every event gap is a token gap (a chat stream's role event arrives with
+the first token, a 0 ms gap by design in both clients).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import CpuMeter, Stub, Workload, set_affinity, stub_server
+from benchmarks.locust_run import locust_argv, run_locust
+from benchmarks.locust_run import samples_ms as locust_samples
+from benchmarks.vllm_bench import VllmBench, bench_argv, read_result
+from benchmarks.vllm_bench import samples_ms as vllm_samples
+from loadtests.metrics import mean, percentile
+from picoclaw_vllm.paths import tiny_model_dir
+
+ALL_CPUS = set(os.sched_getaffinity(0))
+CLIENTS = ("locust-1", "locust-2w", "vllm-bench")
+CLIENT_LABELS = {
+    "locust-1": "this tool, 1 Locust process",
+    "locust-2w": "this tool, 2 Locust workers (--processes 2)",
+    "vllm-bench": "vllm bench serve",
+}
+
+
+@dataclass(frozen=True)
+class CeilingPlan:
+    warm_s: float = 2.0
+    window_s: float = 6.0
+    short_tokens: int = 4  # answers of a few events: the request/s ceiling
+    long_tokens: int = 256  # long answers: the events/s ceiling
+    concurrency: int = 32
+    ttft_ms: float = 20.0
+    itl_ms: float = 10.0
+    accuracy_tokens: int = 64
+    accuracy_levels: tuple[int, ...] = (8, 16)
+    accuracy_s: float = 8.0
+
+
+QUICK_CEILING = CeilingPlan(
+    warm_s=1.0, window_s=2.0, long_tokens=64, accuracy_levels=(8,), accuracy_s=3.0
+)
+
+
+def write_prompt_file(path: Path, n: int = 64) -> Path:
+    """Short distinct prompts, so Locust needs no /tokenize (the stub has none)."""
+    with path.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"prompt": f"benchmark prompt number {i} " + "word " * 12}) + "\n")
+    return path
+
+
+@dataclass
+class Window:
+    seconds: float
+    requests: int
+    events: int
+    client_cpu_s: float
+    stub_cpu_s: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        s = self.seconds or float("nan")
+        return {
+            "window_s": self.seconds,
+            "requests_per_s": self.requests / s,
+            "events_per_s": self.events / s,
+            "client_cpu_us_per_event": (
+                self.client_cpu_s / self.events * 1e6 if self.events else None
+            ),
+            "client_cpu_us_per_request": (
+                self.client_cpu_s / self.requests * 1e6 if self.requests else None
+            ),
+            "client_cores": self.client_cpu_s / s,
+            "stub_cores": self.stub_cpu_s / s,
+        }
+
+
+def measure_window(
+    stub: Stub, client: subprocess.Popen[bytes], warm_s: float, window_s: float, wait_s: float
+) -> Window | None:
+    """Wait for traffic, let it settle for warm_s, then count over window_s."""
+    client_cpu = CpuMeter(client)
+    stub_cpu = CpuMeter(stub.proc)
+    start = stub.stats()["requests"]
+    deadline = time.monotonic() + wait_s
+    while stub.stats()["requests"] == start:
+        if client.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    time.sleep(warm_s)
+    a, ca, sa = stub.stats(), client_cpu.seconds(), stub_cpu.seconds()
+    t0 = time.monotonic()
+    time.sleep(window_s)
+    b, cb, sb = stub.stats(), client_cpu.seconds(), stub_cpu.seconds()
+    t1 = time.monotonic()
+    return Window(
+        seconds=t1 - t0,
+        requests=b["completed"] - a["completed"],
+        events=b["token_events"] - a["token_events"],
+        client_cpu_s=cb - ca,
+        stub_cpu_s=sb - sa,
+    )
+
+
+def _locust(
+    client: str,
+    w: Workload,
+    stub: Stub,
+    work: Path,
+    run_s: float,
+    tag: str,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None,
+    cpu: int | None,
+) -> list[Any]:
+    records = work / f"{tag}-{client}.jsonl"
+    argv = locust_argv(
+        w,
+        base_url=stub.base_url,
+        model="stub",
+        run_time_s=run_s,
+        records=records,
+        step_id=tag,
+        processes=2 if client == "locust-2w" else 1,
+        prompt_file=write_prompt_file(work / "prompts.jsonl"),
+    )
+    run = run_locust(
+        argv,
+        records=records,
+        log_path=work / f"{tag}-{client}.log",
+        timeout_s=run_s + 60,
+        cpu=cpu if client == "locust-1" else None,
+        during=on_start,
+    )
+    return list(run.records)
+
+
+def _vllm(
+    bench: VllmBench,
+    w: Workload,
+    stub: Stub,
+    work: Path,
+    tag: str,
+    during: Callable[[], None] | None,
+) -> dict[str, Any] | None:
+    name = f"{tag}-vllm.json"
+    argv = bench_argv(
+        w,
+        base_url=stub.base_url,
+        model="stub",
+        tokenizer=str(tiny_model_dir()),
+        result_dir=work,
+        result_name=name,
+    )
+    reply = bench.run(argv, timeout_s=600, during=during)
+    if not reply.ok:
+        return {"error": reply.error}
+    return read_result(work / name)
+
+
+def throughput(
+    plan: CeilingPlan, work: Path, bench: VllmBench, pin: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Request/s (short answers) and events/s (long answers) per client, with CPU per event."""
+    out: dict[str, Any] = {}
+    run_s = plan.warm_s + plan.window_s + 3.0
+    for shape, tokens in (("short", plan.short_tokens), ("long", plan.long_tokens)):
+        w = Workload(plan.concurrency, 0, 16, tokens)
+        for client in CLIENTS:
+            tag = f"ceiling-{shape}"
+            windows: list[Window | None] = []
+            with stub_server(work, cpu=1 if pin else None) as stub:
+
+                def watch(
+                    proc: subprocess.Popen[bytes],
+                    stub: Stub = stub,
+                    windows: list[Window | None] = windows,
+                ) -> None:
+                    windows.append(
+                        measure_window(stub, proc, plan.warm_s, plan.window_s, wait_s=120)
+                    )
+
+                if client == "vllm-bench":
+                    # size the run from a short calibration run, to last past the window
+                    calib = _vllm(
+                        bench,
+                        w.__class__(w.concurrency, 200, 16, tokens),
+                        stub,
+                        work,
+                        f"{tag}-calib",
+                        None,
+                    )
+                    rate = 200 / max(1e-3, float((calib or {}).get("duration") or 1.0))
+                    n = max(400, math.ceil(rate * (run_s + 1.0)))
+                    big = Workload(w.concurrency, n, 16, tokens)
+                    assert bench.proc is not None
+                    proc = bench.proc
+                    if pin:
+                        set_affinity(proc, {0})
+                    try:
+                        result = _vllm(bench, big, stub, work, tag, partial(watch, proc))
+                    finally:
+                        set_affinity(proc, ALL_CPUS)
+                    error = (result or {}).get("error")
+                else:
+                    _locust(client, w, stub, work, run_s, tag, watch, 0 if pin else None)
+                    error = None
+            win = windows[0] if windows else None
+            figures = win.as_dict() if win else {"error": error or "no traffic seen"}
+            out.setdefault(shape, {})[client] = {"answer_tokens": tokens, **figures}
+            log(f"  ceiling {shape:5s} {client:10s} {_fmt_window(figures)}")
+    return out
+
+
+def _fmt_window(f: dict[str, Any]) -> str:
+    if "error" in f:
+        return f"error: {str(f['error'])[-200:]}"
+    return (
+        f"{f['requests_per_s']:8.0f} req/s {f['events_per_s']:9.0f} ev/s "
+        f"{f['client_cpu_us_per_event'] or 0:6.1f} us/ev client {f['client_cores']:.2f} cores "
+        f"stub {f['stub_cores']:.2f} cores"
+    )
+
+
+def _errors(
+    ttfts: list[float], itls: list[float], stats: dict[str, Any], plan: CeilingPlan
+) -> dict[str, Any]:
+    t_late = stats["ttft_lateness_ms"]
+    i_late = stats["itl_lateness_ms"]
+    true_ttft = plan.ttft_ms + (t_late["mean"] or 0.0)
+    true_itl = plan.itl_ms + (i_late["mean"] or 0.0)
+    true_itl_p99 = plan.itl_ms + (i_late["p99"] or 0.0)
+    if not ttfts or not itls:
+        return {"error": "no samples"}
+    return {
+        "requests": len(ttfts),
+        "itl_samples": len(itls),
+        "true_ttft_mean_ms": true_ttft,
+        "true_itl_mean_ms": true_itl,
+        "stub_itl_lateness_p99_ms": i_late["p99"],
+        "ttft_mean_error_ms": mean(ttfts) - true_ttft,
+        "ttft_p99_error_ms": percentile(ttfts, 99) - (plan.ttft_ms + (t_late["p99"] or 0.0)),
+        "itl_mean_error_ms": mean(itls) - true_itl,
+        "itl_p50_error_ms": percentile(itls, 50) - (plan.itl_ms + (i_late["p50"] or 0.0)),
+        "itl_p99_error_ms": percentile(itls, 99) - true_itl_p99,
+    }
+
+
+def accuracy(
+    plan: CeilingPlan, work: Path, bench: VllmBench, pin: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """TTFT/ITL measured by each one-process client against the stub's known schedule."""
+    out: dict[str, Any] = {}
+    per_request_s = (plan.ttft_ms + plan.itl_ms * (plan.accuracy_tokens - 1)) / 1000.0
+    for c in plan.accuracy_levels:
+        events_per_s = c * plan.accuracy_tokens / per_request_s
+        w = Workload(c, 0, 16, plan.accuracy_tokens, endpoint="completions")
+        for client in ("locust-1", "vllm-bench"):
+            tag = f"accuracy-c{c}"
+            with stub_server(
+                work, ttft_ms=plan.ttft_ms, itl_ms=plan.itl_ms, cpu=1 if pin else None
+            ) as stub:
+                if client == "vllm-bench":
+                    assert bench.proc is not None
+                    if pin:
+                        set_affinity(bench.proc, {0})
+                    n = max(c, round(plan.accuracy_s / per_request_s) * c)
+                    result = _vllm(
+                        bench,
+                        Workload(c, n, 16, plan.accuracy_tokens, "completions"),
+                        stub,
+                        work,
+                        tag,
+                        None,
+                    )
+                    set_affinity(bench.proc, ALL_CPUS)
+                    if result is None or "error" in result:
+                        out.setdefault(f"c{c}", {})[client] = {"error": str(result)[-300:]}
+                        continue
+                    ttfts, itls = vllm_samples(result)
+                else:
+                    records = _locust(
+                        client, w, stub, work, plan.accuracy_s, tag, None, 0 if pin else None
+                    )
+                    ttfts, itls = locust_samples(records)
+                stats = stub.stats()
+            figures = {"events_per_s_nominal": events_per_s, **_errors(ttfts, itls, stats, plan)}
+            out.setdefault(f"c{c}", {})[client] = figures
+            if "error" in figures:
+                log(f"  accuracy c={c} {client}: {figures['error']}")
+            else:
+                log(
+                    f"  accuracy c={c:<3d} {client:10s} TTFT mean err "
+                    f"{figures['ttft_mean_error_ms']:+.3f} ms, ITL mean err "
+                    f"{figures['itl_mean_error_ms']:+.3f} ms, p99 err "
+                    f"{figures['itl_p99_error_ms']:+.3f} ms"
+                )
+    return out
+
+
+def run_ceiling(
+    plan: CeilingPlan, work: Path, bench: VllmBench, log: Callable[[str], None], pin: bool = True
+) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    return {
+        "plan": plan.__dict__,
+        "pinned": pin,
+        "throughput": throughput(plan, work, bench, pin, log),
+        "accuracy": accuracy(plan, work, bench, pin, log),
+    }
