@@ -1,0 +1,73 @@
+"""Real start-up failures of the CPU vLLM: each server is started with one bad setting,
+fails, and its log is handed to the doctor (as LaunchError.log_text and as --log FILE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from diagnose_helpers import run_json
+
+from diagnostics.log_signatures import root_cause
+from diagnostics.options import DiagnoseOptions
+from diagnostics.probes.processes import local_vllm_processes
+from diagnostics.runner import diagnose
+from picoclaw_vllm.errors import LaunchError
+from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings, free_port
+from picoclaw_vllm.server.launcher import start_server
+
+pytestmark = pytest.mark.vllm
+
+
+def failed_start(tmp_path: Path, **overrides: object) -> tuple[LaunchError, Path, int]:
+    port = free_port()
+    log = tmp_path / "vllm.log"
+    try:
+        handle = start_server(
+            embedded_settings(port=port, **overrides), embedded_backend(), log_path=log,
+            ready_timeout_s=300,
+        )  # fmt: skip
+    except LaunchError as e:
+        assert not [p for p in local_vllm_processes() if p.port == port], "server left behind"
+        return e, log, port
+    handle.stop()
+    pytest.fail(f"vLLM started although {overrides} should make it fail")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "finding_id", "remedy_has"),
+    [
+        ({"gpu_memory_utilization": 0.99}, "gpu_memory_in_use", "--gpu-memory-utilization 0."),
+        ({"tensor_parallel_size": 3}, "tensor_parallel_invalid", "--tensor-parallel-size"),
+    ],
+)
+def test_real_startup_failure_is_named(
+    cpu_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, object],
+    finding_id: str,
+    remedy_has: str,
+) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", str(tmp_path / "home"))
+    error, log, port = failed_start(tmp_path, **overrides)
+    cause = root_cause(error.log_text)
+    assert cause is not None, error.log_text[-2000:]
+    assert cause.finding_id == finding_id, cause
+
+    diagnosis = diagnose(
+        DiagnoseOptions(api_base=f"http://127.0.0.1:{port}/v1", log_text=error.log_text,
+                        checks=("server_log",))
+    )  # fmt: skip
+    assert diagnosis.finding_ids() == [finding_id]
+
+    rc, doc = run_json(
+        capsys, "--api-base", f"http://127.0.0.1:{port}/v1", "--model", "tiny-llama",
+        "--log", str(log), "--no-hub",
+    )  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == finding_id)
+    assert remedy_has in finding["remedy"]
+    assert f"{log} line" in finding["evidence"]
+    assert "connection_refused" in [f["id"] for f in doc["findings"]]  # and it is down
+    assert rc == 1
