@@ -52,6 +52,7 @@ def _add_options(parser: Any, **_kw: Any) -> None:
 def _on_init(environment: Any, **_kw: Any) -> None:
     global session, _master_writer
     opts = load_options.LoadOptions.from_namespace(environment.parsed_options)
+    ChatUser.network_timeout = opts.request_timeout_s  # read when each user's client is made
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         _master_writer = RecordWriter(opts.records_path())
@@ -132,7 +133,7 @@ _listen(events.quitting, _on_quitting)
 
 class ChatUser(FastHttpUser):
     wait_time = _wait
-    # Long answers must not time out in the client; one connection per user.
+    # Long answers must not time out in the client (--request-timeout); one connection each.
     network_timeout = 600.0
     connection_timeout = 60.0
     concurrency = 1
