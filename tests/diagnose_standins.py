@@ -28,9 +28,9 @@ def http_standin(handler: Handler) -> Iterator[str]:
     class _Handler(BaseHTTPRequestHandler):
         def _reply(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            body_in = self.rfile.read(length) if length else b""
             lowered = {k.lower(): v for k, v in self.headers.items()}
+            lowered["x-body"] = body_in.decode("utf-8", "replace")
             status, headers, body = handler(self.command, self.path, lowered)
             self.send_response(status)
             for name, value in headers.items():
@@ -167,3 +167,39 @@ def hub(granted_token: str | None = None) -> Handler:
         )  # fmt: skip
 
     return handle
+
+
+MODELS = {"object": "list", "data": [
+    {"id": "tiny-llama", "object": "model", "root": "/models/tiny", "max_model_len": 1024}
+]}  # fmt: skip
+
+
+def no_chat_template(method: str, path: str, headers: dict[str, str]) -> Reply:
+    """A served model whose tokenizer has no chat template (vLLM's 400 for every chat)."""
+    if path == "/health":
+        return 200, {}, b""
+    if path.endswith("/models"):
+        return json_reply(200, MODELS)
+    return json_reply(400, {"error": {
+        "message": "As of transformers v4.44, default chat template is no longer allowed, so you "
+                   "must provide a chat template if the tokenizer does not define one.",
+        "type": "BadRequestError", "param": None, "code": 400}})  # fmt: skip
+
+
+def stream_error_chunk(method: str, path: str, headers: dict[str, str]) -> Reply:
+    """Non-streaming works; a stream starts, then ends with vLLM's error chunk."""
+    if path == "/health":
+        return 200, {}, b""
+    if path.endswith("/models"):
+        return json_reply(200, MODELS)
+    if b"stream" in headers.get("x-body", "").encode():
+        return 200, {"Content-Type": "text/event-stream"}, streaming_error_reply()
+    choice = {"index": 0, "message": {"role": "assistant", "content": "hi"}}
+    return json_reply(200, {"id": "c", "object": "chat.completion", "choices": [choice]})
+
+
+def streaming_error_reply() -> bytes:
+    role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+    error = {"error": {"message": "EngineCore step failed", "type": "InternalServerError",
+                       "code": 500}}  # fmt: skip
+    return f"data: {json.dumps(role)}\n\ndata: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()

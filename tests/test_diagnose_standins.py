@@ -20,8 +20,10 @@ from diagnose_standins import (
     http_standin,
     hub,
     nginx_502,
+    no_chat_template,
     plain_text_ok,
     silent_socket,
+    stream_error_chunk,
 )
 
 from diagnostics import runner
@@ -239,3 +241,48 @@ def test_options_api_is_usable_without_the_cli() -> None:
     assert "engine_dead" in diagnosis.finding_ids()
     assert diagnosis.exit_code() == 1
     assert diagnosis.to_json_dict()["target"]["model"] == "tiny-llama"
+
+
+def test_picoclaw_request_rejected_is_completion_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with http_standin(no_chat_template) as base:
+        rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama",
+                           "--check", "completion")  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == "completion_failed")
+    assert "400" in finding["message"] and "chat template" in finding["evidence"]
+    assert rc == 1
+
+
+def test_stream_ending_in_an_error_chunk_is_completion_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with http_standin(stream_error_chunk) as base:
+        _, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama",
+                          "--check", "completion")  # fmt: skip
+    assert ids(doc) == ["completion_failed"]
+    assert "streaming" in doc["findings"][0]["message"]
+    assert "EngineCore step failed" in doc["findings"][0]["evidence"]
+
+
+def test_picoclaw_headers_are_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[dict[str, str]] = []
+
+    def record(
+        method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path.endswith("/chat/completions"):
+            seen.append(headers)
+        return stream_error_chunk(method, path, headers)
+
+    with http_standin(record) as base:
+        run_cli(
+            capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama", "--check", "completion"
+        )
+        run_cli(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama", "--api-key",
+                "k-12345", "--check", "completion")  # fmt: skip
+    assert seen and all(h["user-agent"].startswith("PicoClaw/") for h in seen)
+    no_key, with_key = seen[: len(seen) // 2], seen[len(seen) // 2 :]
+    assert all("authorization" not in h for h in no_key)
+    assert all(h["authorization"] == "Bearer k-12345" for h in with_key)
+    assert all(json.loads(h["x-body"])["max_tokens"] == 1 for h in seen)

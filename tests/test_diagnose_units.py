@@ -1,0 +1,127 @@
+"""Small pieces judged in isolation: network-error naming, /metrics parsing, and the causes
+slow_responses gives (facts seeded directly, recorded NVML for the GPU)."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+
+from diagnostics.checks.performance import check_latency
+from diagnostics.checks.requests import check_model
+from diagnostics.facts import Facts, LatencySample
+from diagnostics.options import DiagnoseOptions
+from diagnostics.probes import metrics
+from diagnostics.probes.http import HttpAnswer, StreamTiming, classify
+from diagnostics.probes.nvml import RecordedReader
+
+URL = "https://gpu-box:8443/v1/models"
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (httpx.ConnectTimeout("timed out"), "connect_timeout"),
+        (httpx.ReadTimeout("timed out"), "no_answer"),
+        (httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "tls"),
+        (httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), "wrong_scheme"),
+        (httpx.ConnectError("[Errno -2] Name or service not known"), "dns"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "refused"),
+        (httpx.RemoteProtocolError("illegal status line"), "protocol"),
+        (httpx.UnsupportedProtocol("Request URL is missing a scheme"), "wrong_scheme"),
+    ],
+)
+def test_network_errors_are_named(exc: Exception, kind: str) -> None:
+    assert classify(exc, URL, 3.0).kind == kind
+
+
+def test_ssl_error_in_the_cause_chain_is_tls() -> None:
+    try:
+        try:
+            raise ssl.SSLCertVerificationError("self-signed certificate")
+        except ssl.SSLError as inner:
+            raise httpx.ConnectError("handshake failed") from inner
+    except httpx.ConnectError as e:
+        assert classify(e, URL, 3.0).kind == "tls"
+
+
+METRICS_BEFORE = """\
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="m"} 256.0
+vllm:num_requests_waiting{engine="0",model_name="m"} 0.0
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.97
+vllm:num_preemptions_total{engine="0",model_name="m"} 3.0
+vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 12.0
+vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 4.0
+"""
+PREEMPTIONS = 'vllm:num_preemptions_total{engine="0",model_name="m"}'
+METRICS_AFTER = METRICS_BEFORE.replace(f"{PREEMPTIONS} 3.0", f"{PREEMPTIONS} 11.0")
+
+
+def test_metrics_parse() -> None:
+    m = metrics.parse(METRICS_BEFORE)
+    assert (m.running, m.waiting, m.kv_usage, m.preemptions) == (256.0, 0.0, 0.97, 3.0)
+    assert m.histogram_mean("vllm:time_to_first_token_seconds") == 3.0
+    assert metrics.parse("vllm:gpu_cache_usage_perc 0.5\ngarbage line\n").kv_usage == 0.5
+
+
+def seeded(sample: LatencySample, gpu_util: float = 20.0) -> Facts:
+    gpu = {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81559,
+           "memory_used_mib": 70000, "utilization_gpu_percent": gpu_util}  # fmt: skip
+    reading = {"gpus": [gpu]}
+    facts = Facts(DiagnoseOptions(gpu_reader=RecordedReader(reading)))
+    facts._values["latency"] = sample
+    return facts
+
+
+def stream(ttft: float, itl: float) -> StreamTiming:
+    return StreamTiming(HttpAnswer("POST", "u", 200), ttft, [itl] * 5, 6)
+
+
+def test_kv_pressure_and_network_are_named() -> None:
+    sample = LatencySample(
+        [stream(3.0, 0.05)] * 3,
+        [metrics.parse(METRICS_BEFORE), metrics.parse(METRICS_AFTER)],
+        rtt_s=0.120,
+    )
+    outcome = check_latency(seeded(sample))
+    (finding,) = outcome.findings
+    assert "KV cache pressure" in finding.message
+    assert (
+        "8 preemptions" in finding.evidence
+        and "round trip to the server 120 ms" in finding.evidence
+    )
+    assert "--gpu-memory-utilization" in finding.remedy and "closer to the server" in finding.remedy
+
+
+def test_slow_decode_with_busy_gpu() -> None:
+    idle = metrics.parse(METRICS_BEFORE.replace("0.97", "0.20"))
+    sample = LatencySample([stream(0.1, 0.5)] * 3, [idle, idle], rtt_s=0.001)
+    (finding,) = check_latency(seeded(sample, gpu_util=100.0)).findings
+    assert "ITL 500 ms > 200 ms" in finding.message
+    assert "GPU saturated" in finding.message and "--tensor-parallel-size" in finding.remedy
+
+
+def test_slow_prefill_without_queue() -> None:
+    idle = metrics.parse(METRICS_BEFORE.replace("0.97", "0.20"))
+    sample = LatencySample([stream(4.0, 0.01)] * 3, [idle, idle], rtt_s=0.001)
+    (finding,) = check_latency(seeded(sample)).findings
+    assert "prefill" in finding.message and "--max-num-batched-tokens" in finding.remedy
+
+
+def test_fast_enough_passes() -> None:
+    sample = LatencySample([stream(0.05, 0.01)] * 3, [], rtt_s=0.001)
+    assert check_latency(seeded(sample)).findings == []
+
+
+def test_no_model_configured_names_the_served_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", "/nonexistent")
+    facts = Facts(DiagnoseOptions(api_base="http://127.0.0.1:9/v1"))
+    facts._values["models"] = HttpAnswer(
+        "GET", "u", 200, '{"data": [{"id": "tiny-llama", "max_model_len": 1024}]}'
+    )
+    (finding,) = check_model(facts).findings
+    assert finding.id == "model_not_found" and "no model configured" in finding.message
+    assert '"model": "vllm/tiny-llama"' in finding.remedy
