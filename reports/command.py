@@ -22,6 +22,12 @@ best measured step). Exit status: 0 every gate met, 1 a gate failed, 2 bad input
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a sweep's run dir")
+    add_gate_arguments(parser)
+    add_output_arguments(parser)
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """--slo, --target-concurrency, --target-rate, --no-doctor-gate (read by gates_from_args)."""
     parser.add_argument(
         "--slo",
         action="append",
@@ -30,14 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gate(s) as KEY=VALUE pairs, or a TOML/JSON gate file; repeatable, later wins",
     )
     parser.add_argument(
-        "--target-concurrency", type=int, metavar="N", help="judge gates at N users"
+        "--target-concurrency", type=int, metavar="N", help="judge the gates at N users"
     )
     parser.add_argument(
-        "--target-rate", type=float, metavar="R", help="judge gates at R requests/s"
+        "--target-rate", type=float, metavar="R", help="judge the gates at R requests/s"
     )
     parser.add_argument(
         "--no-doctor-gate", action="store_true", help="do not gate on the doctor's failures"
     )
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--format and --out (read by formats_from_args and args.out)."""
     parser.add_argument(
         "--format",
         default=",".join(ALL_FORMATS),
@@ -49,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def formats_from_args(args: argparse.Namespace) -> list[str]:
+    return [f.strip() for f in args.format.split(",") if f.strip()]
+
+
 def gates_from_args(args: argparse.Namespace) -> Gates:
+    if args.target_concurrency is not None and args.target_rate is not None:
+        raise UsageError("give --target-concurrency or --target-rate, not both")
     values: dict[str, Any] = {}
     for item in args.slo:
         path = Path(item)
@@ -71,10 +87,7 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.target_concurrency is not None and args.target_rate is not None:
-        raise UsageError("give --target-concurrency or --target-rate, not both")
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    result = build_report(args.run_dir, gates_from_args(args), formats, args.out)
+    result = build_report(args.run_dir, gates_from_args(args), formats_from_args(args), args.out)
     print(result.headline)
     print(result.document["recommendation"]["summary"])
     for fmt, path in result.paths.items():

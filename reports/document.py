@@ -93,7 +93,8 @@ def fingerprint(
     commands = " ".join(s["vllm_command"] or "" for s in settings)
     locust = manifest.get("locust_commands")
     return {
-        "vllm_version": _pick(manifest, "vllm_version") or _pick(doc, "vllm_version"),
+        "vllm_version": _pick(manifest, "vllm_version")
+        or _pick(doc, "vllm_version", "vllm.version"),
         "model": _pick(manifest, "model")
         or _flag(commands, "--model")
         or _pick(doc, "target.model"),
@@ -109,7 +110,7 @@ def fingerprint(
         or _pick(doc, "gpu_driver", "platform.gpu_driver"),
         "locust_version": _pick(manifest, "locust_version"),
         "sweep_tool_version": _pick(manifest, "tool_version"),
-        "doctor_tool_version": _pick(doc, "tool_version"),
+        "doctor_tool_version": _pick(doc, "tool_version", "tool.version"),
         "platform": _pick(manifest, "platform.platform", "platform.system"),
         "python": _pick(manifest, "platform.python"),
         "date": _date(manifest),
@@ -169,10 +170,18 @@ def _first_command(value: Any) -> str | None:
 def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
     if doctor is None:
         return {"present": False, "checks": [], "findings": [], "counts": {}}
-    checks = [c for c in doctor.get("checks") or [] if isinstance(c, dict)]
+    checks = [
+        {
+            "id": c.get("id") or c.get("name"),
+            "title": c.get("title"),
+            "status": c.get("status"),
+        }
+        for c in doctor.get("checks") or []
+        if isinstance(c, dict)
+    ]
     counts: dict[str, int] = {}
     for check in checks:
-        status = str(check.get("status", "unknown"))
+        status = str(check["status"] or "unknown")
         counts[status] = counts.get(status, 0) + 1
     findings = [
         {k: f.get(k) for k in ("id", "severity", "message", "evidence", "remedy")}
@@ -181,13 +190,18 @@ def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
     ]
     order = {"fail": 0, "error": 0, "critical": 0, "warn": 1, "warning": 1}
     findings.sort(key=lambda f: order.get(str(f.get("severity")).lower(), 2))
+    target = doctor.get("target")
     return {
         "present": True,
         "schema": doctor.get("schema"),
-        "tool_version": doctor.get("tool_version"),
-        "vllm_version": doctor.get("vllm_version"),
-        "target": doctor.get("target") if isinstance(doctor.get("target"), dict) else None,
-        "checks": [{"id": c.get("id"), "status": c.get("status")} for c in checks],
+        "status": doctor.get("status"),
+        "started_at": doctor.get("started_at"),
+        "tool_version": _pick(doctor, "tool_version", "tool.version"),
+        "vllm_version": _pick(doctor, "vllm_version", "vllm.version"),
+        "target": {k: target.get(k) for k in ("api_base", "model")}
+        if isinstance(target, dict)
+        else None,
+        "checks": checks,
         "counts": counts,
         "findings": findings,
     }

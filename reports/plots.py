@@ -210,11 +210,20 @@ def _xy(steps: list[dict[str, Any]], column: str) -> tuple[list[float], list[flo
 def _by_setting(
     steps: list[dict[str, Any]], settings: list[dict[str, Any]]
 ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """One line per setting; in open loop with several concurrency caps, one per cap."""
     labels = {s["setting_id"]: s["label"] for s in settings}
+    caps = {(s["setting_id"], s.get("concurrency")) for s in steps if s.get("load_mode") == "rate"}
+    split = len(caps) > len({sid for sid, _ in caps})
     series: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     for step in steps:
-        sid = step["setting_id"]
-        series.setdefault(sid, (labels.get(sid, sid), []))[1].append(step)
+        sid = key = step["setting_id"]
+        label = labels.get(sid, sid)
+        if split:
+            key, label = (
+                f"{sid}/{step.get('concurrency')}",
+                f"{label} · cap {step.get('concurrency'):g}",
+            )
+        series.setdefault(key, (label, []))[1].append(step)
     for _, group in series.values():
         group.sort(key=lambda s: s["load"])
     return series

@@ -74,7 +74,7 @@ def _doctor(doctor: dict[str, Any]) -> list[str]:
     if not doctor["present"]:
         return ["The doctor was not run for this sweep (no doctor.json)."]
     counts = ", ".join(f"{n} {status}" for status, n in doctor["counts"].items()) or "no checks"
-    lines = [f"Checks: {counts}.", ""]
+    lines = [f"Overall: **{unknown(doctor['status'])}**; checks: {counts}.", ""]
     if not doctor["findings"]:
         return [*lines, "No findings."]
     rows = [

@@ -153,13 +153,16 @@ def doctor_gate(doctor: dict[str, Any] | None) -> GateResult:
 
 
 def doctor_failures(doctor: dict[str, Any]) -> list[str]:
+    """Ids of the failing checks and findings; the overall status counts when neither is given."""
     failing: list[str] = []
     for check in _dicts(doctor.get("checks")):
         if str(check.get("status", "")).lower() == "fail":
-            failing.append(str(check.get("id", "unknown check")))
+            failing.append(str(check.get("id") or check.get("name") or "unknown check"))
     for finding in _dicts(doctor.get("findings")):
         if str(finding.get("severity", "")).lower() in DOCTOR_FAILING_SEVERITIES:
-            failing.append(str(finding.get("id", "unknown finding")))
+            failing.append(str(finding.get("id") or "unknown finding"))
+    if not failing and str(doctor.get("status", "")).lower() == "fail":
+        failing.append("doctor status fail")
     return list(dict.fromkeys(failing))
 
 

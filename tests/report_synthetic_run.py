@@ -260,6 +260,7 @@ def _manifest() -> dict[str, Any]:
 
 
 def _doctor(fails: bool) -> dict[str, Any]:
+    """The shape diagnostics.runner.Diagnosis.to_json_dict writes."""
     findings = [
         {
             "id": "picoclaw.no_fallbacks",
@@ -270,8 +271,8 @@ def _doctor(fails: bool) -> dict[str, Any]:
         }
     ]
     checks = [
-        {"id": "server.reachable", "status": "pass"},
-        {"id": "picoclaw.fallbacks", "status": "warn"},
+        {"name": "server.reachable", "title": "the server answers", "status": "pass"},
+        {"name": "picoclaw.fallbacks", "title": "fallbacks are set", "status": "warn"},
     ]
     if fails:
         findings.append(
@@ -283,11 +284,12 @@ def _doctor(fails: bool) -> dict[str, Any]:
                 "remedy": "Set providers.vllm.api_key to the server's --api-key",
             }
         )
-        checks.append({"id": "auth.key", "status": "fail"})
+        checks.append({"name": "auth.key", "title": "the API key works", "status": "fail"})
     return {
         "schema": "picoclaw-vllm/diagnosis/v1",
-        "tool_version": "0.1.0",
-        "vllm_version": "0.32.0",
+        "tool": {"name": "picoclaw-vllm", "version": "0.1.0"},
+        "vllm": {"version": "0.32.0"},
+        "status": "fail" if fails else "warn",
         "target": {"api_base": "http://127.0.0.1:8000/v1", "model": "tiny-llama"},
         "checks": checks,
         "findings": findings,

@@ -16,9 +16,10 @@ from report_synthetic_run import FAKE_HF_TOKEN, FAKE_KEY, write_synthetic_run
 from picoclaw_vllm.cli import main
 from picoclaw_vllm.errors import ConfigError, UsageError
 from reports.build import ReportResult, build_report
-from reports.document import REPORT_SCHEMA
+from reports.document import REPORT_SCHEMA, doctor_section
 from reports.formatting import SWEEP_TITLES
 from reports.gates import Gates
+from reports.verdict import doctor_failures
 
 XSD = Path(__file__).resolve().parent.parent / "reports" / "schemas" / "junit.xsd"
 
@@ -302,3 +303,20 @@ def test_gates_from_values_and_files(tmp_path: Path) -> None:
     assert (gates.max_error_rate_pct, gates.target_rate) == (0.5, 2.5)
     with pytest.raises(ConfigError, match="not both"):
         Gates.from_values({"target_rate": 1, "target_concurrency": 2})
+
+
+def test_doctor_json_is_read_defensively() -> None:
+    flat = {  # the shape first announced: ids on checks, versions at the top
+        "tool_version": "0.0.9",
+        "vllm_version": "0.31.0",
+        "checks": [{"id": "server.reachable", "status": "fail"}, "garbage"],
+        "findings": [{"id": "server.unreachable", "severity": "fail"}, {"severity": "warn"}],
+    }
+    assert doctor_failures(flat) == ["server.reachable", "server.unreachable"]
+    section = doctor_section(flat)
+    assert (section["tool_version"], section["vllm_version"]) == ("0.0.9", "0.31.0")
+    assert section["checks"] == [{"id": "server.reachable", "title": None, "status": "fail"}]
+    assert section["findings"][1]["message"] is None  # shown as "unknown"
+    assert doctor_failures({"status": "fail"}) == ["doctor status fail"]
+    assert doctor_failures({"checks": "nonsense", "findings": None}) == []
+    assert doctor_section({"target": "x"})["target"] is None
