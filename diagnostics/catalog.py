@@ -42,7 +42,7 @@ _ENTRIES = (
     (
         "auth_failed",
         "API key rejected",
-        "The server runs with --api-key and answers 401: PicoClaw sends no key, or another one.",
+        "The server runs with `--api-key` and answers 401: PicoClaw sends no key, or another one.",
     ),
     (
         "model_not_found",

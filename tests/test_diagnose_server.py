@@ -92,6 +92,7 @@ def test_no_key_sent_to_a_server_that_needs_one(
     finding = next(f for f in doc["findings"] if f["id"] == "auth_failed")
     assert "sends none" in finding["message"]
     assert '"api_key"' in finding["remedy"] and str(config) in finding["remedy"]
+    assert "***" not in finding["remedy"]  # redaction must not mangle the advice
     assert "401" in finding["evidence"] and "Unauthorized" in finding["evidence"]
     assert rc == 1
 

@@ -94,6 +94,8 @@ def check_latency(facts: Facts) -> Outcome:
     if not (slow_ttft or slow_itl or failed):
         return Outcome.ok(*notes)
     causes = _causes(facts, sample, ttft if slow_ttft else None)
+    timeout = facts.target().request_timeout_s
+    budget = f"PicoClaw gives up after {timeout:g} s (request_timeout)"
     what = []
     if ttft is None or failed:
         what.append(f"{len(failed)} of {len(sample.streams)} probes got no token in time")
@@ -106,7 +108,7 @@ def check_latency(facts: Facts) -> Outcome:
             "slow_responses",
             Severity.WARN,
             f"slow responses ({'; '.join(what)}); cause: {causes[0][0]}",
-            evidence="; ".join([notes[0], *(c for c, _ in causes)]),
+            evidence="; ".join([notes[0], *(c for c, _ in causes), budget]),
             remedy="; ".join(dict.fromkeys(r for _, r in causes)),
         ),
         notes=notes,

@@ -172,7 +172,7 @@ def check_auth(facts: Facts) -> Outcome:
                 Severity.FAIL,
                 f"the server rejects the key PicoClaw sends (wrong key, from {t.key_source})",
                 evidence=f"{answer.describe()} (Authorization: Bearer *** was sent)",
-                remedy=f"use the exact value of the server's --api-key / VLLM_API_KEY: "
+                remedy=f"use the exact value the server was given (`--api-key` or VLLM_API_KEY): "
                 f"{key_line(t)}",
             )
         )
@@ -182,7 +182,7 @@ def check_auth(facts: Facts) -> Outcome:
             Severity.FAIL,
             "the server requires an API key and PicoClaw sends none",
             evidence=f"{answer.describe()} (no Authorization header sent)",
-            remedy=f"{key_line(t)}; or diagnose with --api-key KEY / VLLM_API_KEY",
+            remedy=f"{key_line(t)}; to diagnose with the key: `--api-key` flag or VLLM_API_KEY",
         )
     )
 
