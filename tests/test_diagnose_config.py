@@ -106,9 +106,13 @@ def test_flags_override_config_and_env_key(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("VLLM_API_KEY", "from-env")
     assert build_target(DiagnoseOptions(), config).key_source == "VLLM_API_KEY"
     target = build_target(
-        DiagnoseOptions(api_base="http://b:2/v1/", model="vllm/y", api_key="flag"), config
+        DiagnoseOptions(api_base="http://b:2/v1/", model="vllm/y", api_key="flag-key-0042"), config
     )
-    assert (target.api_base, target.model, target.api_key) == ("http://b:2/v1", "y", "flag")
+    assert (target.api_base, target.model, target.api_key) == (
+        "http://b:2/v1",
+        "y",
+        "flag-key-0042",
+    )
 
 
 def test_malformed_json_reports_line_and_column(
