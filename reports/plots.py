@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 
@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 matplotlib.rcParams.update(
     {
@@ -29,7 +30,8 @@ matplotlib.rcParams.update(
     }
 )
 
-PERCENTILE_STYLES = {"p50": ":", "p95": "-", "p99": "--"}
+LineStyle = Literal[":", "-", "--"]
+PERCENTILE_STYLES: dict[str, LineStyle] = {"p50": ":", "p95": "-", "p99": "--"}
 SLO_COLOUR = "#c0392b"
 
 
@@ -82,6 +84,10 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
                 ("TTFT (ms)", _percentiles("ttft", limits)),
                 ("ITL (ms)", _percentiles("itl", limits)),
             ],
+            key=[
+                Line2D([], [], color="#444", linestyle=style, label=stat)
+                for stat, style in PERCENTILE_STYLES.items()
+            ],
         ),
         _plot(
             "server",
@@ -93,6 +99,10 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
             failed,
             target,
             [("requests waiting", _waiting), ("KV-cache usage (max, %)", _kv_cache)],
+            key=[
+                Line2D([], [], color="#444", linestyle="-", label="waiting: max"),
+                Line2D([], [], color="#444", linestyle="--", label="waiting: mean"),
+            ],
         ),
     ]
 
@@ -109,9 +119,11 @@ def _plot(
     failed: Sequence[str],
     target: float | None,
     panels: Sequence[tuple[str, Drawer]],
+    key: Sequence[Line2D] = (),
 ) -> Plot:
-    fig, axes = plt.subplots(1, len(panels), figsize=(10, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, 3.9), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    loads = sorted({s["load"] for _, steps in series.values() for s in steps})
     for ax, (ylabel, draw) in zip(axes[0], panels, strict=True):
         for index, (label, steps) in enumerate(series.values()):
             draw(ax, steps, colours[index % len(colours)], label)
@@ -119,21 +131,43 @@ def _plot(
             ax.axvline(target, color="#555", linewidth=0.8, linestyle="-.", label="target load")
         if not series:
             ax.text(0.5, 0.5, "no measured steps", ha="center", va="center", transform=ax.transAxes)
+        _load_axis(ax, loads)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)
-        _dedupe_legend(ax)
+    handles: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    handles.update({str(line.get_label()): line for line in key})
+    bottom = 0.0
     if failed:
-        fig.text(
-            0.01,
-            0.01,
-            "Failed settings — " + "; ".join(failed),
-            color=SLO_COLOUR,
+        fig.text(0.01, 0.01, "Failed — " + "; ".join(failed), color=SLO_COLOUR, fontsize=8)
+        bottom = 0.06
+    if handles:
+        columns = min(len(handles), 5)
+        rows = -(-len(handles) // columns)
+        fig.legend(
+            handles.values(),
+            handles.keys(),
+            loc="lower center",
+            bbox_to_anchor=(0.5, bottom),
+            ncol=columns,
             fontsize=8,
-            va="bottom",
+            frameon=False,
         )
-    fig.tight_layout(rect=(0, 0.06 if failed else 0, 1, 1))
+        bottom += 0.055 * rows + 0.01
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return Plot(plot_id, title, caption, _svg(fig))
+
+
+def _load_axis(ax: Axes, loads: Sequence[float]) -> None:
+    """Loads usually double from step to step: a log-2 axis, ticks at the measured loads."""
+    if loads and loads[0] > 0 and loads[-1] / loads[0] >= 8:
+        ax.set_xscale("log", base=2)
+    if 0 < len(loads) <= 12:
+        ax.set_xticks(loads, [f"{x:g}" for x in loads])
+        ax.minorticks_off()
 
 
 def _lines(column: str) -> Drawer:
@@ -237,13 +271,6 @@ def _main_mode(steps: list[dict[str, Any]]) -> str:
 def _target(config: dict[str, Any], mode: str) -> float | None:
     value = config.get("target_rate" if mode == "rate" else "target_concurrency")
     return float(value) if value is not None else None
-
-
-def _dedupe_legend(ax: Axes) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False)
 
 
 def _svg(fig: Figure) -> str:

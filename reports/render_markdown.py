@@ -20,7 +20,7 @@ def render_markdown(document: dict[str, Any]) -> str:
     fp = document["fingerprint"]
     rec = document["recommendation"]
     lines = [
-        f"# vLLM acceptance report: {unknown(fp['model'])}",
+        f"# vLLM acceptance report: {unknown(fp['served_model_name'] or fp['model'])}",
         "",
         f"**{verdict['headline']}**",
         "",
