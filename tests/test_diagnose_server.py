@@ -250,3 +250,25 @@ def test_probe_details_in_verbose_output(
     )  # fmt: skip
     assert "median TTFT" in out and "RTT" in out
     assert all(len(line) <= 80 for line in out.splitlines()), out
+
+
+def test_request_timing_out_in_a_full_queue_is_slowness(
+    vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stop = threading.Event()
+    threads = _load(vllm_server.base_url, 4 * SESSION_MAX_NUM_SEQS, stop)
+    try:
+        deadline = time.monotonic() + 30
+        while _waiting(vllm_server.base_url) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _, doc = run_json(
+            capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
+            "--api-key", TEST_API_KEY, "--check", "completion", "--timeout", "2",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    finding = next(f for f in doc["findings"] if f["id"] == "slow_responses")
+    assert "in vLLM's queue" in finding["message"] and "--max-num-seqs" in finding["remedy"]
+    assert "completion_failed" not in ids(doc)

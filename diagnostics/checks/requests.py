@@ -108,6 +108,9 @@ def check_completion(facts: Facts) -> Outcome:
                     "NAME | --journal UNIT) and restart vLLM",
                 )
             )
+    queued = _queued_timeout(facts, plain, stream.answer)
+    if queued is not None:
+        return Outcome.of(queued)
     findings = []
     if not plain.ok or plain.json() is None:
         findings.append(_failed("non-streaming", plain))
@@ -135,6 +138,26 @@ def check_completion(facts: Facts) -> Outcome:
     )
 
 
+def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
+    """A request that timed out while vLLM's queue is full is slowness, not breakage."""
+    timed_out = [a for a in answers if a.failure is not None and a.failure.kind == "no_answer"]
+    before = facts.metrics_before()
+    if not timed_out or before is None or not before.waiting:
+        return None
+    t = facts.target()
+    return Finding(
+        "slow_responses",
+        Severity.WARN,
+        f"no answer within {facts.options.timeout_s:g} s: {before.waiting:.0f} requests wait "
+        f"in vLLM's queue while {before.running or 0:.0f} run",
+        evidence=f"{timed_out[0].describe()}; /metrics: vllm:num_requests_waiting "
+        f"{before.waiting:.0f}, running {before.running or 0:.0f}; PicoClaw gives up after "
+        f"{t.request_timeout_s:g} s (request_timeout)",
+        remedy="raise --max-num-seqs (if KV cache allows), add replicas, or lower the load; "
+        "meanwhile raise request_timeout in PicoClaw's config",
+    )
+
+
 def _failed(kind: str, answer: HttpAnswer) -> Finding:
     if answer.failure is not None:
         evidence = answer.describe()
@@ -156,5 +179,6 @@ CHECKS = (
     Check("context", "max_tokens vs context", "Requests", check_context, ("model",),
           ("context_overflow",)),
     Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
-          ("model", "api_base", "health"), ("completion_failed", "engine_dead")),
+          ("model", "api_base", "health"),
+          ("completion_failed", "engine_dead", "slow_responses")),
 )  # fmt: skip
