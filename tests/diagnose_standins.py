@@ -203,3 +203,31 @@ def streaming_error_reply() -> bytes:
     error = {"error": {"message": "EngineCore step failed", "type": "InternalServerError",
                        "code": 500}}  # fmt: skip
     return f"data: {json.dumps(role)}\n\ndata: {json.dumps(error)}\n\ndata: [DONE]\n\n".encode()
+
+
+@contextmanager
+def closing_socket() -> Iterator[str]:
+    """Accepts and at once closes every connection, as Docker's port proxy does while the
+    container behind it does not listen yet."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()

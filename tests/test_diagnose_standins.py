@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from diagnose_helpers import ids, run_cli, run_json, status_of
 from diagnose_standins import (
+    closing_socket,
     crashed_engine_healthy_health,
     dead_engine,
     http_standin,
@@ -72,6 +73,14 @@ def test_server_that_never_answers_is_bounded_by_timeout(
     assert "within 1 s" in finding["evidence"]
     assert elapsed < 6, elapsed  # probes run concurrently, each bounded by --timeout
     assert rc == 1
+
+
+def test_connection_closed_at_once_points_at_docker(capsys: pytest.CaptureFixture[str]) -> None:
+    with closing_socket() as base:
+        rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "m", "--no-hub")
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert "closed without an answer" in finding["message"]
+    assert "docker logs" in finding["remedy"] and rc == 1
 
 
 def test_dead_engine_health_503(capsys: pytest.CaptureFixture[str]) -> None:

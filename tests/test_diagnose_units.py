@@ -29,6 +29,8 @@ URL = "https://gpu-box:8443/v1/models"
         (httpx.ConnectError("[Errno -2] Name or service not known"), "dns"),
         (httpx.ConnectError("[Errno 111] Connection refused"), "refused"),
         (httpx.RemoteProtocolError("illegal status line"), "protocol"),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "closed"),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "closed"),
         (httpx.UnsupportedProtocol("Request URL is missing a scheme"), "wrong_scheme"),
     ],
 )

@@ -17,6 +17,7 @@ KIND_LABELS = {
     "tls": "TLS error",
     "wrong_scheme": "wrong URL scheme",
     "protocol": "not an HTTP server",
+    "closed": "connection closed without an answer",
 }
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 
@@ -32,6 +33,8 @@ _CONNECTION_REMEDY = {
     "--ssl-keyfile) or fix the proxy's certificate",
     "wrong_scheme": '{where}: "api_base": "{fixed}" (vLLM speaks plain http:// by default)',
     "protocol": "point api_base at vLLM's HTTP port, not another service",
+    "closed": "if vLLM runs in Docker: docker logs CONTAINER and wait for 'Application startup "
+    "complete'; otherwise check what listens on port {port} (ss -ltnp 'sport = :{port}')",
 }
 
 

@@ -25,7 +25,7 @@ BODY_EXCERPT_CHARS = 500
 
 @dataclass(frozen=True)
 class ConnectionFailure:
-    kind: str  # refused, dns, connect_timeout, no_answer, tls, wrong_scheme, protocol, other
+    kind: str  # refused, dns, connect_timeout, no_answer, closed, tls, wrong_scheme, protocol, ...
     message: str
 
 
@@ -125,6 +125,12 @@ def classify(exc: Exception, url: str, timeout_s: float) -> ConnectionFailure:
         return ConnectionFailure("dns", f"the host name in {host} does not resolve (DNS)")
     if "refused" in low or "errno 111" in low:
         return ConnectionFailure("refused", f"connection to {host} refused: nothing listens there")
+    if "without sending a response" in low or "reset by peer" in low or "errno 104" in low:
+        return ConnectionFailure(
+            "closed",
+            f"{host} accepted the connection and closed it without an answer "
+            "(e.g. Docker's port proxy while the container's vLLM is not listening yet)",
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return ConnectionFailure(
             "protocol", f"{host} closed the connection or did not speak HTTP ({text[:120]})"
