@@ -71,7 +71,7 @@ def test_server_that_never_answers_is_bounded_by_timeout(
     finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
     assert "no answer within the timeout" in finding["message"]
     assert "within 1 s" in finding["evidence"]
-    assert elapsed < 6, elapsed  # probes run concurrently, each bounded by --timeout
+    assert elapsed < 10, elapsed  # bounded (unbounded would hang): probes run concurrently
     assert rc == 1
 
 
