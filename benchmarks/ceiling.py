@@ -72,6 +72,9 @@ def write_prompt_file(path: Path, n: int = 64) -> Path:
     return path
 
 
+SAMPLE_S = 0.5
+
+
 @dataclass
 class Window:
     seconds: float
@@ -79,13 +82,22 @@ class Window:
     events: int
     client_cpu_s: float
     stub_cpu_s: float
+    interval_events_per_s: list[float]
+    interval_requests_per_s: list[float]
 
     def as_dict(self) -> dict[str, float | None]:
         s = self.seconds or float("nan")
+        events = sorted(self.interval_events_per_s) or [0.0]
+        requests = sorted(self.interval_requests_per_s) or [0.0]
+        median_events = events[len(events) // 2]
         return {
             "window_s": self.seconds,
             "requests_per_s": self.requests / s,
             "events_per_s": self.events / s,
+            # per-0.5 s medians: robust to the machine stalling the client now and then
+            "requests_per_s_median": requests[len(requests) // 2],
+            "events_per_s_median": median_events,
+            "stalled_intervals": sum(e < 0.1 * median_events for e in events),
             "client_cpu_us_per_event": (
                 self.client_cpu_s / self.events * 1e6 if self.events else None
             ),
@@ -100,7 +112,7 @@ class Window:
 def measure_window(
     stub: Stub, client: subprocess.Popen[bytes], warm_s: float, window_s: float, wait_s: float
 ) -> Window | None:
-    """Wait for traffic, let it settle for warm_s, then count over window_s."""
+    """Wait for traffic, let it settle for warm_s, then count over window_s (sampled)."""
     client_cpu = CpuMeter(client)
     stub_cpu = CpuMeter(stub.proc)
     start = stub.stats()["requests"]
@@ -112,15 +124,26 @@ def measure_window(
     time.sleep(warm_s)
     a, ca, sa = stub.stats(), client_cpu.seconds(), stub_cpu.seconds()
     t0 = time.monotonic()
-    time.sleep(window_s)
-    b, cb, sb = stub.stats(), client_cpu.seconds(), stub_cpu.seconds()
-    t1 = time.monotonic()
+    prev, prev_t = a, t0
+    ev_rates: list[float] = []
+    req_rates: list[float] = []
+    while (now := time.monotonic()) < t0 + window_s:
+        time.sleep(min(SAMPLE_S, t0 + window_s - now))
+        cur, cur_t = stub.stats(), time.monotonic()
+        dt = cur_t - prev_t
+        if dt > 0.2:
+            ev_rates.append((cur["token_events"] - prev["token_events"]) / dt)
+            req_rates.append((cur["completed"] - prev["completed"]) / dt)
+        prev, prev_t = cur, cur_t
+    b, cb, sb = prev, client_cpu.seconds(), stub_cpu.seconds()
     return Window(
-        seconds=t1 - t0,
+        seconds=prev_t - t0,
         requests=b["completed"] - a["completed"],
         events=b["token_events"] - a["token_events"],
         client_cpu_s=cb - ca,
         stub_cpu_s=sb - sa,
+        interval_events_per_s=ev_rates,
+        interval_requests_per_s=req_rates,
     )
 
 

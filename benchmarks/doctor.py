@@ -31,6 +31,13 @@ from loadtests.metrics import mean
 from picoclaw_vllm.server.embedded import free_port
 
 DIAGNOSE_TIMEOUT_S = 300.0
+# Where the CLI's start-up time goes: each is a fresh interpreter doing only this.
+STARTUP_PARTS = {
+    "python": "pass",
+    "diagnose_modules": "import diagnostics.command, diagnostics.runner, diagnostics.render_json",
+    "cli_build_parser": "from picoclaw_vllm.cli import build_parser; build_parser()",
+    "pandas_matplotlib": "import pandas, matplotlib.pyplot",
+}
 
 
 @dataclass
@@ -205,7 +212,13 @@ def run_doctor(
         write_config(Path(home), model, max_tokens)
         upstream = int(base_url.rsplit(":", 1)[1].split("/")[0])
         startup = [time_command([*_cli(), "diagnose", "--list"], env)[0] for _ in range(repeats)]
-        out: dict[str, Any] = {"cli_startup_s": mean(startup)}
+        out: dict[str, Any] = {"cli_startup_s": mean(startup), "startup_parts_s": {}}
+        for part, snippet in STARTUP_PARTS.items():
+            argv = [sys.executable, "-c", snippet]
+            out["startup_parts_s"][part] = mean(
+                [time_command(argv, env)[0] for _ in range(repeats)]
+            )
+        log(f"  CLI start-up {mean(startup):.2f} s; parts {out['startup_parts_s']}")
         for label, extra in (("healthy", ["--no-hub"]), ("healthy_with_hub", [])):
             times, floors, exits, calls = [], [], [], []
             summary: dict[str, Any] = {}

@@ -20,6 +20,9 @@ from loadtests.metrics import summarize
 from loadtests.records import RequestRecord, read_records
 
 LOCUST_FILE = REPO / "loadtests" / "chat.py"
+# All users at once, as `vllm bench serve` starts its first --max-concurrency requests
+# (Locust's -r N spreads the users' starts over users/N seconds).
+SPAWN_RATE = 1000
 
 
 def locust_bin() -> str:
@@ -41,7 +44,7 @@ def locust_argv(
     argv = [
         locust_bin(), "-f", str(LOCUST_FILE), "--headless", "--only-summary",
         "--host", base_url,
-        "-u", str(w.concurrency), "-r", str(max(w.concurrency, 1)),
+        "-u", str(w.concurrency), "-r", str(SPAWN_RATE),
         "-t", f"{max(1, math.ceil(run_time_s))}s",
         "--model", model,
         "--endpoint", w.endpoint,

@@ -30,6 +30,14 @@ def _pct(x: Any) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _rate(f: dict[str, Any], what: str) -> str:
+    mean_rate = f.get(f"{what}_per_s")
+    median = f.get(f"{what}_per_s_median")
+    stalls = f.get("stalled_intervals") or 0
+    text = f"{_n(mean_rate, 0)} ({_n(median, 0)})"
+    return text + (f", {stalls} stalls" if stalls else "")
+
+
 def agreement_md(a: dict[str, Any]) -> list[str]:
     plan = a["plan"]
     lines = [
@@ -118,11 +126,16 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | error: {s.get('error') or g.get('error')} |||||| ")
             continue
         lines.append(
-            f"| {label} | {_n(s.get('requests_per_s'), 0)} | "
-            f"{_n(s.get('client_cpu_us_per_request'), 0)} | {_n(g.get('events_per_s'), 0)} | "
+            f"| {label} | {_rate(s, 'requests')} | "
+            f"{_n(s.get('client_cpu_us_per_request'), 0)} | {_rate(g, 'events')} | "
             f"{_n(g.get('client_cpu_us_per_event'), 1)} | {_n(g.get('client_cores'), 2)} | "
             f"{_n(g.get('stub_cores'), 2)} |"
         )
+    lines += [
+        "",
+        "Rates: mean over the window (median of its 0.5 s intervals; intervals in which the "
+        "machine stalled the client, under 10% of the median, counted as `stalls`).",
+    ]
     lines += [
         "",
         f"### Timing accuracy (stub: first event after {plan['ttft_ms']:.0f} ms, then one "
@@ -150,11 +163,24 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
     return lines
 
 
+PART_TITLES = {
+    "python": "bare interpreter",
+    "diagnose_modules": "importing the diagnose modules",
+    "cli_build_parser": "building the CLI parser (imports every command)",
+    "pandas_matplotlib": "importing pandas + matplotlib",
+}
+
+
+def _parts(parts: dict[str, float]) -> str:
+    return "; ".join(f"{PART_TITLES.get(k, k)} {v:.2f} s" for k, v in parts.items())
+
+
 def doctor_md(d: dict[str, Any]) -> list[str]:
     lines = [
         "## 3. Doctor speed (`picoclaw-vllm diagnose --json`)",
         "",
-        f"CLI start-up alone (`picoclaw-vllm diagnose --list`): {d['cli_startup_s']:.2f} s. "
+        f"CLI start-up alone (`picoclaw-vllm diagnose --list`): {d['cli_startup_s']:.2f} s "
+        f"({_parts(d.get('startup_parts_s') or {})}). "
         "Floor = the same HTTP requests replayed back to back on one keep-alive connection "
         "(refused: one refused loopback connect).",
         "",
