@@ -37,8 +37,8 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
     if not ok:
         return Recommendation(
             False,
-            "No server setting started, so there is nothing to recommend.",
-            ["Fix the cause shown under “Failed settings” and run the sweep again."],
+            "No step was measured, so there is nothing to recommend.",
+            ["Fix the causes shown under “Failed settings and steps” and run the sweep again."],
         )
     best: tuple[Step, list[Step]] | None = None
     for _, group in groupby(ok, key=lambda s: s.setting_id):

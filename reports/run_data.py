@@ -145,6 +145,8 @@ def _read_results(run_dir: Path) -> pd.DataFrame:
     if frame is None:
         detail = "; ".join(errors) if errors else "no results.parquet or results.csv"
         raise UsageError(f"{run_dir}: cannot read the sweep results ({detail})")
+    if frame.empty:
+        raise UsageError(f"{run_dir}: the sweep results have no rows yet (no step finished)")
     missing = [c for c in run_layout.SETTING_COLUMNS if c not in frame.columns]
     if missing:
         raise UsageError(f"{run_dir}: results lack columns {', '.join(missing)}")

@@ -223,7 +223,9 @@ def _unmeasured(gates: Gates) -> list[tuple[str, str]]:
 def _why_no_step(steps: Sequence[Step], gates: Gates) -> str:
     ok = [s for s in steps if s.ok]
     if not ok:
-        return "No server setting started, so nothing could be measured (see failed settings)."
+        return (
+            "No step was measured: every setting or step failed (see “Failed settings and steps”)."
+        )
     loads = sorted({s.load_label for s in ok if s.load is not None}, key=_label_order)
     return (
         f"The sweep did not measure {gates.target_label}; measured loads: "

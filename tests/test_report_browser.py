@@ -78,3 +78,14 @@ def test_screenshot_shows_the_plots(tmp_path: Path, report_html: Path, artifacts
         assert colour_count(pixels, colour) > 2000, colour
     red = (pixels[..., 0] > 150) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
     assert red[:600].sum() > 500  # the failed verdict at the top is red
+
+
+def test_page_prints(tmp_path: Path, report_html: Path, artifacts_dir: Path) -> None:
+    pdf = artifacts_dir / "report.pdf"
+    pdf.unlink(missing_ok=True)
+    result = chromium(tmp_path, report_html, "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert console_messages(result.stderr) == []
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
+    assert 2 <= pages <= 12, pages  # A4 landscape: a few pages, plots on their own page

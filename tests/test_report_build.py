@@ -8,11 +8,13 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import xmlschema
 from report_checks import assert_numbers_match_results, html_table, markdown_table
 from report_synthetic_run import FAKE_HF_TOKEN, FAKE_KEY, write_synthetic_run
 
+from loadtests import run_layout
 from picoclaw_vllm.cli import main
 from picoclaw_vllm.errors import ConfigError, UsageError
 from reports.build import ReportResult, build_report
@@ -107,6 +109,17 @@ def test_recommendation_names_setting_load_and_cost_of_next_step(run_dir: Path) 
     assert rec["next_step"]["broken_gates"] == ["ttft_p95_ms"]
     assert round(rec["next_step"]["output_throughput_gain_pct"]) == 78
     assert "max-num-seqs 8" in rec["summary"] and "4 users" in rec["summary"]
+
+
+def test_nothing_measured_says_so(run_dir: Path) -> None:
+    (run_dir / run_layout.RESULTS_PARQUET).unlink()
+    results = pd.read_csv(run_dir / run_layout.RESULTS_CSV)
+    results[results["status"] != "ok"].to_csv(run_dir / run_layout.RESULTS_CSV, index=False)
+    result = build(run_dir, PASSING)
+    assert result.exit_code == 1
+    assert result.document["recommendation"]["summary"].startswith("No step was measured")
+    assert "every setting or step failed" in result.document["gates"]["results"][0]["explanation"]
+    assert "no measured steps" in result.paths["html"].read_text()  # the plots say so
 
 
 def test_no_setting_meets_the_gates_says_which_fails_first(run_dir: Path) -> None:
@@ -241,6 +254,14 @@ def test_no_secret_in_any_format(run_dir: Path) -> None:
         (lambda d: None, "does not exist"),
         (lambda d: d.mkdir(), "sweep.json is missing"),
         (lambda d: (d.mkdir(), (d / "sweep.json").write_text("{nope")), "not valid JSON"),
+        (
+            lambda d: (
+                d.mkdir(),
+                (d / "sweep.json").write_text("{}"),
+                (d / "results.csv").write_text(",".join(run_layout.COLUMNS) + "\n"),
+            ),
+            "have no rows yet",
+        ),
         (
             lambda d: (
                 d.mkdir(),
