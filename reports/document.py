@@ -3,6 +3,27 @@
 Every renderer (HTML, Markdown, JUnit) reads this document and nothing else, so every number a
 reader sees is also in the JSON. Manifest and doctor keys are read defensively: what is absent
 shows as None ("unknown"), never as an error.
+
+    schema, generated_at, tool {name, version}, platform {python, system, machine}
+    run                 name, load modes, steps measured/total, measured window and warm-up per
+                        step, requests measured, whether raw records were there
+    fingerprint         vLLM/Locust/tool versions, model, served name, max_model_len, API base,
+                        GPUs and driver, platform, date, workload, the sweep's goodput SLOs,
+                        Locust command, settings [{setting_id, label, max_num_seqs,
+                        tensor_parallel_size, status, vllm_command}]
+    metric_definitions  which definition each number follows (vllm bench serve's)
+    verdict             passed, headline, target, failed_gates, skipped_gates
+    gates               config (as given), results [{gate_id, title, status, explanation,
+                        measured, threshold, unit, step_id, setting_id, load, rests_on, warnings}]
+    recommendation      found, summary, details, the setting and step, goodput, throughputs,
+                        next_step {step_id, load, output_throughput(_gain_pct), broken_gates},
+                        first_failing_gates
+    doctor              present, status, versions, target, checks, counts, findings
+    steps               every results column of every row, plus load, error_rate_pct,
+                        requests_measured, itl_gaps, tpot_requests, error_reasons,
+                        gates_missed, warnings
+    failed_settings     step_id, label, cause, failure_id, failure_message, log_excerpt
+    warnings            numbers that rest on too few requests, unreadable inputs
 """
 
 from __future__ import annotations
