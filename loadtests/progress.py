@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ class RichProgress:
     """Shows the setting, step, elapsed time and live req/s and tok/s; a table at the end."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        # not a terminal (a log file, CI): wide enough for the table instead of 80 columns
+        self.console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 160)
         self.slo = Slo()
         self._live: Live | None = None
         self._rows: list[dict[str, Any]] = []

@@ -66,7 +66,7 @@ def failure_label(error: LaunchError) -> tuple[str, str]:
     else:
         cause = root_cause(error.log_text) if error.log_text else None
     if cause is not None:
-        return cause.finding_id, redact(cause.line)
+        return cause.finding_id, redact(cause.line).strip()
     return START_FAILED, redact(str(error))
 
 

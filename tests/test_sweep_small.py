@@ -34,7 +34,7 @@ def test_every_step_and_failed_setting_has_a_row(
     assert sorted(results.index) == sorted(expected)
     csv_rows = pd.read_csv(small_sweep_run / run_layout.RESULTS_CSV)
     assert list(csv_rows["step_id"]) == list(results.index)
-    assert set(run_layout.COLUMNS) <= set(results.columns)
+    assert set(run_layout.COLUMNS) <= {results.index.name, *results.columns}
 
 
 def test_failed_tp3_settings_name_their_cause(results: pd.DataFrame) -> None:
