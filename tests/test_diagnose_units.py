@@ -10,6 +10,7 @@ import pytest
 
 from diagnostics.checks.performance import check_latency
 from diagnostics.checks.requests import check_model
+from diagnostics.checks.server import check_api_base, check_connection
 from diagnostics.facts import Facts, LatencySample
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes import metrics
@@ -127,3 +128,28 @@ def test_no_model_configured_names_the_served_one(monkeypatch: pytest.MonkeyPatc
     (finding,) = check_model(facts).findings
     assert finding.id == "model_not_found" and "no model configured" in finding.message
     assert '"model": "vllm/tiny-llama"' in finding.remedy
+
+
+@pytest.mark.parametrize(
+    ("api_base", "fixed"),
+    [
+        ("http://h:8000", "http://h:8000/v1"),
+        ("http://h:8000/v1/chat/completions", "http://h:8000/v1"),
+        ("http://h:8000/openai", "http://h:8000/openai/v1"),
+    ],
+)
+def test_api_base_fix_is_exact(api_base: str, fixed: str) -> None:
+    facts = Facts(DiagnoseOptions(api_base=api_base, config_path=None))
+    facts._values["models"] = facts._values["models_v1"] = HttpAnswer("GET", "u", 404)
+    (finding,) = check_api_base(facts).findings
+    assert f'"api_base": "{fixed}"' in finding.remedy
+
+
+def test_html_404_page_is_not_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", "/nonexistent")
+    facts = Facts(DiagnoseOptions(api_base="http://h/v1"))
+    page = HttpAnswer("GET", "http://h/v1/models", 404, "<html><body>404</body></html>",
+                      "text/html")  # fmt: skip
+    facts._values["models"] = facts._values["health"] = page
+    (finding,) = check_connection(facts).findings
+    assert finding.id == "unexpected_answer" and "HTML page" in finding.message

@@ -52,7 +52,7 @@ def _with_http(api_base: str) -> str:
 
 
 def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
-    if answer.failure is not None or answer.status in (401, 404):
+    if answer.failure is not None or (answer.status in (401, 404) and not answer.is_html):
         return None
     data = answer.json()
     if answer.status in (502, 503, 504) and (answer.is_html or data is None):
@@ -129,7 +129,9 @@ def check_api_base(facts: Facts) -> Outcome:
     path = urlsplit(t.api_base).path.rstrip("/")
     if path.endswith("/v1"):
         return Outcome.ok(f"{t.api_base} ends in /v1")
-    fixed = f"{t.api_base.rstrip('/')}/v1" if not path else t.api_base.replace(path, "/v1", 1)
+    base = t.api_base.rstrip("/")
+    cut = base.find("/v1/", len(base) - len(path))
+    fixed = base[: cut + 3] if cut >= 0 else f"{base}/v1"
     evidence = f"api_base {t.api_base}: PicoClaw posts to {t.api_base}/chat/completions"
     models_v1 = facts.models_v1()
     if models_v1.status is not None:
