@@ -215,6 +215,7 @@ class _Sweep:
                         plan.setting_id,
                         elapsed_s=time.monotonic() - started,
                         steps_total=self.steps_total,
+                        api_base=handle.api_base,
                     )
                 )
                 for step_id, load in todo:

@@ -64,9 +64,10 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
+    """The sweep's options; other commands (acceptance) reuse them with --out optional."""
     a = parser.add_argument
-    a("--out", type=Path, required=True, help="run directory (e.g. runs/NAME)")
+    a("--out", type=Path, required=out_required, help="run directory (e.g. runs/NAME)")
     a("--resume", action="store_true", help="continue the sweep in --out, skipping finished steps")
     s = parser.add_argument_group("server")
     s.add_argument("--launch", choices=LAUNCH_KINDS, default="local")

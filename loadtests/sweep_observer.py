@@ -24,6 +24,7 @@ class Progress:
     output_tokens: int = 0
     row: dict[str, Any] | None = field(default=None, repr=False)
     message: str = ""
+    api_base: str | None = None  # the server's OpenAI base URL (.../v1), once it is ready
 
     @property
     def request_rate(self) -> float:

@@ -97,5 +97,7 @@ def test_progress_was_reported(small_sweep: SmallSweep) -> None:
     assert running and max(u.requests for u in running) > 0
     assert max(u.token_rate for u in running) > 0
     assert [u.setting_id for u in updates if u.phase == "server_failed"] == ["s2-tp3", "s8-tp3"]
+    ready = [u for u in updates if u.phase == "server_ready"]
+    assert len(ready) == 4 and all((u.api_base or "").endswith("/v1") for u in ready)
     assert len([u for u in updates if u.phase == "step_done"]) == 8
     assert small_sweep.observer.completed is not None and len(small_sweep.observer.completed) == 10
