@@ -59,7 +59,7 @@ class PicoclawConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     fallbacks: list[Fallback] = field(default_factory=list)
-    model_line: str = ""  # the config line to edit when the model is wrong
+    entry_name: str | None = None  # the model_list entry in use (current format)
     streaming: bool | None = None
 
 
@@ -154,7 +154,6 @@ def _legacy(path: Path, data: dict[str, Any]) -> PicoclawConfig:
         max_tokens=int(_number(defaults.get("max_tokens"), DEFAULT_MAX_TOKENS)),
         request_timeout_s=_number(vllm.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
-        model_line='"agents": {"defaults": {"model": "vllm/<served name>"}}',
     )
 
 
@@ -199,7 +198,7 @@ def _v3(path: Path, data: dict[str, Any]) -> PicoclawConfig | ConfigProblem:
         max_tokens=int(_number(defaults.get("max_tokens"), DEFAULT_MAX_TOKENS)),
         request_timeout_s=_number(entry.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
-        model_line=f'"model_list": [{{"model_name": "{name}", "model": "vllm/<served name>"}}]',
+        entry_name=str(name) if name else None,
         streaming=entry.get("streaming") if isinstance(entry.get("streaming"), bool) else None,
     )
 

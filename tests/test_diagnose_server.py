@@ -272,3 +272,45 @@ def test_request_timing_out_in_a_full_queue_is_slowness(
     finding = next(f for f in doc["findings"] if f["id"] == "slow_responses")
     assert "in vLLM's queue" in finding["message"] and "--max-num-seqs" in finding["remedy"]
     assert "completion_failed" not in ids(doc)
+
+
+def v3_config(tmp_path: Path, api_base: str, model: str, key: str | None) -> Path:
+    config = {
+        "version": 3,
+        "agents": {"defaults": {"model_name": "local", "max_tokens": 512,
+                                "model_fallbacks": ["cloud"]}},
+        "model_list": [
+            {"model_name": "local", "model": model, "api_base": api_base},
+            {"model_name": "cloud", "model": "openrouter/meta-llama/llama-3.2-3b-instruct",
+             "api_keys": ["sk-or-v1-cloudkey0001"]},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    if key:
+        (tmp_path / ".security.yml").write_text(f"model_list:\n  local:\n    api_keys: [{key}]\n")
+    return path
+
+
+def test_current_format_with_key_in_security_yml_is_clean(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = v3_config(tmp_path, vllm_server.api_base, "vllm/tiny-llama", TEST_API_KEY)
+    rc, doc = run_json(capsys, "--config", str(path), "--check", "completion")
+    assert doc["findings"] == [] and rc == 0
+    assert doc["target"]["config_format"] == "v3"
+
+
+def test_current_format_remedies_name_the_entry(
+    vllm_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = v3_config(tmp_path, vllm_server.api_base, "vllm/auto", None)
+    _, doc = run_json(capsys, "--config", str(path), "--check", "auth")
+    (auth,) = [f for f in doc["findings"] if f["id"] == "auth_failed"]
+    assert '"model_name": "local"' in auth["remedy"] and "api_keys" in auth["remedy"]
+    (tmp_path / ".security.yml").write_text(
+        f"model_list:\n  local:\n    api_keys: [{TEST_API_KEY}]\n"
+    )
+    _, doc = run_json(capsys, "--config", str(path), "--check", "model")
+    (model,) = [f for f in doc["findings"] if f["id"] == "model_not_found"]
+    assert '"model_name": "local", "model": "vllm/tiny-llama"' in model["remedy"]

@@ -28,7 +28,7 @@ def config_where(target: Target) -> str:
 def key_line(target: Target) -> str:
     """The config line that gives PicoClaw the server's key, in the config's own format."""
     if target.config.format == "v3":
-        name = "<model_name>"
+        name = target.config.entry_name or "<model_name>"
         return (
             f'{config_where(target)}: "model_list": [{{"model_name": "{name}", ..., '
             '"api_keys": ["<the server\'s --api-key>"]}] (or in ~/.picoclaw/.security.yml)'
@@ -41,7 +41,11 @@ def key_line(target: Target) -> str:
 
 def model_line(target: Target, served_name: str) -> str:
     if target.config.format == "v3":
-        return f'{config_where(target)}: in your model_list entry set "model": "vllm/{served_name}"'
+        name = target.config.entry_name or "<model_name>"
+        return (
+            f'{config_where(target)}: "model_list": [{{"model_name": "{name}", '
+            f'"model": "vllm/{served_name}", ...}}]'
+        )
     return f'{config_where(target)}: "agents": {{"defaults": {{"model": "vllm/{served_name}"}}}}'
 
 
