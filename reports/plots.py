@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -33,6 +34,7 @@ matplotlib.rcParams.update(
 LineStyle = Literal[":", "-", "--"]
 PERCENTILE_STYLES: dict[str, LineStyle] = {"p50": ":", "p95": "-", "p99": "--"}
 SLO_COLOUR = "#c0392b"
+GATE_LINE = "gate-line"
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def _plot(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)
+        _keep_data_readable(ax)
     handles: dict[str, Any] = {}
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -145,7 +148,8 @@ def _plot(
         fig.text(0.01, 0.01, "Failed — " + "; ".join(failed), color=SLO_COLOUR, fontsize=8)
         bottom = 0.06
     if handles:
-        columns = min(len(handles), 5)
+        widest = max(len(label) for label in handles)
+        columns = max(1, min(len(handles), 5, 150 // (widest + 8)))  # ~150 characters a row
         rows = -(-len(handles) // columns)
         fig.legend(
             handles.values(),
@@ -159,6 +163,22 @@ def _plot(
         bottom += 0.055 * rows + 0.01
     fig.tight_layout(rect=(0, bottom, 1, 1))
     return Plot(plot_id, title, caption, _svg(fig))
+
+
+def _keep_data_readable(ax: Axes) -> None:
+    """A gate far above every measurement would flatten the data: leave its line off the
+    scale and say so in the legend instead."""
+
+    def ys(line: Line2D) -> list[float]:
+        return [float(y) for y in np.asarray(line.get_ydata(), dtype=float)]
+
+    lines = ax.get_lines()
+    peak = max((y for line in lines if line.get_gid() != GATE_LINE for y in ys(line)), default=0.0)
+    for line in lines:
+        if line.get_gid() == GATE_LINE and peak > 0 and ys(line)[0] > 2.5 * peak:
+            line.set_visible(False)
+            line.set_label(f"{line.get_label()} (far above the plot)")
+            ax.set_ylim(0, peak * 1.15)
 
 
 def _load_axis(ax: Axes, loads: Sequence[float]) -> None:
@@ -207,13 +227,14 @@ def _percentiles(metric: str, limits: dict[str, Any]) -> Drawer:
         for stat in ("mean", "p50", "p90", "p95", "p99"):
             limit = limits.get(f"{metric}_{stat}_ms")
             if limit is not None:
-                ax.axhline(
+                line = ax.axhline(
                     limit,
                     color=SLO_COLOUR,
                     linewidth=1.2,
                     linestyle="--",
                     label=f"gate: {stat} ≤ {limit:g} ms",
                 )
+                line.set_gid(GATE_LINE)
 
     return draw
 
