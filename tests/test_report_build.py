@@ -341,3 +341,17 @@ def test_doctor_json_is_read_defensively() -> None:
     assert doctor_failures({"status": "fail"}) == ["doctor status fail"]
     assert doctor_failures({"checks": "nonsense", "findings": None}) == []
     assert doctor_section({"target": "x"})["target"] is None
+
+
+def test_corrupt_parquet_falls_back_to_csv_and_corrupt_doctor_is_a_warning(
+    run_dir: Path,
+) -> None:
+    (run_dir / run_layout.RESULTS_PARQUET).write_bytes(b"PAR1 not really")
+    (run_dir / run_layout.DOCTOR_JSON).write_text("{truncated")
+    with (run_dir / run_layout.RECORDS_DIR / "s8-tp1-c8.jsonl").open("a") as records:
+        records.write("{half a line\n")
+    result = build(run_dir, PASSING)
+    assert result.passed  # the CSV holds the same rows; the doctor gate cannot run
+    assert result.document["verdict"]["skipped_gates"] == ["doctor"]
+    assert any("doctor.json could not be read" in w for w in result.document["warnings"])
+    assert assert_numbers_match_results(result.document, run_dir) > 200
