@@ -83,6 +83,10 @@ def build_report(
     for fmt in dict.fromkeys(formats):
         name, render = FORMATS[fmt]
         path = target / name
-        path.write_text(scrub(render(document), run.secrets), encoding="utf-8")
+        text = scrub(render(document), run.secrets)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
         paths[fmt] = path
     return ReportResult(paths, bool(document["verdict"]["passed"]), document)
