@@ -1,18 +1,211 @@
-"""`picoclaw-vllm acceptance`: doctor, sweep and report in one pre-deployment run."""
+"""`picoclaw-vllm acceptance`: doctor, sweep and report in one pre-deployment run.
+
+With no arguments it runs on the embedded default: the local CPU vLLM with the tiny model
+(set up if needed), a small --max-num-seqs x TP sweep, and the report. The doctor runs against
+the first server setting that becomes ready (no extra server start), as PicoClaw configured
+for that server would see it; when no setting starts, it reads the first setting's log instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from picoclaw_vllm.errors import UsageError
+from rich.console import Console
+
+from loadtests import sweep_command
+from loadtests.results import RunDir
+from loadtests.run_layout import DOCTOR_JSON
+from loadtests.sweep_config import SweepConfig
+from loadtests.sweep_observer import Progress, SweepObserver
+from picoclaw_vllm.paths import TINY_MODEL_NAME
+from reports import command as report_command
 
 HELP = "doctor, sweep and report in one pre-deployment run"
-DESCRIPTION = HELP
+DESCRIPTION = """\
+Runs the doctor, a sweep and the report the way a team does before go-live, and exits with
+the report's verdict (0 every gate met, 1 a gate failed, 2 bad input).
+
+With no arguments: the embedded CPU vLLM (set up on first use) with its tiny model, a sweep of
+--max-num-seqs 2,8 x --tensor-parallel-size 1,2 at concurrency 1 and 8 (8 s steps, 2 s warm-up,
+64 prompt and 32 output tokens) and the default gates; a few minutes on a 2-core machine.
+
+examples:
+  picoclaw-vllm acceptance
+  picoclaw-vllm acceptance --launch external --api-base http://gpu-box:8000/v1 \\
+      --concurrency 1,8,32 --duration 60s --slo ttft_p95_ms=800,itl_p95_ms=60 \\
+      --target-concurrency 32
+  picoclaw-vllm acceptance --model meta-llama/Llama-3.2-3B-Instruct --python ~/vllm/bin/python \\
+      --max-num-seqs 32,128 --tensor-parallel-size 1,2 --concurrency 8,32,64 --duration 60s
+"""
+
+EMBEDDED_LOAD: dict[str, Any] = {
+    "max_num_seqs": (2, 8),
+    "tensor_parallel_size": (1, 2),
+    "concurrency": (1, 8),
+    "duration": 8.0,
+    "warmup": 2.0,
+    "prompt_tokens": 64,
+    "output_tokens": 32,
+}
+GENERAL_LOAD: dict[str, Any] = {
+    "max_num_seqs": None,
+    "tensor_parallel_size": (1,),
+    "concurrency": (1, 8, 32),
+    "duration": 30.0,
+    "warmup": 5.0,
+    "prompt_tokens": 256,
+    "output_tokens": 128,
+}
+DEFAULT_GATES = "error_rate_pct=1"
+EMBEDDED_MAX_TOKENS = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    return None
+    sweep_command.add_arguments(parser, out_required=False)
+    parser.set_defaults(**dict.fromkeys(EMBEDDED_LOAD))
+    report_command.add_gate_arguments(parser)
+    extra = parser.add_argument_group("doctor and report")
+    extra.add_argument("--config", type=Path, metavar="PATH",
+                       help="PicoClaw config.json for the doctor (default: PicoClaw's own place; "
+                       "with the embedded server, one written for it)")  # fmt: skip
+    extra.add_argument("--format", default="html,md,json,junit", metavar="LIST",
+                       help="report formats (default: all)")  # fmt: skip
+
+
+def _fill_defaults(args: argparse.Namespace) -> bool:
+    """Set the load defaults that depend on the target. True for the embedded default."""
+    embedded = args.launch == "local" and args.model is None
+    for key, value in (EMBEDDED_LOAD if embedded else GENERAL_LOAD).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.out is None:
+        args.out = Path("runs") / time.strftime("acceptance-%Y%m%d-%H%M%S")
+    if not args.slo:
+        args.slo = [DEFAULT_GATES]
+    return embedded
+
+
+def embedded_picoclaw_config(path: Path, api_base: str) -> Path:
+    """A PicoClaw config (current format) that fits the embedded server."""
+    doc = {
+        "version": 3,
+        "model_list": [
+            {"model_name": "local-vllm", "model": f"vllm/{TINY_MODEL_NAME}", "api_base": api_base}
+        ],
+        "agents": {"defaults": {"model_name": "local-vllm", "max_tokens": EMBEDDED_MAX_TOKENS}},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+@dataclass
+class DoctorOnFirstServer:
+    """Wraps the sweep's observer; diagnoses the first server that becomes ready."""
+
+    inner: SweepObserver
+    config: SweepConfig
+    picoclaw_config: Path | None
+    embedded: bool
+    console: Console
+    diagnosis: dict[str, Any] | None = None
+
+    def on_start(self, config: SweepConfig, plan: list[Any], run_dir: Path) -> None:
+        self.inner.on_start(config, plan, run_dir)
+
+    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None:
+        self.inner.on_complete(rows, run_dir)
+
+    def on_update(self, progress: Progress) -> None:
+        self.inner.on_update(progress)
+        if progress.phase == "server_ready" and self.diagnosis is None and progress.api_base:
+            self.diagnosis = self.run_doctor(progress.api_base, log_text=None)
+            write_doctor(self.config.out, self.diagnosis)
+
+    def run_doctor(self, api_base: str, log_text: str | None) -> dict[str, Any]:
+        from diagnostics.options import DiagnoseOptions
+        from diagnostics.render_console import summary
+        from diagnostics.runner import diagnose
+
+        config = self.picoclaw_config
+        if self.embedded and config is None:
+            config = embedded_picoclaw_config(self.config.out / "picoclaw-config.json", api_base)
+        model = self.config.served_model_name or (None if self.embedded else self.config.model)
+        diagnosis = diagnose(
+            DiagnoseOptions(
+                api_base=api_base,
+                model=model,
+                api_key=self.config.api_key,
+                config_path=config,
+                log_text=log_text,
+                log_source="server log" if log_text else None,
+                check_hub=not self.embedded,
+            )
+        )
+        self.console.print(f"doctor: {summary(diagnosis)}")
+        for f in diagnosis.findings:
+            self.console.print(f"  [{f.severity.value}] {f.id}: {f.message}")
+        return diagnosis.to_json_dict()
+
+
+def write_doctor(run_dir: Path, document: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / DOCTOR_JSON).write_text(json.dumps(document, indent=2) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("acceptance is not built yet")
+    from loadtests.progress import RichProgress
+    from loadtests.sweep import run_sweep
+    from picoclaw_vllm.server.cpu_env import setup_cpu
+    from reports.build import build_report
+
+    console = Console(stderr=True)
+    embedded = _fill_defaults(args)
+    gates = report_command.gates_from_args(args)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    config = sweep_command.config_from_args(args)
+    if embedded:
+        env = setup_cpu(log=lambda m: console.print(f"[dim]{m}[/]"))
+        console.print(f"embedded CPU vLLM ready ({env.seconds:.0f} s)")
+    if args.resume and RunDir(config.out).exists():
+        saved = RunDir(config.out).read_manifest()["config"]
+        config = SweepConfig.from_json(saved, api_key=config.api_key)
+    console.print(f"acceptance run: {config.out}")
+
+    progress = RichProgress(console)
+    doctor = DoctorOnFirstServer(progress, config, args.config, embedded, console)
+    if config.launch == "external" and config.api_base:
+        doctor.diagnosis = doctor.run_doctor(config.api_base, log_text=None)
+        write_doctor(config.out, doctor.diagnosis)
+    try:
+        run_sweep(config, doctor, resume=args.resume)
+    finally:
+        progress.close()
+    if doctor.diagnosis is None and not (config.out / DOCTOR_JSON).exists():
+        _doctor_from_failed_start(doctor, config)
+
+    result = build_report(config.out, gates, formats=formats)
+    verdict = "PASSED" if result.passed else "FAILED"
+    console.print(f"acceptance {verdict}: every gate met" if result.passed else
+                  f"acceptance {verdict}: a gate failed (see the report)")  # fmt: skip
+    for fmt, path in result.paths.items():
+        console.print(f"  {fmt:5} {path}")
+    return result.exit_code
+
+
+def _doctor_from_failed_start(doctor: DoctorOnFirstServer, config: SweepConfig) -> None:
+    """No setting started: let the doctor read the first setting's log."""
+    run = RunDir(config.out)
+    plans = config.settings()
+    if not plans:
+        return
+    log = run.log_path(plans[0].setting_id)
+    log_text = log.read_text(errors="replace") if log.exists() else None
+    api_base = config.api_base or "http://127.0.0.1:8000/v1"
+    doctor.diagnosis = doctor.run_doctor(api_base, log_text=log_text)
+    write_doctor(config.out, doctor.diagnosis)
