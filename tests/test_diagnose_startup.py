@@ -3,6 +3,8 @@ fails, and its log is handed to the doctor (as LaunchError.log_text and as --log
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,10 @@ from picoclaw_vllm.server.launcher import start_server
 pytestmark = pytest.mark.vllm
 
 
-def failed_start(tmp_path: Path, **overrides: object) -> tuple[LaunchError, Path, int]:
-    port = free_port()
+def failed_start(
+    tmp_path: Path, port: int | None = None, **overrides: object
+) -> tuple[LaunchError, Path, int]:
+    port = port or free_port()
     log = tmp_path / "vllm.log"
     try:
         handle = start_server(
@@ -51,7 +55,28 @@ def test_real_startup_failure_is_named(
     remedy_has: str,
 ) -> None:
     monkeypatch.setenv("PICOCLAW_HOME", str(tmp_path / "home"))
-    error, log, port = failed_start(tmp_path, **overrides)
+    port = free_port()
+    outcome: list[tuple[LaunchError, Path, int]] = []
+    starting = threading.Thread(
+        target=lambda: outcome.append(failed_start(tmp_path, port, **overrides))
+    )
+    starting.start()
+    while_loading = None
+    deadline = time.monotonic() + 60
+    while starting.is_alive() and time.monotonic() < deadline:
+        if [p for p in local_vllm_processes() if p.port == port]:
+            while_loading = diagnose(
+                DiagnoseOptions(api_base=f"http://127.0.0.1:{port}/v1", checks=("connection",))
+            )
+            break
+        time.sleep(0.2)
+    starting.join()
+    assert outcome, "the start-up thread failed"
+    error, log, port = outcome[0]
+    # diagnosed while the real vLLM process ran and its port was not open yet
+    assert while_loading is not None
+    (finding,) = while_loading.findings
+    assert finding.id == "connection_refused" and "still starting" in finding.message
     cause = root_cause(error.log_text)
     assert cause is not None, error.log_text[-2000:]
     assert cause.finding_id == finding_id, cause
