@@ -75,13 +75,23 @@ def check_repo(repo: str, timeout_s: float = 3.0) -> HubAnswer:
         if not token:
             return answer("gated_no_token", f"gated={info.gated}", params)
         try:
-            api.auth_check(repo)
+            _auth_check(endpoint, repo, token, timeout_s)
         except GatedRepoError as e:
             return answer("gated_no_access", _first_line(e), params)
         except Exception as e:
             return answer("unreachable", f"{type(e).__name__}: {_first_line(e)}", params)
     ok = answer("ok", f"gated={info.gated}", params)
     return HubAnswer(**{**ok.__dict__, "config": _config(endpoint, repo, token, timeout_s)})
+
+
+def _auth_check(endpoint: str, repo: str, token: str, timeout_s: float) -> None:
+    """HfApi.auth_check with a bound on time (the library's own call has none)."""
+    from huggingface_hub import get_session, hf_raise_for_status
+
+    url = f"{endpoint}/api/models/{repo}/auth-check"
+    headers = {"authorization": f"Bearer {token}"}
+    response = get_session().get(url, headers=headers, timeout=timeout_s)
+    hf_raise_for_status(response)
 
 
 def _config(endpoint: str, repo: str, token: str | None, timeout_s: float) -> dict[str, Any] | None:
