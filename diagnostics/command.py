@@ -40,9 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("--docker", metavar="CONTAINER", help="read `docker logs CONTAINER`")
     logs.add_argument("--journal", metavar="UNIT", help="read `journalctl -u UNIT`")
     tuning = parser.add_argument_group("thresholds and server plans")
-    tuning.add_argument("--ttft-threshold", type=float, default=2.0, metavar="S")
-    tuning.add_argument("--itl-threshold", type=float, default=0.2, metavar="S")
-    tuning.add_argument("--probe-requests", type=int, default=3, metavar="N")
+    tuning.add_argument(
+        "--ttft-threshold",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="time to first token above this is slow (default 2)",
+    )
+    tuning.add_argument(
+        "--itl-threshold",
+        type=float,
+        default=0.2,
+        metavar="S",
+        help="time between tokens above this is slow (default 0.2)",
+    )
+    tuning.add_argument("--probe-requests", type=int, default=3, metavar="N",
+                        help="streaming requests timed for speed (default 3)")  # fmt: skip
     tuning.add_argument("--gpu-memory-utilization", type=float, default=0.9, metavar="F",
                         help="the server's (planned) setting, for GPU memory checks")  # fmt: skip
     tuning.add_argument("--max-model-len", type=int, metavar="N",
@@ -58,7 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     out.add_argument("--list", action="store_true", help="list every finding id and exit")
     out.add_argument("--check", action="append", default=[], metavar="NAME",
-                     help="run only this check (and what it needs); repeatable")  # fmt: skip
+                     help="run only this check (and what it needs); repeatable; "
+                     "names: config fallbacks connection api_base health auth model context "
+                     "completion latency server_log gpu_memory memory_fit hub")  # fmt: skip
 
 
 def _run_log_command(cmd: list[str], what: str) -> str:

@@ -193,3 +193,11 @@ def test_docker_missing_or_failing_is_a_usage_error(
     fake_tool(tmp_path, "docker", 'echo "Error: No such container: vllm" >&2; exit 1')
     rc, _, err = run_cli(capsys, "--docker", "vllm")
     assert rc == 2 and "No such container" in err
+
+
+def test_help_names_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "--help")
+    out = " ".join(capsys.readouterr().out.split())
+    for check in CHECKS:
+        assert f" {check.name}" in out, check.name
