@@ -126,3 +126,15 @@ def test_gpu_saturation_is_reported_by_the_recording() -> None:
     snapshot = recorded("h100_80gb_training_job").read()
     assert snapshot.gpus[0].utilization_percent == 97
     assert snapshot.gpus[0].free_mib == 81559 - 49664
+
+
+def test_log_says_gpu_busy_and_nvml_names_who(capsys: pytest.CaptureFixture[str]) -> None:
+    log = Path(__file__).parent / "data" / "diagnose" / "logs" / "gpu_memory_in_use.log"
+    _, doc = run_json(
+        capsys, "--api-base", refused_base(), "--log", str(log), "--check", "server_log",
+        "--gpu-recording", str(NVML / "h100_80gb_training_job.json"),
+    )  # fmt: skip
+    (finding,) = [f for f in doc["findings"] if f["id"] == "gpu_memory_in_use"]
+    assert "Free memory on device cuda:0" in finding["evidence"]
+    assert "NVML: held by GPU 0: pid 31337 python train.py" in finding["evidence"]
+    assert finding["remedy"].startswith("stop pid 31337")

@@ -17,6 +17,10 @@ def _is_vllm(proc: GpuProcess) -> bool:
     return "vllm" in proc.name.lower() or is_vllm_server(proc.name.split())
 
 
+def other_processes(gpu: Gpu) -> list[GpuProcess]:
+    return [p for p in gpu.processes if not _is_vllm(p)]
+
+
 def _gib(mib: float) -> str:
     return f"{mib * GIB_PER_MIB:.1f}"
 
@@ -28,7 +32,7 @@ def check_gpu_memory(facts: Facts) -> Outcome:
     util = facts.options.gpu_memory_utilization
     findings, notes = [], []
     for gpu in snapshot.gpus:
-        others = [p for p in gpu.processes if not _is_vllm(p)]
+        others = other_processes(gpu)
         notes.append(
             f"GPU {gpu.index} {gpu.name}: {_gib(gpu.free_mib)}/{_gib(gpu.total_mib)} GiB free, "
             f"utilization {gpu.utilization_percent}%"

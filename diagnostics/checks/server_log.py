@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
@@ -152,7 +153,28 @@ def check_server_log(facts: Facts) -> Outcome:
     later = [c for c in all_causes(text) if c.line_number != cause.line_number]
     notes = [f"{lines} log lines; root cause at line {cause.line_number}"]
     notes += [f"later (consequence): line {c.line_number} {c.finding_id}" for c in later[:5]]
-    return Outcome.of(finding_for(cause, facts.options.log_source or "log"), notes=notes)
+    finding = finding_for(cause, facts.options.log_source or "log")
+    if cause.finding_id == "gpu_memory_in_use":
+        finding = _with_gpu_holders(facts, finding)
+    return Outcome.of(finding, notes=notes)
+
+
+def _with_gpu_holders(facts: Facts, finding: Finding) -> Finding:
+    """Name the processes NVML sees holding GPU memory, when it sees any."""
+    from diagnostics.checks.gpu import other_processes
+
+    holders = [
+        f"GPU {gpu.index}: pid {p.pid} {p.name} ({p.used_mib / 1024:.1f} GiB)"
+        for gpu in facts.gpus().gpus
+        for p in other_processes(gpu)
+    ]
+    if not holders:
+        return finding
+    return replace(
+        finding,
+        evidence=f"{finding.evidence}; NVML: held by {', '.join(holders)}",
+        remedy=f"stop {holders[0].split(': ', 1)[1]}, or: {finding.remedy}",
+    )
 
 
 CHECKS = (Check("server_log", "Server log", "Server log", check_server_log, (), tuple(EXPLAIN)),)
