@@ -213,14 +213,19 @@ def run_agreement(
             w = lv.workload
             tag = f"c{w.concurrency}-r{r}"
             vllm_first = r % 2 == 0 or w.concurrency not in last_vllm_s
-            if vllm_first:
-                v = vllm_run(w, f"{tag}-vllm")
-                last_vllm_s[w.concurrency] = v["duration_s"]
-                o = locust_run(w, f"{tag}-locust", v["duration_s"])
-            else:
-                o = locust_run(w, f"{tag}-locust", last_vllm_s[w.concurrency])
-                v = vllm_run(w, f"{tag}-vllm")
-                last_vllm_s[w.concurrency] = v["duration_s"]
+            try:
+                if vllm_first:
+                    v = vllm_run(w, f"{tag}-vllm")
+                    last_vllm_s[w.concurrency] = v["duration_s"]
+                    o = locust_run(w, f"{tag}-locust", v["duration_s"])
+                else:
+                    o = locust_run(w, f"{tag}-locust", last_vllm_s[w.concurrency])
+                    v = vllm_run(w, f"{tag}-vllm")
+                    last_vllm_s[w.concurrency] = v["duration_s"]
+            except BenchmarkError as e:  # this pair is lost; the others still count
+                lv.notes.append(f"repeat {r}: {e}")
+                log(f"  c={w.concurrency} r{r} failed: {e}")
+                continue
             lv.vllm.append(v)
             lv.ours.append(o)
             log(

@@ -123,7 +123,8 @@ def figures(records: list[RequestRecord]) -> dict[str, float]:
 
 
 def samples_ms(records: list[RequestRecord]) -> tuple[list[float], list[float]]:
-    ok = [r for r in records if r.ok and not r.warmup]
+    """TTFTs (in start order) and pooled ITLs in ms of the successes."""
+    ok = sorted((r for r in records if r.ok and not r.warmup), key=lambda r: r.start_unix)
     return [r.ttft_ms for r in ok if r.ttft_ms is not None], [g for r in ok for g in r.itl_ms]
 
 

@@ -26,6 +26,10 @@ def _n(x: Any, digits: int = 1) -> str:
     return str(x)
 
 
+def _signed(x: Any) -> str:
+    return "-" if x is None else f"{x:+.2f}"
+
+
 def _pct(x: Any) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -144,8 +148,8 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
         "Error = client's figure minus the truth (the schedule plus the stub's own measured "
         "lateness), in ms.",
         "",
-        "| concurrency | events/s | client | TTFT mean err | TTFT p99 err | ITL mean err "
-        "| ITL p50 err | ITL p99 err | ITL samples |",
+        "| concurrency | events/s | client | TTFT mean err (first wave / after) | TTFT p99 err "
+        "| ITL mean err | ITL p50 err | ITL p99 err | requests / ITL samples |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for level, clients in c["accuracy"].items():
@@ -155,9 +159,11 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
                 continue
             lines.append(
                 f"| {level[1:]} | {_n(f['events_per_s_nominal'], 0)} | {client} | "
-                f"{f['ttft_mean_error_ms']:+.3f} | {f['ttft_p99_error_ms']:+.3f} | "
+                f"{f['ttft_mean_error_ms']:+.3f} ({f['ttft_first_wave_mean_error_ms']:+.2f} / "
+                f"{_signed(f.get('ttft_after_first_wave_mean_error_ms'))}) | "
+                f"{f['ttft_p99_error_ms']:+.3f} | "
                 f"{f['itl_mean_error_ms']:+.3f} | {f['itl_p50_error_ms']:+.3f} | "
-                f"{f['itl_p99_error_ms']:+.3f} | {f['itl_samples']} |"
+                f"{f['itl_p99_error_ms']:+.3f} | {f['requests']} / {f['itl_samples']} |"
             )
     lines.append("")
     return lines

@@ -231,13 +231,10 @@ def figures(result: dict[str, Any]) -> dict[str, float]:
 
 
 def samples_ms(result: dict[str, Any]) -> tuple[list[float], list[float]]:
-    """Per-request TTFTs and pooled ITLs in ms from a --save-detailed result (successes)."""
-    errors = result.get("errors") or [""] * len(result.get("ttfts", []))
-    ttfts = [t * 1000.0 for t, e in zip(result.get("ttfts", []), errors, strict=False) if not e]
-    itls = [
-        g * 1000.0
-        for gaps, e in zip(result.get("itls", []), errors, strict=False)
-        if not e
-        for g in gaps
-    ]
-    return ttfts, itls
+    """TTFTs (in start order) and pooled ITLs in ms of the successes of a --save-detailed run."""
+    ttfts = result.get("ttfts", [])
+    errors = result.get("errors") or [""] * len(ttfts)
+    starts = result.get("start_times") or list(range(len(ttfts)))
+    ok = sorted((i for i in range(len(ttfts)) if not errors[i]), key=lambda i: float(starts[i]))
+    itls = result.get("itls", [])
+    return [ttfts[i] * 1000.0 for i in ok], [g * 1000.0 for i in ok for g in itls[i]]
