@@ -21,7 +21,6 @@ PROG = "picoclaw-vllm"
 
 
 class Command(Protocol):
-    HELP: str
     DESCRIPTION: str
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
@@ -29,13 +28,29 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-# name -> module implementing Command; imported lazily so `--help` stays fast.
-COMMANDS: dict[str, str] = {
-    "diagnose": "diagnostics.command",
-    "sweep": "loadtests.sweep_command",
-    "report": "reports.command",
-    "acceptance": "reports.acceptance_command",
-    "server": "picoclaw_vllm.server.command",
+# name -> (module implementing Command, one-line help). Only the module of the command being
+# run is imported, so the doctor does not pay for pandas and matplotlib at start-up.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "diagnose": (
+        "diagnostics.command",
+        "find what is wrong with a vLLM deployment and how to fix it",
+    ),
+    "sweep": (
+        "loadtests.sweep_command",
+        "measure throughput and latency across vLLM server settings",
+    ),
+    "report": (
+        "reports.command",
+        "write the acceptance report (HTML, Markdown, JSON, JUnit) from a run",
+    ),
+    "acceptance": (
+        "reports.acceptance_command",
+        "doctor, sweep and report in one pre-deployment run",
+    ),
+    "server": (
+        "picoclaw_vllm.server.command",
+        "set up the local CPU vLLM environment, or start a server and show it answering",
+    ),
 }
 
 
@@ -44,7 +59,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s own arguments are loaded (all of them when None)."""
     parser = _Parser(
         prog=PROG,
         description=(
@@ -55,17 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module_name in COMMANDS.items():
+    for name, (module_name, help_text) in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text)
+            continue
         module: Command = importlib.import_module(module_name)  # type: ignore[assignment,unused-ignore]
         p = sub.add_parser(
             name,
-            help=module.HELP,
+            help=help_text,
             description=module.DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str:
+    """The subcommand named in argv (the first positional word), or "" when none."""
+    first = next((a for a in argv if not a.startswith("-")), "")
+    return first if first in COMMANDS else ""
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -81,10 +106,12 @@ def _crash_report(exc: BaseException) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        args = build_parser().parse_args(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(_command_in(argv))
+        args = parser.parse_args(argv)
         run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
         if run is None:
-            build_parser().print_help()
+            parser.print_help()
             return 2
         return run(args)
     except PicoclawVllmError as e:

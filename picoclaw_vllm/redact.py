@@ -30,10 +30,15 @@ def secrets_in_env() -> Iterable[str]:
             yield value
 
 
+def _as_token(secret: str) -> re.Pattern[str]:
+    """The secret standing alone, so a short key does not mask ordinary words containing it."""
+    return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(secret)}(?![A-Za-z0-9_])")
+
+
 def redact(text: str) -> str:
     for secret in sorted({*_registered, *secrets_in_env()}, key=len, reverse=True):
         if len(secret) >= 4:
-            text = text.replace(secret, MASK)
+            text = _as_token(secret).sub(MASK, text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
     return text

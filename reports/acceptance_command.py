@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from loadtests import sweep_command
 from loadtests.results import RunDir
@@ -149,7 +150,7 @@ class DoctorOnFirstServer:
         )
         self.console.print(f"doctor: {summary(diagnosis)}")
         for f in diagnosis.findings:
-            self.console.print(f"  [{f.severity.value}] {f.id}: {f.message}")
+            self.console.print(escape(f"  [{f.severity.value}] {f.id}: {f.message}"))
         return diagnosis.to_json_dict()
 
 
