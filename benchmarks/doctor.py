@@ -35,8 +35,8 @@ DIAGNOSE_TIMEOUT_S = 300.0
 STARTUP_PARTS = {
     "python": "pass",
     "diagnose_modules": "import diagnostics.command, diagnostics.runner, diagnostics.render_json",
-    "cli_build_parser": "from picoclaw_vllm.cli import build_parser; build_parser()",
-    "pandas_matplotlib": "import pandas, matplotlib.pyplot",
+    "cli_parser_diagnose": "from picoclaw_vllm.cli import build_parser; build_parser('diagnose')",
+    "cli_parser_all": "from picoclaw_vllm.cli import build_parser; build_parser()",
 }
 
 

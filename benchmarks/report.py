@@ -172,8 +172,8 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
 PART_TITLES = {
     "python": "bare interpreter",
     "diagnose_modules": "importing the diagnose modules",
-    "cli_build_parser": "building the CLI parser (imports every command)",
-    "pandas_matplotlib": "importing pandas + matplotlib",
+    "cli_parser_diagnose": "the CLI parser as `diagnose` builds it",
+    "cli_parser_all": "the CLI parser with every command (as `--help` builds it)",
 }
 
 

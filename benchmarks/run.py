@@ -88,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(f"raw files in {work}; other activity: {doc['activity_before']}")
     agreement_plan = QUICK_AGREEMENT if args.quick else AgreementPlan()
+    changes: dict[str, Any] = {}
     if args.repeats:
-        agreement_plan = AgreementPlan(**{**agreement_plan.__dict__, "repeats": args.repeats})
+        changes["repeats"] = args.repeats
+    if args.levels:
+        changes["levels"] = tuple(int(x) for x in args.levels.split(","))
+        changes["requests"] = tuple(
+            int(x) for x in (args.requests or ",".join(["64"] * len(changes["levels"]))).split(",")
+        )
+        if len(changes["requests"]) != len(changes["levels"]):
+            raise SystemExit("--requests needs one number per --levels entry")
+    if changes:
+        agreement_plan = AgreementPlan(**{**agreement_plan.__dict__, **changes})
     ceiling_plan = QUICK_CEILING if args.quick else CeilingPlan()
     bench = VllmBench(work / "vllm-bench-worker.log")
     try:
