@@ -33,7 +33,8 @@ the report's verdict (0 every gate met, 1 a gate failed, 2 bad input).
 
 With no arguments: the embedded CPU vLLM (set up on first use) with its tiny model, a sweep of
 --max-num-seqs 2,8 x --tensor-parallel-size 1,2 at concurrency 1 and 8 (8 s steps, 2 s warm-up,
-64 prompt and 32 output tokens) and the default gates; a few minutes on a 2-core machine.
+64 prompt and 32 output tokens) and the default gates (error rate <= 1 %, p95 TTFT <= 2 s;
+goodput counts requests with TTFT <= 2 s); a few minutes on a 2-core machine.
 
 examples:
   picoclaw-vllm acceptance
@@ -62,7 +63,8 @@ GENERAL_LOAD: dict[str, Any] = {
     "prompt_tokens": 256,
     "output_tokens": 128,
 }
-DEFAULT_GATES = "error_rate_pct=1"
+DEFAULT_GATES = "error_rate_pct=1,ttft_p95_ms=2000"
+DEFAULT_SLO_TTFT_MS = 2000.0  # goodput counts requests whose first token came within this
 EMBEDDED_MAX_TOKENS = 256
 
 
@@ -88,6 +90,8 @@ def _fill_defaults(args: argparse.Namespace) -> bool:
         args.out = Path("runs") / time.strftime("acceptance-%Y%m%d-%H%M%S")
     if not args.slo:
         args.slo = [DEFAULT_GATES]
+    if args.slo_ttft_ms is None and args.slo_tpot_ms is None and args.slo_e2el_ms is None:
+        args.slo_ttft_ms = DEFAULT_SLO_TTFT_MS
     return embedded
 
 
