@@ -87,8 +87,10 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     session.options = load_options.LoadOptions.from_namespace(ns)
     session.rate_share = 1.0 / int(getattr(ns, WORKERS_OPTION, 1) or 1)
     session.stopping = False
+    started = time.monotonic()
     try:
         session.prepare(environment.host or "", seed_offset=max(0, runner.worker_index))
+        log.info("%s ready in %.1f s", session.worker, time.monotonic() - started)
     except LoadSetupError as e:
         log.error("load test cannot start: %s", redact(str(e)))
         environment.process_exit_code = 2

@@ -86,7 +86,12 @@ class LoadSession:
         return self._spec
 
     def prepare(self, host: str, *, seed_offset: int = 0) -> None:
-        """Find the model and key, make the prompts, set up arrivals; then start the warm-up."""
+        """Start the warm-up, find the model and key, make the prompts, set up arrivals.
+
+        The warm-up starts first so that it absorbs this preparation (a few /tokenize calls
+        per prompt), which Locust's run time (-t) counts too.
+        """
+        self.warmup.start()
         o = self.options
         api_key = resolve_api_key(o.api_key)
         register_secret(api_key)
@@ -99,6 +104,9 @@ class LoadSession:
             try:
                 if o.prompt_file:
                     prompts = load_prompt_file(o.prompt_file)
+                    workers = round(1 / self.rate_share)
+                    if 1 < workers <= len(prompts):  # each worker its own share of the file
+                        prompts = prompts[seed_offset % workers :: workers]
                 else:
                     tokenizer = ServerTokenizer(root, model, o.endpoint, client)
                     prompts = list(
@@ -115,7 +123,6 @@ class LoadSession:
             self.schedule = ArrivalSchedule(
                 o.rate * self.rate_share, burstiness=o.burstiness, seed=o.seed + seed_offset
             )
-        self.warmup.start()
 
     def wait_time(self) -> float:
         return self.schedule.wait_for_next() if self.schedule else 0.0

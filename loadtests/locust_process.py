@@ -42,8 +42,10 @@ def locust_command(
     host: str,
     model: str,
     records: Path,
+    prompt_file: Path | None = None,
     python: str = sys.executable,
 ) -> list[str]:
+    """The Locust command of one step; `prompt_file` overrides config.prompt_file."""
     users = max(1, load.concurrency)
     run_time = math.ceil(config.warmup_s + config.duration_s)
     cmd = [
@@ -63,8 +65,9 @@ def locust_command(
         "--load-mode", load.mode,
         "--step-id", step_id,
     ]  # fmt: skip
-    if config.prompt_file:
-        cmd += ["--prompt-file", str(config.prompt_file)]
+    prompt_file = prompt_file or config.prompt_file
+    if prompt_file:
+        cmd += ["--prompt-file", str(prompt_file)]
     if load.mode == "rate" and load.rate:
         cmd += ["--rate", f"{load.rate:g}", "--burstiness", f"{config.burstiness:g}"]
     if config.workers > 0:

@@ -89,16 +89,8 @@ def random_text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def exact_prompt(tokenizer: Tokenizer, tokens: int, rng: random.Random, tries: int = 8) -> str:
-    """Random words whose request counts exactly `tokens` tokens on the server."""
-    overhead = tokenizer.count("")
-    if tokens <= overhead:
-        raise PromptError(
-            f"a prompt of {tokens} tokens is too short: the request format alone takes {overhead}"
-        )
-    ids: list[int] = []
-    while len(ids) < 2 * tokens:
-        ids = tokenizer.token_ids(random_text(rng, 2 * tokens + 16))
+def _cut(tokenizer: Tokenizer, ids: list[int], tokens: int, overhead: int, tries: int) -> str:
+    """Decode the first ids so that the request counts exactly `tokens` (usually 1 try)."""
     take = tokens - overhead
     for _ in range(tries):
         text = tokenizer.detokenize(ids[:take])
@@ -111,9 +103,35 @@ def exact_prompt(tokenizer: Tokenizer, tokens: int, rng: random.Random, tries: i
     raise PromptError(f"could not cut a prompt to exactly {tokens} tokens")
 
 
+def _overhead(tokenizer: Tokenizer, tokens: int) -> int:
+    overhead = tokenizer.count("")
+    if tokens <= overhead:
+        raise PromptError(
+            f"a prompt of {tokens} tokens is too short: the request format alone takes {overhead}"
+        )
+    return overhead
+
+
+def exact_prompt(tokenizer: Tokenizer, tokens: int, rng: random.Random, tries: int = 8) -> str:
+    """Random words whose request counts exactly `tokens` tokens on the server."""
+    overhead = _overhead(tokenizer, tokens)
+    ids = tokenizer.token_ids(random_text(rng, 2 * tokens + 16))
+    return _cut(tokenizer, ids, tokens, overhead, tries)
+
+
 def synthetic_prompts(tokenizer: Tokenizer, tokens: int, count: int, seed: int) -> list[str]:
+    """`count` prompts of exactly `tokens` tokens, cut from disjoint stretches of one random
+    text: 2 + 2 * count tokenizer calls in all."""
     rng = random.Random(seed)
-    return [exact_prompt(tokenizer, tokens, rng) for _ in range(count)]
+    overhead = _overhead(tokenizer, tokens)
+    stride = 2 * tokens + 16
+    ids = tokenizer.token_ids(random_text(rng, stride * count))
+    if len(ids) < stride * count:
+        raise PromptError("the random text is shorter in tokens than expected")
+    return [
+        _cut(tokenizer, ids[i * stride : (i + 1) * stride], tokens, overhead, 8)
+        for i in range(count)
+    ]
 
 
 def _prompt_of(item: Any) -> Prompt | None:

@@ -17,6 +17,7 @@ and keeps every finished step.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from loadtests.locust_process import (
     run_locust,
 )
 from loadtests.metrics import summarize
+from loadtests.prompts import ServerTokenizer, synthetic_prompts
 from loadtests.records import read_records
 from loadtests.results import Row, RunDir
 from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
@@ -55,6 +57,7 @@ from picoclaw_vllm.server.settings import ServerSettings
 
 START_FAILED = "server_start_failed"
 LOAD_FAILED = "load_failed"
+PROMPTS_FILE = "prompts.jsonl"  # in the run directory
 
 
 def failure_label(error: LaunchError) -> tuple[str, str]:
@@ -255,6 +258,26 @@ class _Sweep:
                 )
             )
 
+    def prompts(self, handle: ServerHandle) -> Path | None:
+        """The synthetic prompts, made once per sweep with the server's tokenizer and written
+        to PROMPTS_FILE, so that Locust spends none of a step's run time making them (each
+        Locust worker takes its own share). None: Locust makes its own."""
+        cfg = self.config
+        path = self.run.path / PROMPTS_FILE
+        if cfg.prompt_file or path.exists():
+            return cfg.prompt_file or path
+        count = cfg.prompt_pool * max(1, cfg.workers)
+        try:
+            with httpx.Client(timeout=60.0) as client:
+                tokenizer = ServerTokenizer(
+                    handle.base_url, handle.settings.name, cfg.endpoint, client
+                )
+                texts = synthetic_prompts(tokenizer, cfg.prompt_tokens, count, cfg.seed)
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+        path.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
+        return path
+
     def setting_row(self, plan: SettingPlan, step_id: str) -> Row:
         return {
             "step_id": step_id,
@@ -285,6 +308,7 @@ class _Sweep:
                 host=handle.base_url,
                 model=handle.settings.name,
                 records=records,
+                prompt_file=self.prompts(handle),
             ),
             records,
             self.run.locust_log_path(step_id),

@@ -95,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     ld.add_argument("--endpoint", choices=ENDPOINTS, default="chat")
     ld.add_argument("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
     ld.add_argument("--prompt-file", type=Path, help="JSONL / ShareGPT prompts")
+    ld.add_argument("--prompt-pool", type=int, default=16,
+                    help="distinct synthetic prompts per Locust worker")  # fmt: skip
     ld.add_argument("--seed", type=int, default=0)
     ld.add_argument("--workers", type=int, default=0, help="local Locust workers (0: one process)")
     slo = parser.add_argument_group("SLOs (goodput)")
@@ -132,6 +134,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         endpoint=args.endpoint,
         stream=not args.no_stream,
         prompt_file=args.prompt_file,
+        prompt_pool=args.prompt_pool,
         seed=args.seed,
         workers=args.workers,
         slo=Slo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),

@@ -12,7 +12,13 @@ import pytest
 from loadtests.api_key import key_from_picoclaw_config, resolve_api_key
 from loadtests.arrivals import ArrivalSchedule, WarmupClock
 from loadtests.options import parse_for_test
-from loadtests.prompts import PromptError, PromptPool, exact_prompt, load_prompt_file
+from loadtests.prompts import (
+    PromptError,
+    PromptPool,
+    exact_prompt,
+    load_prompt_file,
+    synthetic_prompts,
+)
 from loadtests.request_builder import RequestSpec, api_path, body, headers
 
 
@@ -43,6 +49,12 @@ class TestPrompts:
         b = [exact_prompt(FakeTokenizer(), 40, rng) for _ in range(2)]
         assert a[0] == a[1]  # same seed
         assert b[0] != b[1]
+
+    def test_a_pool_is_exact_and_shares_no_prefix(self) -> None:
+        tok = FakeTokenizer()
+        pool = synthetic_prompts(tok, 30, 5, seed=2)
+        assert [tok.count(p) for p in pool] == [30] * 5
+        assert len({p[:10] for p in pool}) == 5
 
     def test_too_short_for_the_template(self) -> None:
         with pytest.raises(PromptError, match="too short"):

@@ -85,3 +85,16 @@ def test_worker_records_reach_the_master_file(tmp_path: Path) -> None:
 def test_server_root() -> None:
     assert server_root("http://h:8000/v1/") == "http://h:8000"
     assert server_root("http://h:8000") == "http://h:8000"
+
+
+def test_workers_take_disjoint_shares_of_a_prompt_file(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt": "p{i}"}}\n' for i in range(6)))
+    seen = []
+    for index in (0, 1):
+        session = LoadSession(
+            LoadOptions(prompt_file=prompts, model="m"), ListSink(), rate_share=0.5
+        )
+        session.prepare("http://127.0.0.1:9", seed_offset=index)  # nothing to reach: model given
+        seen.append({session.next_request().body for _ in range(3)})
+    assert len(seen[0]) == 3 and len(seen[1]) == 3 and not seen[0] & seen[1]
