@@ -57,8 +57,10 @@ class SweepConfig:
     `gpu_memory_utilization`, `dtype`, `extra_vllm_args`, `ready_timeout_s`.
     Load: `concurrency` (closed loop) or `rates` (open loop, Poisson with `burstiness`; each
     concurrency is then a cap), `duration_s` measured after `warmup_s`, `prompt_tokens`,
-    `output_tokens` (ignore_eos), `endpoint`, `stream`, `prompt_file`, `seed`, `workers`
-    (0 = one Locust process, N = a master and N local workers), `slo` (goodput).
+    `output_tokens` (ignore_eos), `endpoint`, `stream`, `prompt_file` (else `prompt_pool`
+    synthetic prompts per worker, made once per sweep), `seed`, `workers` (0 = one Locust
+    process, N = a master and N local workers), `slo` (goodput), `stop_timeout_s` (how long
+    Locust lets requests in flight finish when a step ends).
     `api_key` travels to vLLM and Locust in VLLM_API_KEY only and is never written.
     """
 
