@@ -55,6 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results)")
     p.add_argument("--work", type=Path, help="raw files (default runs/benchmarks-TIME)")
     p.add_argument("--repeats", type=int, help="agreement repeats (default 4; quick 2)")
+    p.add_argument("--levels", help="agreement concurrency levels, e.g. 1,8,32")
+    p.add_argument("--requests", help="vllm bench --num-prompts per level, e.g. 32,128,256")
     p.add_argument(
         "--budget-min",
         type=float,
