@@ -104,6 +104,12 @@ class Window:
             "client_cpu_us_per_request": (
                 self.client_cpu_s / self.requests * 1e6 if self.requests else None
             ),
+            # what one fully busy core would sustain at this CPU cost (robust to the share
+            # of the core the client happened to get on a busy machine)
+            "requests_per_core_s": (
+                self.requests / self.client_cpu_s if self.client_cpu_s > 0 else None
+            ),
+            "events_per_core_s": self.events / self.client_cpu_s if self.client_cpu_s > 0 else None,
             "client_cores": self.client_cpu_s / s,
             "stub_cores": self.stub_cpu_s / s,
         }

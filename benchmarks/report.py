@@ -119,26 +119,30 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
             else "Nothing pinned."
         ),
         "",
-        "| client | req/s (short) | CPU µs/req (short) | events/s (long) | CPU µs/event (long) "
-        "| client cores (long) | stub cores (long) |",
-        "|---|---|---|---|---|---|---|",
+        "| client | req/s (short) | CPU µs/req (short) | req/s per core (short) "
+        "| events/s (long) | CPU µs/event (long) | events/s per core (long) "
+        "| client cores (short / long) | stub cores (short / long) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for client, label in CLIENT_LABELS.items():
         s = tp.get("short", {}).get(client, {})
         g = tp.get("long", {}).get(client, {})
         if "error" in s or "error" in g:
-            lines.append(f"| {label} | error: {s.get('error') or g.get('error')} |||||| ")
+            lines.append(f"| {label} | error: {s.get('error') or g.get('error')} |||||||| ")
             continue
         lines.append(
-            f"| {label} | {_rate(s, 'requests')} | "
-            f"{_n(s.get('client_cpu_us_per_request'), 0)} | {_rate(g, 'events')} | "
-            f"{_n(g.get('client_cpu_us_per_event'), 1)} | {_n(g.get('client_cores'), 2)} | "
-            f"{_n(g.get('stub_cores'), 2)} |"
+            f"| {label} | {_rate(s, 'requests')} | {_n(s.get('client_cpu_us_per_request'), 0)} | "
+            f"{_n(s.get('requests_per_core_s'), 0)} | {_rate(g, 'events')} | "
+            f"{_n(g.get('client_cpu_us_per_event'), 1)} | {_n(g.get('events_per_core_s'), 0)} | "
+            f"{_n(s.get('client_cores'), 2)} / {_n(g.get('client_cores'), 2)} | "
+            f"{_n(s.get('stub_cores'), 2)} / {_n(g.get('stub_cores'), 2)} |"
         )
     lines += [
         "",
         "Rates: mean over the window (median of its 0.5 s intervals; intervals in which the "
-        "machine stalled the client, under 10% of the median, counted as `stalls`).",
+        "machine stalled the client, under 10% of the median, counted as `stalls`). "
+        "Per core = requests (events) / client CPU seconds: what one fully busy core sustains "
+        "at the measured cost, independent of the share of the core the client got.",
     ]
     lines += [
         "",
