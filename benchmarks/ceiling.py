@@ -3,8 +3,8 @@
 Throughput: the stub answers instantly, so a client's request/s and streamed events/s are its
 own limits. They are read in a steady-state window from the stub's counters (not from the
 client's report), and the client's CPU (psutil user+system of its whole process group) over
-the same window gives CPU microseconds per streamed event. With `pin` the stub runs on CPU 1
-and a one-process client on CPU 0, so each has one core; the two-worker Locust run cannot get
+the same window gives CPU microseconds per streamed event. With `pin` the stub runs on CPU 0
+and a one-process client on CPU 1, so each has one core; the two-worker Locust run cannot get
 a core per process on a 2-core machine and runs unpinned (master, 2 workers and the stub share
 both cores).
 
@@ -37,6 +37,10 @@ from loadtests.metrics import mean, percentile
 from picoclaw_vllm.paths import tiny_model_dir
 
 ALL_CPUS = set(os.sched_getaffinity(0))
+# A one-process client gets CPU 1 to itself and the stub CPU 0: vLLM's CPU worker binds its
+# threads to CPU 0 (a vLLM server left running competes there), and the stub needs little.
+CLIENT_CPU = 1
+STUB_CPU = 0
 CLIENTS = ("locust-1", "locust-2w", "vllm-bench")
 CLIENT_LABELS = {
     "locust-1": "this tool, 1 Locust process",
@@ -219,7 +223,7 @@ def throughput(
         for client in CLIENTS:
             tag = f"ceiling-{shape}"
             windows: list[Window | None] = []
-            with stub_server(work, cpu=1 if pin else None) as stub:
+            with stub_server(work, cpu=STUB_CPU if pin else None) as stub:
 
                 def watch(
                     proc: subprocess.Popen[bytes],
@@ -246,14 +250,14 @@ def throughput(
                     assert bench.proc is not None
                     proc = bench.proc
                     if pin:
-                        set_affinity(proc, {0})
+                        set_affinity(proc, {CLIENT_CPU})
                     try:
                         result = _vllm(bench, big, stub, work, tag, partial(watch, proc))
                     finally:
                         set_affinity(proc, ALL_CPUS)
                     error = (result or {}).get("error")
                 else:
-                    _locust(client, w, stub, work, run_s, tag, watch, 0 if pin else None)
+                    _locust(client, w, stub, work, run_s, tag, watch, CLIENT_CPU if pin else None)
                     error = None
             win = windows[0] if windows else None
             figures = win.as_dict() if win else {"error": error or "no traffic seen"}
@@ -314,12 +318,12 @@ def accuracy(
         for client in ("locust-1", "vllm-bench"):
             tag = f"accuracy-c{c}"
             with stub_server(
-                work, ttft_ms=plan.ttft_ms, itl_ms=plan.itl_ms, cpu=1 if pin else None
+                work, ttft_ms=plan.ttft_ms, itl_ms=plan.itl_ms, cpu=STUB_CPU if pin else None
             ) as stub:
                 if client == "vllm-bench":
                     assert bench.proc is not None
                     if pin:
-                        set_affinity(bench.proc, {0})
+                        set_affinity(bench.proc, {CLIENT_CPU})
                     n = max(c, round(plan.accuracy_s / per_request_s) * c)
                     result = _vllm(
                         bench,
@@ -336,7 +340,14 @@ def accuracy(
                     ttfts, itls = vllm_samples(result)
                 else:
                     records = _locust(
-                        client, w, stub, work, plan.accuracy_s, tag, None, 0 if pin else None
+                        client,
+                        w,
+                        stub,
+                        work,
+                        plan.accuracy_s,
+                        tag,
+                        None,
+                        CLIENT_CPU if pin else None,
                     )
                     ttfts, itls = locust_samples(records)
                 stats = stub.stats()

@@ -113,7 +113,7 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
         f"Counted by the stub over a {plan['window_s']:.0f} s steady window; CPU = user+system "
         f"of the client's processes over that window. "
         + (
-            "One-process clients pinned to CPU 0, the stub to CPU 1; the 2-worker run is "
+            "One-process clients pinned to CPU 1, the stub to CPU 0; the 2-worker run is "
             "unpinned and shares both cores with the stub."
             if c.get("pinned")
             else "Nothing pinned."
