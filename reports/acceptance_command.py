@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     from picoclaw_vllm.server.cpu_env import setup_cpu
     from reports.build import build_report
 
-    console = Console(stderr=True)
+    progress = RichProgress()
+    console = progress.console
     embedded = _fill_defaults(args)
     gates = report_command.gates_from_args(args)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -182,7 +183,6 @@ def run(args: argparse.Namespace) -> int:
         config = SweepConfig.from_json(saved, api_key=config.api_key)
     console.print(f"acceptance run: {config.out}")
 
-    progress = RichProgress(console)
     doctor = DoctorOnFirstServer(progress, config, args.config, embedded, console)
     if config.launch == "external" and config.api_base:
         doctor.diagnosis = doctor.run_doctor(config.api_base, log_text=None)
