@@ -11,7 +11,6 @@ sample of the window.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,9 @@ from typing import Protocol
 
 import httpx
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+from diagnostics.probes.metrics import parse as parse_metrics
+from diagnostics.probes.nvml import GpuReader as SnapshotReader
+from diagnostics.probes.nvml import NvmlReader as DoctorNvmlReader
 
 RUNNING = "vllm:num_requests_running"
 WAITING = "vllm:num_requests_waiting"
@@ -36,21 +37,11 @@ def parse_prometheus(text: str) -> dict[str, float]:
     """Metric name -> value summed over label sets (names as scraped, `_total` kept)."""
     values: dict[str, float] = {}
     maxima: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
+    for sample in parse_metrics(text).samples:
+        if math.isnan(sample.value):
             continue
-        m = _SAMPLE.match(line)
-        if not m:
-            continue
-        try:
-            value = float(m.group(3))
-        except ValueError:
-            continue
-        if math.isnan(value):
-            continue
-        name = m.group(1)
-        values[name] = values.get(name, 0.0) + value
-        maxima[name] = max(maxima.get(name, value), value)
+        values[sample.name] = values.get(sample.name, 0.0) + sample.value
+        maxima[sample.name] = max(maxima.get(sample.name, sample.value), sample.value)
     for name in KV_USAGE:  # a fraction per engine: the fullest engine is what matters
         if name in maxima:
             values[name] = maxima[name]
@@ -60,7 +51,7 @@ def parse_prometheus(text: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class GpuSample:
     memory_used_mib: float
-    utilization_pct: float
+    utilization_pct: float | None
 
 
 class GpuReader(Protocol):
@@ -74,31 +65,20 @@ class NoGpu:
 
 
 class NvmlReader:
-    """Local NVIDIA GPUs through pynvml; reads nothing when NVML is not there."""
+    """Local NVIDIA GPUs through the doctor's NVML probe (or a recording); None without one."""
 
-    def __init__(self) -> None:
-        self._nvml: object | None = None
-        self._handles: list[object] = []
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            count = pynvml.nvmlDeviceGetCount()
-            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            self._nvml = pynvml
-        except Exception:
-            self._nvml = None
+    def __init__(self, source: SnapshotReader | None = None) -> None:
+        self.source: SnapshotReader = source or DoctorNvmlReader()
 
     def read(self) -> GpuSample | None:
-        nvml = self._nvml
-        if nvml is None or not self._handles:
+        gpus = self.source.read().gpus
+        if not gpus:
             return None
-        try:
-            mem = sum(nvml.nvmlDeviceGetMemoryInfo(h).used for h in self._handles)  # type: ignore[attr-defined]
-            util = [nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self._handles]  # type: ignore[attr-defined]
-        except Exception:
-            return None
-        return GpuSample(mem / 2**20, sum(util) / len(util))
+        utils = [g.utilization_percent for g in gpus if g.utilization_percent is not None]
+        return GpuSample(
+            memory_used_mib=sum(g.used_mib for g in gpus),
+            utilization_pct=sum(utils) / len(utils) if utils else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +141,8 @@ def figures(samples: Sequence[Sample]) -> dict[str, float | None]:
     gpus = [s.gpu for s in gauges if s.gpu is not None]
     if gpus:
         cols["gpu_memory_used_max_mib"] = max(g.memory_used_mib for g in gpus)
-        cols["gpu_utilization_mean"] = sum(g.utilization_pct for g in gpus) / len(gpus)
+        utils = [g.utilization_pct for g in gpus if g.utilization_pct is not None]
+        cols["gpu_utilization_mean"] = sum(utils) / len(utils) if utils else None
     return cols
 
 

@@ -265,3 +265,25 @@ class TestLabels:
             "highest tok/s with p99 TTFT <= 500 ms": "b",
             "highest goodput (all SLOs)": "b",
         }
+
+
+class TestSweepGpuReader:
+    """No GPU exists here: the sweep's GPU columns are fed a recorded NVML reading."""
+
+    DATA = Path(__file__).parent / "data" / "diagnose" / "nvml"
+
+    def test_recorded_reading_becomes_a_sample(self) -> None:
+        from diagnostics.probes.nvml import RecordedReader
+        from loadtests.server_metrics import NvmlReader
+
+        reader = NvmlReader(RecordedReader.from_file(self.DATA / "h100_80gb_training_job.json"))
+        sample = reader.read()
+        assert sample is not None
+        assert sample.memory_used_mib == 49664
+        assert sample.utilization_pct == 97
+
+    def test_no_driver_reads_nothing(self) -> None:
+        from diagnostics.probes.nvml import RecordedReader
+        from loadtests.server_metrics import NvmlReader
+
+        assert NvmlReader(RecordedReader({"not_applicable": "no driver"})).read() is None
