@@ -177,14 +177,16 @@ def test_max_tokens_leaving_little_room_for_the_prompt_warns(
     assert run_json(capsys, "--config", str(config), "--check", "context", "--strict")[0] == 1
 
 
-def _load(base_url: str, n: int, stop: threading.Event) -> list[threading.Thread]:
+def _load(
+    base_url: str, n: int, stop: threading.Event, max_tokens: int = 384
+) -> list[threading.Thread]:
     """n clients, each sending long streaming requests back to back until stop is set."""
 
     def client_loop() -> None:
         body = {
             "model": "tiny-llama",
             "messages": [{"role": "user", "content": "Tell a long story."}],
-            "max_tokens": 384,
+            "max_tokens": max_tokens,
             "ignore_eos": True,
             "stream": True,
         }
@@ -256,14 +258,16 @@ def test_request_timing_out_in_a_full_queue_is_slowness(
     vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stop = threading.Event()
-    threads = _load(vllm_server.base_url, 4 * SESSION_MAX_NUM_SEQS, stop)
+    # answers of ~1000 tokens keep each queued request waiting for seconds, so the 1 s probe
+    # times out in the queue however fast the machine is
+    threads = _load(vllm_server.base_url, 4 * SESSION_MAX_NUM_SEQS, stop, max_tokens=1000)
     try:
         deadline = time.monotonic() + 30
-        while _waiting(vllm_server.base_url) < 2 and time.monotonic() < deadline:
+        while _waiting(vllm_server.base_url) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
         _, doc = run_json(
             capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
-            "--api-key", TEST_API_KEY, "--check", "completion", "--timeout", "2",
+            "--api-key", TEST_API_KEY, "--check", "completion", "--timeout", "1",
         )  # fmt: skip
     finally:
         stop.set()

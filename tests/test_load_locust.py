@@ -96,10 +96,11 @@ def test_open_loop_with_warmup(vllm_server: ServerHandle, tmp_path: Path) -> Non
 def test_distributed_workers_give_the_same_records(
     vllm_server: ServerHandle, tmp_path: Path
 ) -> None:
-    single, single_stats, _ = run_locust(vllm_server, tmp_path / "one", seconds=4)
-    multi, _, output = run_locust(vllm_server, tmp_path / "two", "--processes", "2", seconds=4)
+    # long enough that a process preparing its prompts slowly (a loaded machine) still sends
+    single, single_stats, _ = run_locust(vllm_server, tmp_path / "one", seconds=10)
+    multi, _, output = run_locust(vllm_server, tmp_path / "two", "--processes", "2", seconds=10)
     one, two = read_records(single), read_records(multi)
-    assert one and two
+    assert one and two, output[-3000:]
     assert sorted(two[0].to_dict()) == sorted(one[0].to_dict())
     assert len(one) == locust_count(single_stats, "POST /v1/chat/completions")
     # Locust's master misses late worker reports at shutdown, so each worker logs how many
@@ -109,7 +110,8 @@ def test_distributed_workers_give_the_same_records(
         for m in re.finditer(r"worker (\S+) sent (\d+) records to the master", output)
     }
     written = {w: sum(r.worker == w for r in two) for w in {r.worker for r in two}}
-    assert len(sent) == 2 and sent == written, output[-2000:]
+    assert len(sent) == 2, output[-2000:]
+    assert written == {w: n for w, n in sent.items() if n > 0}, output[-2000:]
     assert len({r.worker for r in one}) == 1
     assert {r.output_tokens for r in two} == {24}
     assert len({r.request_id for r in two}) == len(two)
