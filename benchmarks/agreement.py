@@ -124,6 +124,7 @@ class Level:
             }
         for side, runs in (("ours", self.ours), ("vllm", self.vllm)):
             for key in (
+                "burst_fraction",
                 "completed",
                 "failed",
                 "duration_s",

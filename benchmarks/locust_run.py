@@ -119,7 +119,16 @@ def figures(records: list[RequestRecord]) -> dict[str, float]:
     outputs = [r.output_tokens for r in ok if r.output_tokens is not None]
     if outputs:
         out["mean_output_tokens"] = sum(outputs) / len(outputs)
+    out["burst_fraction"] = burst_fraction([(r.ttft_ms or 0.0, r.e2el_ms or 0.0) for r in ok])
     return out
+
+
+def burst_fraction(ttft_e2el_ms: list[tuple[float, float]]) -> float:
+    """Share of requests whose first event came in the last half of their time: the server
+    held the answer back and sent most of it at once (seen on a CPU-starved vLLM)."""
+    if not ttft_e2el_ms:
+        return 0.0
+    return sum(t >= 0.5 * e for t, e in ttft_e2el_ms if e > 0) / len(ttft_e2el_ms)
 
 
 def samples_ms(records: list[RequestRecord]) -> tuple[list[float], list[float]]:

@@ -74,8 +74,10 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
         "Absolute means (this tool / vLLM; ms for latencies) and each tool's spread over "
         "repeats (relative std):",
         "",
-        "| concurrency | " + " | ".join(FIGURE_TITLES[m] for m in COMPARED) + " | requests |",
-        "|---|" + "---|" * (len(COMPARED) + 1),
+        "| concurrency | "
+        + " | ".join(FIGURE_TITLES[m] for m in COMPARED)
+        + " | requests | burst answers |",
+        "|---|" + "---|" * (len(COMPARED) + 2),
     ]
     for lv in a["levels"]:
         cells = []
@@ -90,9 +92,13 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
                 f"(±{_pct(f['ours_rel_std'])} / ±{_pct(f['vllm_rel_std'])})"
             )
         n = f"{_n(lv.get('ours_completed'), 0)} / {_n(lv.get('vllm_completed'), 0)}"
-        lines.append(f"| {lv['concurrency']} | " + " | ".join(cells) + f" | {n} |")
+        burst = f"{_pct(lv.get('ours_burst_fraction'))} / {_pct(lv.get('vllm_burst_fraction'))}"
+        lines.append(f"| {lv['concurrency']} | " + " | ".join(cells) + f" | {n} | {burst} |")
     lv0 = a["levels"][0] if a["levels"] else {}
     lines += [
+        "",
+        "Burst answers: requests whose first event came in the second half of their time "
+        "(TTFT >= E2EL / 2), i.e. the server held the stream back and sent most of it at once.",
         "",
         f"Mean prompt tokens per request: this tool {_n(lv0.get('ours_mean_prompt_tokens'))}, "
         f"vLLM {_n(lv0.get('vllm_mean_prompt_tokens'))}; output tokens "

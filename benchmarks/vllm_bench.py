@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.common import REPO, BenchmarkError, Workload
+from benchmarks.locust_run import burst_fraction
 from picoclaw_vllm.paths import cpu_python
 from picoclaw_vllm.procs import stop_group
 
@@ -227,6 +228,13 @@ def figures(result: dict[str, Any]) -> dict[str, float]:
     outputs = result.get("output_lens") or []
     if outputs:
         out["mean_output_tokens"] = sum(outputs) / len(outputs)
+    ttfts = result.get("ttfts") or []
+    itls = result.get("itls") or []
+    errors = result.get("errors") or [""] * len(ttfts)
+    pairs = [
+        (t * 1e3, (t + sum(g)) * 1e3) for t, g, e in zip(ttfts, itls, errors, strict=False) if not e
+    ]
+    out["burst_fraction"] = burst_fraction(pairs)
     return out
 
 
