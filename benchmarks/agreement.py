@@ -168,7 +168,8 @@ def run_agreement(
             result_name=f"{tag}.json",
             input_len=input_len,
         )
-        commands.setdefault(f"vllm-c{w.concurrency}", argv)
+        if tag != "warmup":
+            commands.setdefault(f"vllm-c{w.concurrency}", argv)
         reply = bench.run(argv, timeout_s=900)
         if not reply.ok:
             raise BenchmarkError(f"vllm bench serve failed: {(reply.error or '')[-1500:]}")
@@ -185,7 +186,7 @@ def run_agreement(
             run_time_s=run_s + setup_s["estimate"],
             records=records,
             step_id=tag,
-            prompt_pool=min(512, max(32, w.requests)),
+            prompt_pool=min(512, max(32, 2 * w.requests)),
         )
         commands.setdefault(f"locust-c{w.concurrency}", argv)
         launched = time.time()
