@@ -6,6 +6,7 @@ PICOCLAW_VLLM_TEST_BASE_URL=http://127.0.0.1:18000 .venv/bin/pytest ...
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,13 @@ from conftest import dev_server_settings  # type: ignore[import-not-found]
 from picoclaw_vllm.server.embedded import embedded_backend
 from picoclaw_vllm.server.launcher import running_server
 
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)  # so `kill` also stops the server's group
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 18000
     with running_server(
         dev_server_settings(port), embedded_backend(), log_path=Path(f"/tmp/devserver-{port}.log")
