@@ -32,7 +32,14 @@ except ImportError:  # run as `locust -f loadtests/chat.py` without the package 
 from loadtests import options as load_options
 from loadtests.http_stream import read_answer
 from loadtests.load_session import LoadSession, LoadSetupError
-from loadtests.record_sinks import FLUSH_INTERVAL_S, FileSink, ForwardingSink, receive_on_master
+from loadtests.record_sinks import (
+    FLUSH_INTERVAL_S,
+    FileSink,
+    ForwardingSink,
+    WorkerFinish,
+    answer_finish,
+    receive_on_master,
+)
 from loadtests.records import RecordWriter
 from picoclaw_vllm.redact import redact
 
@@ -43,6 +50,7 @@ METRIC_TYPE = "METRIC"
 
 session: LoadSession | None = None
 _master_writer: RecordWriter | None = None
+_worker_finish: WorkerFinish | None = None
 
 
 def _add_options(parser: Any, **_kw: Any) -> None:
@@ -50,18 +58,20 @@ def _add_options(parser: Any, **_kw: Any) -> None:
 
 
 def _on_init(environment: Any, **_kw: Any) -> None:
-    global session, _master_writer
+    global session, _master_writer, _worker_finish
     opts = load_options.LoadOptions.from_namespace(environment.parsed_options)
     ChatUser.network_timeout = opts.request_timeout_s  # read when each user's client is made
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         _master_writer = RecordWriter(opts.records_path())
         receive_on_master(runner, _master_writer)
+        _worker_finish = WorkerFinish(runner)
         log.info("records: %s", _master_writer.path)
         return
     if isinstance(runner, WorkerRunner):
         sink: Any = ForwardingSink(runner)
         gevent.spawn(_flush_forever, sink)
+        answer_finish(runner, sink)
     else:
         writer = RecordWriter(opts.records_path())
         sink = FileSink(writer)
@@ -97,9 +107,13 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         gevent.spawn(runner.quit)
 
 
-def _on_stopping(**_kw: Any) -> None:
+def _on_stopping(environment: Any, **_kw: Any) -> None:
     if session is not None:
         session.stopping = True
+    if _worker_finish is not None:
+        timeout_s = float(environment.stop_timeout or 0) + 30.0
+        if not _worker_finish.finish(timeout_s):
+            log.error("not every worker sent its last records within %.0f s", timeout_s)
 
 
 def _on_test_stop(**_kw: Any) -> None:
