@@ -17,26 +17,23 @@ def render_junit(document: dict[str, Any]) -> str:
     results = document["gates"]["results"]
     failures = sum(r["status"] == "fail" for r in results)
     skipped = sum(r["status"] == "skip" for r in results)
-    suites = ET.Element(
-        "testsuites",
-        name=SUITE_NAME,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-        skipped=str(skipped),
-        time="0",
-    )
+    counts = {
+        "tests": str(len(results)),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": str(skipped),
+        "time": "0",
+    }
+    suites = ET.Element("testsuites", {"name": SUITE_NAME, **counts})
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=SUITE_NAME,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-        skipped=str(skipped),
-        time="0",
-        timestamp=document["generated_at"][:19],
-        hostname=socket.gethostname() or "localhost",
+        {
+            "name": SUITE_NAME,
+            **counts,
+            "timestamp": document["generated_at"][:19],
+            "hostname": socket.gethostname() or "localhost",
+        },
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in _properties(document).items():
