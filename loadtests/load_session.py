@@ -99,7 +99,11 @@ class LoadSession:
         with httpx.Client(timeout=30.0) as client:
             model = o.model or first_model(client, root, api_key)
             self._spec = RequestSpec(
-                model=model, endpoint=o.endpoint, stream=o.stream, output_tokens=o.output_tokens
+                model=model,
+                endpoint=o.endpoint,
+                stream=o.stream,
+                output_tokens=o.output_tokens,
+                usage_stats=o.usage_stats,
             )
             try:
                 if o.prompt_file:

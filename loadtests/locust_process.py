@@ -57,6 +57,7 @@ def locust_command(
         "--prompt-tokens", str(config.prompt_tokens),
         "--output-tokens", str(config.output_tokens),
         "--stream", "on" if config.stream else "off",
+        "--usage-stats", config.usage_stats,
         "--endpoint", config.endpoint,
         "--prompt-pool", str(config.prompt_pool),
         "--seed", str(config.seed),

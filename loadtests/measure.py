@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from loadtests.sse import DONE, SSEDecoder
 from picoclaw_vllm.redact import redact
 
@@ -114,8 +116,8 @@ class StreamMeasurement:
         usage: dict[str, Any] | None = None
         for t, payload in self._events:
             try:
-                event = json.loads(payload)
-            except ValueError:
+                event = orjson.loads(payload)
+            except orjson.JSONDecodeError:
                 return failure(f"malformed stream event: {payload[:120]!r}")
             if not isinstance(event, dict):
                 return failure(f"malformed stream event: {payload[:120]!r}")

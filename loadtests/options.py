@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.arrivals import LOAD_MODES, LoadMode
-from loadtests.request_builder import ENDPOINTS, Endpoint
+from loadtests.request_builder import ENDPOINTS, USAGE_STATS, Endpoint, UsageStats
 
 ENV_PREFIX = "PICOCLAW_LOAD_"
 
@@ -28,6 +28,7 @@ class LoadOptions:
     prompt_tokens: int = 256
     output_tokens: int = 128
     stream: bool = True
+    usage_stats: UsageStats = "final"
     endpoint: Endpoint = "chat"
     prompt_file: Path | None = None
     prompt_pool: int = 32
@@ -51,6 +52,7 @@ class LoadOptions:
             prompt_tokens=int(ns.prompt_tokens),
             output_tokens=int(ns.output_tokens),
             stream=ns.stream == "on",
+            usage_stats=ns.usage_stats,
             endpoint=ns.endpoint,
             prompt_file=Path(ns.prompt_file) if ns.prompt_file else None,
             prompt_pool=int(ns.prompt_pool),
@@ -88,6 +90,12 @@ def add_arguments(parser: Any) -> None:
     opt("--prompt-tokens", type=int, default=256, help="synthetic prompt length in tokens")
     opt("--output-tokens", type=int, default=128, help="tokens per answer (ignore_eos)")
     opt("--stream", choices=["on", "off"], default="on", help="stream answers (SSE)")
+    opt(
+        "--usage-stats",
+        choices=list(USAGE_STATS),
+        default="final",
+        help="streamed usage: final (like vllm bench serve) or continuous (every event)",
+    )
     opt("--endpoint", choices=list(ENDPOINTS), default="chat", help="chat or completions")
     opt("--prompt-file", default="", help="JSONL / ShareGPT file instead of synthetic prompts")
     opt("--prompt-pool", type=int, default=32, help="distinct synthetic prompts per process")

@@ -7,11 +7,12 @@ Locust processes; `read_records` merges every `*.jsonl` file it is given or find
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from loadtests.run_layout import RECORD_FIELDS
 
@@ -35,7 +36,7 @@ class RequestRecord:
     end_unix: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
@@ -43,9 +44,10 @@ class RequestRecord:
         return cls(**known)
 
 
-def dumps(record: RequestRecord | dict[str, Any]) -> str:
-    data = record.to_dict() if isinstance(record, RequestRecord) else record
-    return json.dumps(data, separators=(",", ":"))
+def dumps(record: RequestRecord | dict[str, Any]) -> bytes:
+    """One JSON line's bytes (orjson serializes the dataclass directly: a record of a long
+    answer holds hundreds of ITL floats, and this runs inside the load generator)."""
+    return orjson.dumps(record)
 
 
 class RecordWriter:
@@ -54,7 +56,7 @@ class RecordWriter:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._file: IO[bytes] | None = path.open("ab")
 
     def write(self, record: RequestRecord | dict[str, Any]) -> None:
         self.write_many([record])
@@ -62,7 +64,7 @@ class RecordWriter:
     def write_many(self, records: Iterable[RequestRecord | dict[str, Any]]) -> None:
         if self._file is None:
             raise ValueError(f"record writer for {self.path} is closed")
-        lines = "".join(dumps(r) + "\n" for r in records)
+        lines = b"".join(dumps(r) + b"\n" for r in records)
         if lines:
             self._file.write(lines)
             self._file.flush()
@@ -75,10 +77,10 @@ class RecordWriter:
 
 def iter_record_dicts(path: Path) -> Iterator[dict[str, Any]]:
     """Whole lines only: a line still being written (no newline yet) is left for later."""
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:
         for line in f:
-            if line.endswith("\n") and line.strip():
-                yield json.loads(line)
+            if line.endswith(b"\n") and line.strip():
+                yield orjson.loads(line)
 
 
 def record_files(path: Path) -> list[Path]:

@@ -9,6 +9,13 @@ from typing import Any, Literal
 Endpoint = Literal["chat", "completions"]
 ENDPOINTS: tuple[Endpoint, ...] = ("chat", "completions")
 
+# Streamed usage: "final" asks for one usage event at the end (`include_usage`, as
+# `vllm bench serve` does); "continuous" adds `continuous_usage_stats` (cumulative usage in
+# every event: exact tokens per event, but it changes how a CPU vLLM delivers the stream,
+# see benchmarks/results/continuous-usage-c1.md).
+UsageStats = Literal["final", "continuous"]
+USAGE_STATS: tuple[UsageStats, ...] = ("final", "continuous")
+
 
 @dataclass(frozen=True)
 class RequestSpec:
@@ -18,6 +25,7 @@ class RequestSpec:
     output_tokens: int = 128
     ignore_eos: bool = True
     temperature: float = 0.0
+    usage_stats: UsageStats = "final"
 
 
 def api_path(host: str, endpoint: Endpoint) -> str:
@@ -45,7 +53,9 @@ def body(spec: RequestSpec, prompt: str | list[dict[str, str]]) -> dict[str, Any
         )
     if spec.stream:
         data["stream"] = True
-        data["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+        data["stream_options"] = {"include_usage": True}
+        if spec.usage_stats == "continuous":
+            data["stream_options"]["continuous_usage_stats"] = True
     return data
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from loadtests.metrics import Slo
-from loadtests.request_builder import ENDPOINTS
+from loadtests.request_builder import ENDPOINTS, USAGE_STATS
 from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
 from picoclaw_vllm.errors import UsageError
 
@@ -94,6 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     ld.add_argument("--output-tokens", type=int, default=128)
     ld.add_argument("--endpoint", choices=ENDPOINTS, default="chat")
     ld.add_argument("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
+    ld.add_argument("--usage-stats", choices=USAGE_STATS, default="final",
+                    help="streamed usage: final (like vllm bench serve) or continuous")  # fmt: skip
     ld.add_argument("--prompt-file", type=Path, help="JSONL / ShareGPT prompts")
     ld.add_argument("--prompt-pool", type=int, default=16,
                     help="distinct synthetic prompts per Locust worker")  # fmt: skip
@@ -133,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         output_tokens=args.output_tokens,
         endpoint=args.endpoint,
         stream=not args.no_stream,
+        usage_stats=args.usage_stats,
         prompt_file=args.prompt_file,
         prompt_pool=args.prompt_pool,
         seed=args.seed,

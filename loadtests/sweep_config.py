@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from loadtests.arrivals import LoadMode
 from loadtests.metrics import Slo
-from loadtests.request_builder import Endpoint
+from loadtests.request_builder import Endpoint, UsageStats
 
 LaunchKind = Literal["local", "docker", "external"]
 LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")
@@ -57,7 +57,8 @@ class SweepConfig:
     `gpu_memory_utilization`, `dtype`, `extra_vllm_args`, `ready_timeout_s`.
     Load: `concurrency` (closed loop) or `rates` (open loop, Poisson with `burstiness`; each
     concurrency is then a cap), `duration_s` measured after `warmup_s`, `prompt_tokens`,
-    `output_tokens` (ignore_eos), `endpoint`, `stream`, `prompt_file` (else `prompt_pool`
+    `output_tokens` (ignore_eos), `endpoint`, `stream`, `usage_stats` (request_builder),
+    `prompt_file` (else `prompt_pool`
     synthetic prompts per worker, made once per sweep), `seed`, `workers` (0 = one Locust
     process, N = a master and N local workers), `slo` (goodput), `stop_timeout_s` (how long
     Locust lets requests in flight finish when a step ends).
@@ -88,6 +89,7 @@ class SweepConfig:
     output_tokens: int = 128
     endpoint: Endpoint = "chat"
     stream: bool = True
+    usage_stats: UsageStats = "final"
     prompt_file: Path | None = None
     prompt_pool: int = 16
     seed: int = 0

@@ -147,7 +147,11 @@ def _workload(config: dict[str, Any]) -> str | None:
         return None
     parts = [
         f"{config.get('endpoint', 'chat')} endpoint",
-        "streaming" if config.get("stream", True) else "not streaming",
+        (
+            f"streaming ({config.get('usage_stats', 'continuous')} usage stats)"
+            if config.get("stream", True)
+            else "not streaming"
+        ),
         f"prompt {config.get('prompt_file') or str(config.get('prompt_tokens')) + ' tokens'}",
         f"output {config.get('output_tokens')} tokens (ignore_eos)",
         f"{config.get('duration_s')} s measured after {config.get('warmup_s')} s warm-up per step",

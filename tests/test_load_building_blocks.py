@@ -100,7 +100,18 @@ class TestRequests:
         b = body(RequestSpec("m", output_tokens=32), "hi")
         assert b["messages"] == [{"role": "user", "content": "hi"}]
         assert b["max_tokens"] == 32 and b["ignore_eos"] is True and b["stream"] is True
+        assert b["stream_options"] == {"include_usage": True}
+
+    def test_continuous_usage_stats_on_request(self) -> None:
+        b = body(RequestSpec("m", usage_stats="continuous"), "hi")
         assert b["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+        assert "stream_options" not in body(RequestSpec("m", stream=False), "hi")
+
+    def test_usage_stats_option_reaches_the_request(self) -> None:
+        assert parse_for_test([]).usage_stats == "final"
+        assert parse_for_test(["--usage-stats", "continuous"]).usage_stats == "continuous"
+        with pytest.raises(SystemExit):
+            parse_for_test(["--usage-stats", "sometimes"])
 
     def test_completions_without_stream(self) -> None:
         b = body(RequestSpec("m", endpoint="completions", stream=False), "hi")

@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import TEST_API_KEY
 
 from loadtests.records import read_records
+from loadtests.request_builder import RequestSpec, UsageStats, api_path, encoded_body, headers
 from loadtests.run_layout import RECORD_FIELDS
+from loadtests.sse import DONE, SSEDecoder
 from picoclaw_vllm.server.launcher import ServerHandle
 
 pytestmark = pytest.mark.vllm
@@ -59,6 +62,29 @@ def test_headless_run_writes_exact_token_counts(vllm_server: ServerHandle, tmp_p
     assert locust_count(stats, "POST /v1/chat/completions") == len(records)
     assert locust_count(stats, "TTFT") == len(records)
     assert TEST_API_KEY not in output
+
+
+@pytest.mark.parametrize("usage_stats", ["final", "continuous"])
+def test_usage_stats_option_as_the_server_answers_it(
+    vllm_server: ServerHandle, usage_stats: UsageStats
+) -> None:
+    """The request this tool builds, sent to the real server: with "final" only the last
+    event carries usage, with "continuous" every event does; both end with the exact count."""
+    spec = RequestSpec(vllm_server.settings.name, output_tokens=12, usage_stats=usage_stats)
+    events = []
+    with httpx.stream(
+        "POST", vllm_server.base_url + api_path(vllm_server.base_url, "chat"),
+        content=encoded_body(spec, "Say something."),
+        headers=headers(TEST_API_KEY, stream=True), timeout=120,
+    ) as r:  # fmt: skip
+        assert r.status_code == 200
+        decoder = SSEDecoder()
+        for chunk in r.iter_raw():
+            events += [json.loads(p) for p in decoder.feed(chunk) if p != DONE]
+    with_usage = [e for e in events if e.get("usage")]
+    assert with_usage[-1]["usage"]["completion_tokens"] == 12
+    assert len(with_usage) == (len(events) if usage_stats == "continuous" else 1)
+    assert len(events) > 2
 
 
 def test_records_have_the_layout_fields(vllm_server: ServerHandle, tmp_path: Path) -> None:
