@@ -156,7 +156,8 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
         f"every {plan['itl_ms']:.0f} ms, {plan['accuracy_tokens']} tokens, /v1/completions)",
         "",
         "Error = client's figure minus the truth (the schedule plus the stub's own measured "
-        "lateness), in ms.",
+        f"lateness), in ms; mean over {plan.get('accuracy_repeats', 1)} runs per client and "
+        "level (clients alternating), the range over runs in brackets.",
         "",
         "| concurrency | events/s | client | TTFT mean err (first wave / after) | TTFT p99 err "
         "| ITL mean err | ITL p50 err | ITL p99 err | requests / ITL samples |",
@@ -173,10 +174,15 @@ def ceiling_md(c: dict[str, Any]) -> list[str]:
                 f"{_signed(f.get('ttft_after_first_wave_mean_error_ms'))}) | "
                 f"{f['ttft_p99_error_ms']:+.3f} | "
                 f"{f['itl_mean_error_ms']:+.3f} | {f['itl_p50_error_ms']:+.3f} | "
-                f"{f['itl_p99_error_ms']:+.3f} | {f['requests']} / {f['itl_samples']} |"
+                f"{f['itl_p99_error_ms']:+.3f}{_range(f.get('itl_p99_error_ms_range'))} | "
+                f"{f['requests']} / {f['itl_samples']} |"
             )
     lines.append("")
     return lines
+
+
+def _range(r: list[float] | None) -> str:
+    return f" ({r[0]:+.2f} to {r[1]:+.2f})" if r else ""
 
 
 PART_TITLES = {
