@@ -142,19 +142,12 @@ class LoadSession:
         self, outcome: Outcome, *, start_unix: float, start: float, end: float, status: int
     ) -> RequestRecord:
         record = RequestRecord(
+            **vars(outcome),
             step_id=self.options.step_id,
             request_id=f"{self.worker}-{next(self._ids)}",
             worker=self.worker,
             start_unix=start_unix,
-            ok=outcome.ok,
             status_code=status or None,
-            error=outcome.error,
-            prompt_tokens=outcome.prompt_tokens,
-            output_tokens=outcome.output_tokens,
-            ttft_ms=outcome.ttft_ms,
-            e2el_ms=outcome.e2el_ms,
-            tpot_ms=outcome.tpot_ms,
-            itl_ms=outcome.itl_ms,
             warmup=self.warmup.in_warmup(at=time.monotonic() - (end - start)),
             end_unix=start_unix + (end - start),
         )

@@ -8,30 +8,25 @@ Locust processes; `read_records` merges every `*.jsonl` file it is given or find
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from loadtests.measure import Outcome
 from loadtests.run_layout import RECORD_FIELDS
 
 
-@dataclass
-class RequestRecord:
+@dataclass(kw_only=True)
+class RequestRecord(Outcome):
+    """One request as the records file keeps it: its measurement and where it came from."""
+
     step_id: str
     request_id: str
     worker: str
     start_unix: float
-    ok: bool
     status_code: int | None = None
-    error: str | None = None
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
-    ttft_ms: float | None = None
-    e2el_ms: float | None = None
-    tpot_ms: float | None = None
-    itl_ms: list[float] = field(default_factory=list)
     warmup: bool = False
     end_unix: float | None = None
 

@@ -70,11 +70,24 @@ def test_worker_records_reach_the_master_file(tmp_path: Path) -> None:
     assert RECORDS_MESSAGE in runner.handlers
     sink = ForwardingSink(runner)
     for i in range(3):
-        sink.add(RequestRecord("s", str(i), "w1", float(i), True, itl_ms=[1.0, 2.0]))
+        sink.add(
+            RequestRecord(
+                step_id="s",
+                request_id=str(i),
+                worker="w1",
+                start_unix=float(i),
+                ok=True,
+                itl_ms=[1.0, 2.0],
+            )
+        )
     assert read_records(writer.path) == []  # batched until flushed
     sink.flush()
     sink.flush()  # nothing new: nothing sent
-    sink.add(RequestRecord("s", "3", "w1", 3.0, False, error="boom"))
+    sink.add(
+        RequestRecord(
+            step_id="s", request_id="3", worker="w1", start_unix=3.0, ok=False, error="boom"
+        )
+    )
     sink.close()
     writer.close()
     got = read_records(writer.path)

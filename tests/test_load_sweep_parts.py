@@ -211,8 +211,16 @@ class TestRunDir:
     def test_record_tail_reads_only_whole_lines(self, tmp_path: Path) -> None:
         path = tmp_path / "r.jsonl"
         writer = RecordWriter(path)
-        writer.write(RequestRecord("s", "1", "w", 1.0, True, output_tokens=4))
-        writer.write(RequestRecord("s", "2", "w", 1.0, False, error="x"))
+        writer.write(
+            RequestRecord(
+                step_id="s", request_id="1", worker="w", start_unix=1.0, ok=True, output_tokens=4
+            )
+        )
+        writer.write(
+            RequestRecord(
+                step_id="s", request_id="2", worker="w", start_unix=1.0, ok=False, error="x"
+            )
+        )
         writer.close()
         with path.open("a") as f:
             f.write('{"partial": ')
