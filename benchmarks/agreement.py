@@ -15,6 +15,7 @@ mean ratio and the range over repeats, and each tool's own spread (relative std)
 from __future__ import annotations
 
 import math
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import BenchmarkError, Workload
+from benchmarks.common import BenchmarkError, CpuSampler, Workload
 from benchmarks.locust_run import figures as locust_figures
 from benchmarks.locust_run import first_errors, locust_argv, run_locust
 from benchmarks.vllm_bench import VllmBench, bench_argv, command_line, read_result
@@ -125,6 +126,8 @@ class Level:
         for side, runs in (("ours", self.ours), ("vllm", self.vllm)):
             for key in (
                 "burst_fraction",
+                "client_cores",
+                "server_cores",
                 "completed",
                 "failed",
                 "duration_s",
@@ -152,6 +155,9 @@ def run_agreement(
     work.mkdir(parents=True, exist_ok=True)
     model = server.settings.name
     base = server.base_url
+    if server.process is None:
+        raise BenchmarkError("the agreement needs a server this run started (to read its CPU)")
+    server_proc = server.process
     overhead = chat_template_overhead(base, model)
     input_len = plan.prompt_tokens - overhead
     log(f"  chat template adds {overhead} tokens: vllm --random-input-len {input_len}")
@@ -170,10 +176,13 @@ def run_agreement(
         )
         if tag != "warmup":
             commands.setdefault(f"vllm-c{w.concurrency}", argv)
-        reply = bench.run(argv, timeout_s=900)
+        assert bench.proc is not None
+        with CpuSampler(bench.proc) as client, CpuSampler(server_proc) as engine:
+            reply = bench.run(argv, timeout_s=900)
         if not reply.ok:
             raise BenchmarkError(f"vllm bench serve failed: {(reply.error or '')[-1500:]}")
-        return vllm_figures(read_result(work / f"{tag}.json"))
+        figs = vllm_figures(read_result(work / f"{tag}.json"))
+        return {**figs, "client_cores": client.cores, "server_cores": engine.cores}
 
     setup_s = {"estimate": 3.0}
 
@@ -190,11 +199,27 @@ def run_agreement(
         )
         commands.setdefault(f"locust-c{w.concurrency}", argv)
         launched = time.time()
-        run = run_locust(argv, records=records, log_path=work / f"{tag}.log", timeout_s=run_s + 180)
+        samplers: list[CpuSampler] = []
+
+        def sample(proc: subprocess.Popen[bytes]) -> None:
+            samplers.extend([CpuSampler(proc).__enter__(), CpuSampler(server_proc).__enter__()])
+
+        try:
+            run = run_locust(
+                argv,
+                records=records,
+                log_path=work / f"{tag}.log",
+                timeout_s=run_s + 180,
+                during=sample,
+            )
+        finally:
+            for sampler in samplers:
+                sampler.__exit__()
         if not run.records:
             raise BenchmarkError(f"Locust wrote no records (see {work / f'{tag}.log'})")
         setup_s["estimate"] = max(0.5, run.records[0].start_unix - launched + 0.5)
         figs = locust_figures(run.records)
+        figs["client_cores"], figs["server_cores"] = (sp.cores for sp in samplers)
         errors = first_errors(run.records)
         if errors:
             figs["first_errors"] = errors  # type: ignore[assignment]
@@ -236,6 +261,8 @@ def run_agreement(
                 f" | TTFT ms {o['mean_ttft_ms']:7.1f} / {v['mean_ttft_ms']:7.1f}"
                 f" | ITL ms {o['mean_itl_ms']:6.2f} / {v['mean_itl_ms']:6.2f}"
                 f" | n {o['completed']:.0f}/{v['completed']:.0f}"
+                f" | cores client {o['client_cores']:.2f}/{v['client_cores']:.2f}"
+                f" server {o['server_cores']:.2f}/{v['server_cores']:.2f}"
             )
     return {
         "plan": {

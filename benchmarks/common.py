@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -94,6 +95,40 @@ class CpuMeter:
 
     def process_count(self) -> int:
         return len(self._procs)
+
+
+class CpuSampler:
+    """A CpuMeter read every `every_s` in a thread while the block runs, so a process that
+    ends inside the block (a Locust run) still has its CPU time counted; `cores` is CPU
+    seconds per wall second of the block."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], every_s: float = 0.25) -> None:
+        self.meter = CpuMeter(proc)
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._start = self._wall = 0.0
+        self._cpu0 = self._cpu = 0.0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.meter.seconds()
+
+    def __enter__(self) -> CpuSampler:
+        self._cpu0 = self.meter.seconds()
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._cpu = self.meter.seconds() - self._cpu0
+        self._wall = time.monotonic() - self._start
+
+    @property
+    def cores(self) -> float:
+        return self._cpu / self._wall if self._wall > 0 else 0.0
 
 
 @contextlib.contextmanager

@@ -76,8 +76,8 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
         "",
         "| concurrency | "
         + " | ".join(FIGURE_TITLES[m] for m in COMPARED)
-        + " | requests | burst answers |",
-        "|---|" + "---|" * (len(COMPARED) + 2),
+        + " | requests | burst answers | client cores | server cores |",
+        "|---|" + "---|" * (len(COMPARED) + 4),
     ]
     for lv in a["levels"]:
         cells = []
@@ -93,12 +93,18 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
             )
         n = f"{_n(lv.get('ours_completed'), 0)} / {_n(lv.get('vllm_completed'), 0)}"
         burst = f"{_pct(lv.get('ours_burst_fraction'))} / {_pct(lv.get('vllm_burst_fraction'))}"
-        lines.append(f"| {lv['concurrency']} | " + " | ".join(cells) + f" | {n} | {burst} |")
+        cores = [
+            f"{_n(lv.get(f'ours_{k}_cores'), 2)} / {_n(lv.get(f'vllm_{k}_cores'), 2)}"
+            for k in ("client", "server")
+        ]
+        lines.append(f"| {lv['concurrency']} | " + " | ".join([*cells, n, burst, *cores]) + " |")
     lv0 = a["levels"][0] if a["levels"] else {}
     lines += [
         "",
         "Burst answers: requests whose first event came in the second half of their time "
-        "(TTFT >= E2EL / 2), i.e. the server held the stream back and sent most of it at once.",
+        "(TTFT >= E2EL / 2), i.e. the server held the stream back and sent most of it at once. "
+        "Cores: CPU seconds per wall second of the client's processes and of the vLLM server's "
+        "process group during each run (2 cores in all: what a client takes, the server lacks).",
         "",
         f"Mean prompt tokens per request: this tool {_n(lv0.get('ours_mean_prompt_tokens'))}, "
         f"vLLM {_n(lv0.get('vllm_mean_prompt_tokens'))}; output tokens "
