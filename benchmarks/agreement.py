@@ -14,6 +14,7 @@ mean ratio and the range over repeats, and each tool's own spread (relative std)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import time
@@ -200,21 +201,15 @@ def run_agreement(
         commands.setdefault(f"locust-c{w.concurrency}", argv)
         launched = time.time()
         samplers: list[CpuSampler] = []
+        with contextlib.ExitStack() as stack:
 
-        def sample(proc: subprocess.Popen[bytes]) -> None:
-            samplers.extend([CpuSampler(proc).__enter__(), CpuSampler(server_proc).__enter__()])
+            def sample(proc: subprocess.Popen[bytes]) -> None:
+                samplers.extend(stack.enter_context(CpuSampler(p)) for p in (proc, server_proc))
 
-        try:
             run = run_locust(
-                argv,
-                records=records,
-                log_path=work / f"{tag}.log",
-                timeout_s=run_s + 180,
+                argv, records=records, log_path=work / f"{tag}.log", timeout_s=run_s + 180,
                 during=sample,
-            )
-        finally:
-            for sampler in samplers:
-                sampler.__exit__()
+            )  # fmt: skip
         if not run.records:
             raise BenchmarkError(f"Locust wrote no records (see {work / f'{tag}.log'})")
         setup_s["estimate"] = max(0.5, run.records[0].start_unix - launched + 0.5)
