@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from diagnostics.checks.performance import check_latency
-from diagnostics.checks.requests import check_model
+from diagnostics.checks.requests import check_completion, check_model
 from diagnostics.checks.server import check_api_base, check_connection
 from diagnostics.facts import Facts, LatencySample
 from diagnostics.options import DiagnoseOptions
@@ -153,3 +153,26 @@ def test_html_404_page_is_not_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
     facts._values["models"] = facts._values["health"] = page
     (finding,) = check_connection(facts).findings
     assert finding.id == "unexpected_answer" and "HTML page" in finding.message
+
+
+@pytest.mark.parametrize("late", [True, False])
+def test_an_answer_later_than_the_timeout_in_a_full_queue_is_slowness(late: bool) -> None:
+    """On a starved machine the client's 1 s timer can fire only after the answer came: an
+    answer past the timeout counts as no answer in time (seeded answers, as measured in CI)."""
+    facts = Facts(DiagnoseOptions(api_base="http://127.0.0.1:9/v1", timeout_s=1.0,
+                                  config_path=None))  # fmt: skip
+    body = '{"choices": [{"message": {"content": "x"}}]}'
+    elapsed = 16.4 if late else 0.2
+    facts._values["chat"] = HttpAnswer("POST", "u", 200, body, elapsed_s=elapsed)
+    facts._values["chat_stream"] = StreamTiming(HttpAnswer("POST", "u", 200, elapsed_s=0.3),
+                                                0.2, [], 1)  # fmt: skip
+    facts._values["metrics_before"] = metrics.parse(
+        'vllm:num_requests_waiting{engine="0"} 6.0\nvllm:num_requests_running{engine="0"} 2.0\n'
+    )
+    findings = check_completion(facts).findings
+    if late:
+        (finding,) = findings
+        assert finding.id == "slow_responses" and "6 requests wait" in finding.message
+        assert "answered only after 16.4 s" in finding.evidence
+    else:
+        assert findings == []

@@ -138,11 +138,21 @@ def check_completion(facts: Facts) -> Outcome:
     )
 
 
+def _past_timeout(answer: HttpAnswer, timeout_s: float) -> str | None:
+    """How an answer missed the timeout: none came, or it came later than the timeout (a
+    CPU-starved client notices its timer only when it runs again, after the answer came)."""
+    if answer.failure is not None and answer.failure.kind == "no_answer":
+        return answer.describe()
+    if answer.ok and answer.elapsed_s > timeout_s:
+        return f"{answer.method} {answer.url} answered only after {answer.elapsed_s:.1f} s"
+    return None
+
+
 def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
     """A request that timed out while vLLM's queue is full is slowness, not breakage."""
-    timed_out = [a for a in answers if a.failure is not None and a.failure.kind == "no_answer"]
+    late = [m for a in answers if (m := _past_timeout(a, facts.options.timeout_s))]
     before = facts.metrics_before()
-    if not timed_out or before is None or not before.waiting:
+    if not late or before is None or not before.waiting:
         return None
     t = facts.target()
     return Finding(
@@ -150,7 +160,7 @@ def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
         Severity.WARN,
         f"no answer within {facts.options.timeout_s:g} s: {before.waiting:.0f} requests wait "
         f"in vLLM's queue while {before.running or 0:.0f} run",
-        evidence=f"{timed_out[0].describe()}; /metrics: vllm:num_requests_waiting "
+        evidence=f"{late[0]}; /metrics: vllm:num_requests_waiting "
         f"{before.waiting:.0f}, running {before.running or 0:.0f}; PicoClaw gives up after "
         f"{t.request_timeout_s:g} s (request_timeout)",
         remedy="raise --max-num-seqs (if KV cache allows), add replicas, or lower the load; "
