@@ -76,7 +76,10 @@ def test_server_side_figures_show_queueing_above_max_num_seqs(results: pd.DataFr
     assert max(crowded_waiting) > 0, crowded_waiting
     ok = results[results["status"] == "ok"]
     assert (ok["server_generation_tokens"] > 0).all()
-    assert (ok["server_kv_cache_max"] > 0).all()
+    # A gauge sampled every 0.5 s: at one user a starved API server kept a whole c1 step's
+    # samples at zero running (and zero KV) once in CI, so each setting must show it somewhere.
+    setting = ok.index.str.rsplit("-", n=1).str[0]
+    assert (ok.groupby(setting)["server_kv_cache_max"].max() > 0).all()
     assert ok["gpu_memory_used_max_mib"].isna().all()  # no GPU on these machines
 
 
