@@ -63,6 +63,11 @@ class CeilingPlan:
     accuracy_s: float = 8.0
     accuracy_repeats: int = 3  # the tail errors move by ~0.5 ms from run to run
 
+    @property
+    def accuracy_request_s(self) -> float:
+        """How long one accuracy request takes on the stub's schedule."""
+        return (self.ttft_ms + self.itl_ms * (self.accuracy_tokens - 1)) / 1000.0
+
 
 QUICK_CEILING = CeilingPlan(
     warm_s=1.0,
@@ -315,7 +320,6 @@ def _errors(
 def _accuracy_once(
     client: str, c: int, plan: CeilingPlan, work: Path, bench: VllmBench, pin: bool
 ) -> dict[str, Any]:
-    per_request_s = (plan.ttft_ms + plan.itl_ms * (plan.accuracy_tokens - 1)) / 1000.0
     tag = f"accuracy-c{c}"
     with stub_server(
         work, ttft_ms=plan.ttft_ms, itl_ms=plan.itl_ms, cpu=STUB_CPU if pin else None
@@ -324,7 +328,7 @@ def _accuracy_once(
             assert bench.proc is not None
             if pin:
                 set_affinity(bench.proc, {CLIENT_CPU})
-            n = max(c, round(plan.accuracy_s / per_request_s) * c)
+            n = max(c, round(plan.accuracy_s / plan.accuracy_request_s) * c)
             w = Workload(c, n, 16, plan.accuracy_tokens, "completions")
             try:
                 result = _vllm(bench, w, stub, work, tag, None)
@@ -369,14 +373,13 @@ def accuracy(
     """TTFT/ITL measured by each one-process client against the stub's known schedule,
     `accuracy_repeats` times per level with the clients' order alternating."""
     out: dict[str, Any] = {}
-    per_request_s = (plan.ttft_ms + plan.itl_ms * (plan.accuracy_tokens - 1)) / 1000.0
     clients = ("locust-1", "vllm-bench")
     for c in plan.accuracy_levels:
         runs: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
         for rep in range(plan.accuracy_repeats):
             for client in clients if rep % 2 == 0 else clients[::-1]:
                 runs[client].append(_accuracy_once(client, c, plan, work, bench, pin))
-        events_per_s = c * plan.accuracy_tokens / per_request_s
+        events_per_s = c * plan.accuracy_tokens / plan.accuracy_request_s
         for client in clients:
             figures = {"events_per_s_nominal": events_per_s, **combine_repeats(runs[client])}
             out.setdefault(f"c{c}", {})[client] = figures
