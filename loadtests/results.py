@@ -115,6 +115,7 @@ class RunDir:
         if unknown:
             raise ValueError(f"unknown result columns: {sorted(unknown)}")
         self.path.mkdir(parents=True, exist_ok=True)
+        self._upgrade_csv_header()
         new = not self.csv_path.exists()
         with self.csv_path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=ALL_COLUMNS)
@@ -122,6 +123,23 @@ class RunDir:
                 writer.writeheader()
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ALL_COLUMNS})
         self.write_parquet()
+
+    def _upgrade_csv_header(self) -> None:
+        """Rewrite a results.csv from an older version (other columns) with today's columns,
+        so that a resumed sweep appends rows under the right header."""
+        if not self.csv_path.exists():
+            return
+        with self.csv_path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        if header == ALL_COLUMNS:
+            return
+        rows = self.rows()
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=ALL_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.csv_path)
 
     def frame(self) -> pd.DataFrame:
         if not self.csv_path.exists():

@@ -57,10 +57,13 @@ LOAD_COLUMNS = [
 ]
 LATENCY_COLUMNS = [f"{m}_ms_{s}" for m in LATENCY_METRICS for s in STATS]
 SERVER_COLUMNS = [
+    # max: the highest sampled gauge; mean: time-averaged, by Little's law from vLLM's
+    # request time histograms (server_metrics)
     "server_running_max",
     "server_running_mean",
     "server_waiting_max",
     "server_waiting_mean",
+    "server_queue_ms_mean",  # mean time a request waited in vLLM's queue
     "server_kv_cache_max",  # 0..1
     "server_preemptions",
     "server_prompt_tokens",

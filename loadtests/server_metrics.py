@@ -2,10 +2,15 @@
 
 `StepSampler` scrapes `/metrics` every `interval_s` in a thread while a step runs; `figures`
 turns the samples taken in the measured window (after the warm-up) into the server columns
-of a results row: running/waiting requests (max, mean), KV cache usage max, and the growth
-of the preemption, prompt and generation token counters, and the prefix cache hit rate.
-Gauges sum over engines (KV usage takes the max); counters are the last minus the first
-sample of the window.
+of a results row: running/waiting requests (max, mean), the mean time in vLLM's queue, KV
+cache usage max, and the growth of the preemption, prompt and generation token counters,
+and the prefix cache hit rate. Gauges sum over engines (KV usage takes the max); counters
+are the last minus the first sample of the window.
+
+The means of running and waiting requests come from vLLM's per-request time histograms by
+Little's law (requests/s x mean seconds per request), not from the sampled gauges: a busy
+API server answers `/metrics` mostly between requests, so on the CPU vLLM the gauges read
+0.07-0.23 running with one user whose request was in the engine 86 % of the time.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
 PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
 PREFIX_HITS = "vllm:prefix_cache_hits_total"
+RUNNING_TIME = "vllm:request_inference_time_seconds"  # prefill + decode, per finished request
+QUEUE_TIME = "vllm:request_queue_time_seconds"
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -101,17 +108,28 @@ def _delta(first: Sample, last: Sample, name: str) -> float | None:
     return last.metrics[name] - first.metrics[name]
 
 
-def figures(samples: Sequence[Sample]) -> dict[str, float | None]:
+def figures(
+    samples: Sequence[Sample],
+    *,
+    gauges_until: float = math.inf,
+    request_rate: float | None = None,
+) -> dict[str, float | None]:
     """The server columns of a results row from the samples of the measured window.
 
-    The first sample is the window's baseline: counters grow from it, gauges are read from
-    the samples after it (from it alone when it is the only one).
+    The first sample is the window's baseline: counters grow from it to the last sample.
+    Gauges are read from the samples after it taken up to `gauges_until` (the end of the last
+    measured request), so that the idle seconds while the load generator exits do not pull
+    the means down; from all samples after the baseline when none is that early, and from
+    the baseline alone when it is the only one. With `request_rate` (the measured
+    requests/s) and vLLM's request time histograms, the running and waiting means are
+    `request_rate` x the mean seconds per request finished in the window.
     """
     cols: dict[str, float | None] = {
         "server_running_max": None,
         "server_running_mean": None,
         "server_waiting_max": None,
         "server_waiting_mean": None,
+        "server_queue_ms_mean": None,
         "server_kv_cache_max": None,
         "server_preemptions": None,
         "server_prompt_tokens": None,
@@ -122,15 +140,24 @@ def figures(samples: Sequence[Sample]) -> dict[str, float | None]:
     }
     if not samples:
         return cols
-    gauges = samples[1:] or samples
+    gauges = [s for s in samples[1:] if s.at <= gauges_until] or samples[1:] or samples
     for key, name in (("running", RUNNING), ("waiting", WAITING)):
         values = [s.metrics[name] for s in gauges if name in s.metrics]
         if values:
             cols[f"server_{key}_max"] = max(values)
             cols[f"server_{key}_mean"] = sum(values) / len(values)
+    first, last = samples[0], samples[-1]
+    for key, name in (("running", RUNNING_TIME), ("waiting", QUEUE_TIME)):
+        seconds = _delta(first, last, f"{name}_sum")
+        finished = _delta(first, last, f"{name}_count")
+        if seconds is None or not finished:
+            continue
+        if key == "waiting":
+            cols["server_queue_ms_mean"] = 1000 * seconds / finished
+        if request_rate is not None:
+            cols[f"server_{key}_mean"] = request_rate * seconds / finished
     kv = [v for v in map(_kv, (s.metrics for s in gauges)) if v is not None]
     cols["server_kv_cache_max"] = max(kv) if kv else None
-    first, last = samples[0], samples[-1]
     cols["server_preemptions"] = _delta(first, last, PREEMPTIONS)
     cols["server_prompt_tokens"] = _delta(first, last, PROMPT_TOKENS)
     cols["server_generation_tokens"] = _delta(first, last, GENERATION_TOKENS)

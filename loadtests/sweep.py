@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -330,7 +331,7 @@ class _Sweep:
             "vllm_version": version,
         }
         scraper = HttpScraper(handle.base_url)
-        sampler = StepSampler(scraper, gpu=self.gpu)
+        sampler = StepSampler(scraper, gpu=self.gpu, interval_s=cfg.metrics_interval_s)
         started = time.monotonic()
 
         def tick(tail: RecordTail, elapsed: float) -> None:
@@ -357,11 +358,18 @@ class _Sweep:
         row["wall_s"] = time.monotonic() - started
         found = read_records(records)
         row |= summarize(found, cfg.slo)
-        measured = [r.start_unix for r in found if not r.warmup]
+        measured = [r for r in found if not r.warmup]
+        to_monotonic = time.monotonic() - time.time()
         since = (
-            time.monotonic() - (time.time() - min(measured)) if measured else started + cfg.warmup_s
+            to_monotonic + min(r.start_unix for r in measured)
+            if measured
+            else started + cfg.warmup_s
         )
-        row |= figures(sampler.window(since))
+        ends = [r.end_unix for r in measured if r.end_unix is not None]
+        until = to_monotonic + max(ends) if ends else math.inf
+        row |= figures(
+            sampler.window(since), gauges_until=until, request_rate=row.get("request_throughput")
+        )
         return row
 
 

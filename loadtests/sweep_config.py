@@ -61,7 +61,8 @@ class SweepConfig:
     `prompt_file` (else `prompt_pool`
     synthetic prompts per worker, made once per sweep), `seed`, `workers` (0 = one Locust
     process, N = a master and N local workers), `slo` (goodput), `stop_timeout_s` (how long
-    Locust lets requests in flight finish when a step ends).
+    Locust lets requests in flight finish when a step ends), `metrics_interval_s` (how often
+    vLLM's /metrics gauges are sampled during a step).
     `api_key` travels to vLLM and Locust in VLLM_API_KEY only and is never written.
     """
 
@@ -96,6 +97,7 @@ class SweepConfig:
     workers: int = 0
     slo: Slo = field(default_factory=Slo)
     stop_timeout_s: float = 120.0
+    metrics_interval_s: float = 0.5
 
     def loads(self) -> list[LoadStep]:
         if self.rates:

@@ -3,7 +3,7 @@
 `small_sweep_run` is the run directory (layout: loadtests.run_layout) of SMALL_SWEEP: the
 embedded CPU vLLM at --max-num-seqs 2 and 8 x --tensor-parallel-size 1, 2 and 3 (TP 3 cannot
 divide the tiny model's 4 heads, so both TP 3 settings are failed rows), closed-loop
-concurrency 1 and 4, 6 s steps after a 1 s warm-up, 64-token prompts, 32 output tokens,
+concurrency 1 and 6, 6 s steps after a 1 s warm-up, 64-token prompts, 32 output tokens,
 SLOs TTFT 2 s and TPOT 200 ms. It takes several minutes (four server starts).
 Set PICOCLAW_VLLM_TEST_SWEEP_RUN to an existing run directory to reuse it while iterating.
 """
@@ -30,7 +30,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         api_key=TEST_API_KEY,
         max_num_seqs=(2, 8),
         tensor_parallel_sizes=(1, 2, 3),
-        concurrency=(1, 4),
+        concurrency=(1, 6),
         duration_s=6.0,
         warmup_s=1.0,
         prompt_tokens=64,
@@ -38,6 +38,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         prompt_pool=8,
         slo=Slo(ttft_ms=2000.0, tpot_ms=200.0),
         ready_timeout_s=300.0,
+        metrics_interval_s=0.25,
     )
 
 

@@ -77,6 +77,55 @@ class TestServerMetrics:
         assert cols["gpu_utilization_mean"] == 50.0
         assert set(cols) == set(run_layout.SERVER_COLUMNS)
 
+    def test_gauges_stop_at_the_last_measured_request(self) -> None:
+        def at(t: float, running: float, generated: float) -> Sample:
+            return Sample(
+                t,
+                {"vllm:num_requests_running": running, "vllm:generation_tokens_total": generated},
+            )
+
+        # load until t=2.5, then the load generator exits and vLLM idles until t=4
+        samples = [at(0, 0, 0), at(1, 4, 100), at(2, 2, 200), at(3, 0, 250), at(4, 0, 250)]
+        cols = figures(samples, gauges_until=2.5)
+        assert cols["server_running_mean"] == pytest.approx(3.0)
+        assert cols["server_generation_tokens"] == 250  # counters still run to the end
+        whole = figures(samples)
+        assert whole["server_running_mean"] == pytest.approx(1.5)
+        # a window where no sample is that early falls back to every sample after the baseline
+        assert figures(samples, gauges_until=0.5)["server_running_mean"] == pytest.approx(1.5)
+
+    def test_means_by_littles_law_from_request_time_histograms(self) -> None:
+        def at(
+            t: float, running: float, finished: float, running_s: float, queue_s: float
+        ) -> Sample:
+            return Sample(
+                t,
+                {
+                    "vllm:num_requests_running": running,
+                    "vllm:num_requests_waiting": 0.0,
+                    "vllm:request_inference_time_seconds_sum": running_s,
+                    "vllm:request_inference_time_seconds_count": finished,
+                    "vllm:request_queue_time_seconds_sum": queue_s,
+                    "vllm:request_queue_time_seconds_count": finished,
+                },
+            )
+
+        # 20 requests finished, each 0.09 s running and 0.05 s queued; the gauges read 0
+        # because the busy server answered /metrics between requests
+        samples = [at(0, 0, 10, 1.0, 0.5), at(1, 0, 20, 1.9, 1.0), at(2, 0, 30, 2.8, 1.5)]
+        cols = figures(samples, request_rate=10.0)
+        assert cols["server_running_mean"] == pytest.approx(0.9)
+        assert cols["server_waiting_mean"] == pytest.approx(0.5)
+        assert cols["server_queue_ms_mean"] == pytest.approx(50.0)
+        assert cols["server_running_max"] == 0  # the max stays the sampled gauge
+        # without the measured request rate the means are the sampled gauges'
+        sampled = figures(samples)
+        assert sampled["server_running_mean"] == 0
+        assert sampled["server_queue_ms_mean"] == pytest.approx(50.0)
+        # no request finished in the window: nothing to average over
+        idle = figures([samples[0], samples[0]], request_rate=10.0)
+        assert idle["server_running_mean"] == 0 and idle["server_queue_ms_mean"] is None
+
     def test_no_samples_no_figures(self) -> None:
         assert set(figures([]).values()) == {None}
 
@@ -203,6 +252,23 @@ class TestRunDir:
         assert list(df.columns) == ALL_COLUMNS
         assert set(run_layout.COLUMNS) <= set(df.columns)
         assert df["failure_id"].tolist()[1] == "oom" and df["completed"].tolist()[0] == 3
+
+    def test_resuming_a_run_with_older_columns_keeps_every_row_aligned(
+        self, tmp_path: Path
+    ) -> None:
+        run = RunDir(tmp_path / "run")
+        run.path.mkdir()
+        older = [c for c in ALL_COLUMNS if c != "server_queue_ms_mean"]
+        run.csv_path.write_text(",".join(older) + "\n" + ",".join(
+            {"step_id": "a", "setting_id": "s", "status": "ok", "completed": "3"}.get(c, "")
+            for c in older
+        ) + "\n")  # fmt: skip
+        run.append_row({"step_id": "b", "setting_id": "s", "status": "ok", "completed": 5})
+        df = pd.read_parquet(run.path / run_layout.RESULTS_PARQUET)
+        assert list(df.columns) == ALL_COLUMNS
+        assert df["step_id"].tolist() == ["a", "b"]
+        assert df["completed"].tolist() == [3, 5]
+        assert df["status"].tolist() == ["ok", "ok"]
 
     def test_unknown_column_is_refused(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError):

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 XSD = Path(__file__).resolve().parent.parent / "reports" / "schemas" / "junit.xsd"
 GENEROUS = "ttft_p95_ms=120000,itl_p95_ms=60000,error_rate_pct=50"
 IMPOSSIBLE = "ttft_p95_ms=0.001"
-TARGET = "4"  # one of the small sweep's concurrencies
+TARGET = "6"  # one of the small sweep's concurrencies
 
 
 @pytest.fixture(scope="module")
