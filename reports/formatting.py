@@ -77,6 +77,7 @@ SWEEP_TABLES = {
         Column("output tok/s", _field("output_throughput", 1)),
         Column("goodput req/s", _field("goodput", 2)),
         Column("waiting max", _field("server_waiting_max", 0)),
+        Column("queue ms mean", _field("server_queue_ms_mean", 1)),
         Column("KV cache max %", _field("server_kv_cache_max", 1, 100.0)),
         Column("verdict", _status, numeric=False),
     ],

@@ -154,6 +154,7 @@ def _row(
         "server_running_mean": min(load, seqs) * 0.8,
         "server_waiting_max": max(0, load - seqs),
         "server_waiting_mean": max(0, load - seqs) * 0.6,
+        "server_queue_ms_mean": max(0, load - seqs) * 40.0,
         "server_kv_cache_max": min(0.98, 0.08 * load * (8 / seqs)),
         "server_preemptions": 0,
         "server_prompt_tokens": completed * 256,
