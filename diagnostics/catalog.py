@@ -69,8 +69,8 @@ _ENTRIES = (
         "slow_responses",
         "Slow responses",
         "Time to first token or inter-token latency above the thresholds; the cause is read from "
-        "/metrics (queueing above --max-num-seqs, KV cache pressure, preemptions), network round "
-        "trip and GPU utilisation.",
+        "/metrics (queueing above --max-num-seqs in the waiting gauge or the queue-time "
+        "histogram, KV cache pressure, preemptions), network round trip and GPU utilisation.",
     ),
     (
         "cuda_oom",

@@ -239,6 +239,8 @@ def test_queueing_under_load_is_named_as_the_cause(
     finding = next(f for f in doc["findings"] if f["id"] == "slow_responses")
     print(f"under load: {finding['message']} ({doc['duration_s']} s)")
     assert "queueing" in finding["message"]
+    # read from the queue-time histogram, which sits past the first 35 KB of /metrics
+    assert "on average in vLLM's queue" in finding["message"]
     assert "--max-num-seqs" in finding["remedy"]
     assert finding["severity"] == "warn" and rc == 0
 

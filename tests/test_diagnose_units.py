@@ -114,6 +114,29 @@ def test_slow_prefill_without_queue() -> None:
     assert "prefill" in finding.message and "--max-num-batched-tokens" in finding.remedy
 
 
+def queue_histogram(waited_s: float, finished: int) -> str:
+    return (
+        f'vllm:request_queue_time_seconds_sum{{engine="0",model_name="m"}} {waited_s}\n'
+        f'vllm:request_queue_time_seconds_count{{engine="0",model_name="m"}} {finished}\n'
+    )
+
+
+def test_queueing_shows_in_the_queue_time_histogram_when_the_gauge_reads_zero() -> None:
+    idle = METRICS_BEFORE.replace("0.97", "0.20")  # waiting gauge 0, as a busy server answers
+    before = metrics.parse(idle + queue_histogram(1.0, 10))
+    after = metrics.parse(idle + queue_histogram(1.0 + 6 * 1.5, 16))  # 6 waited 1.5 s each
+    sample = LatencySample([stream(4.0, 0.01)] * 3, [before, after], rtt_s=0.001)
+    (finding,) = check_latency(seeded(sample)).findings
+    assert "queueing" in finding.message
+    assert "waited 1500 ms on average in vLLM's queue" in finding.message
+    assert "--max-num-seqs" in finding.remedy
+    # a queue wait that is a small part of a slow first token is not the cause
+    short = metrics.parse(idle + queue_histogram(1.0 + 6 * 0.2, 16))
+    sample = LatencySample([stream(4.0, 0.01)] * 3, [before, short], rtt_s=0.001)
+    (finding,) = check_latency(seeded(sample)).findings
+    assert "queueing:" not in finding.message and "prefill" in finding.message
+
+
 def test_fast_enough_passes() -> None:
     sample = LatencySample([stream(0.05, 0.01)] * 3, [], rtt_s=0.001)
     assert check_latency(seeded(sample)).findings == []

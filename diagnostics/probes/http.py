@@ -175,7 +175,13 @@ class ServerClient:
         return headers
 
     def request(
-        self, method: str, url: str, *, body: dict[str, Any] | None = None, with_key: bool = True
+        self,
+        method: str,
+        url: str,
+        *,
+        body: dict[str, Any] | None = None,
+        with_key: bool = True,
+        max_chars: int = 20_000,
     ) -> HttpAnswer:
         start = time.monotonic()
         try:
@@ -189,13 +195,15 @@ class ServerClient:
             method,
             url,
             status=r.status_code,
-            body=redact(r.text[:20_000]),
+            body=redact(r.text[:max_chars]),
             content_type=r.headers.get("content-type", ""),
             elapsed_s=time.monotonic() - start,
         )
 
-    def get(self, path: str, *, root: bool = False) -> HttpAnswer:
-        return self.request("GET", f"{self.root if root else self.api_base}{path}")
+    def get(self, path: str, *, root: bool = False, max_chars: int = 20_000) -> HttpAnswer:
+        return self.request(
+            "GET", f"{self.root if root else self.api_base}{path}", max_chars=max_chars
+        )
 
     def chat(self, model: str, max_tokens: int, **extra: Any) -> HttpAnswer:
         return self.request(
