@@ -16,7 +16,7 @@ from loadtests.records import RecordWriter, RequestRecord
 from loadtests.results import ALL_COLUMNS, RunDir
 from loadtests.server_metrics import GpuSample, Sample, StepSampler, figures, parse_prometheus
 from loadtests.summary import best_steps
-from loadtests.sweep import failure_label, server_setup
+from loadtests.sweep import failure_label, no_measurement, server_setup
 from loadtests.sweep_command import add_arguments, config_from_args, duration
 from loadtests.sweep_config import LoadStep, SweepConfig
 from picoclaw_vllm.errors import LaunchError, UsageError
@@ -361,3 +361,24 @@ class TestSweepGpuReader:
         from loadtests.server_metrics import NvmlReader
 
         assert NvmlReader(RecordedReader({"not_applicable": "no driver"})).read() is None
+
+
+class TestNoMeasurement:
+    @staticmethod
+    def record(warmup: bool) -> RequestRecord:
+        return RequestRecord(
+            step_id="s", request_id="1", worker="w", start_unix=1.0, ok=True, warmup=warmup
+        )
+
+    def test_a_step_that_only_warmed_up_says_why(self) -> None:
+        # a machine paused for 3 minutes during a 7 s step: three warm-up requests, nothing else
+        why = no_measurement([self.record(True)] * 3, wall_s=195.2, duration_s=6.0)
+        assert why is not None
+        assert "3 warm-up request(s) only, in 195 s for a 6 s step" in why
+        assert "stalled" in why
+
+    def test_one_measured_request_is_a_measurement(self) -> None:
+        assert no_measurement([self.record(True), self.record(False)], 7.0, 6.0) is None
+
+    def test_nothing_at_all_is_no_measurement(self) -> None:
+        assert no_measurement([], 7.0, 6.0) is not None
