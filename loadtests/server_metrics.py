@@ -24,6 +24,7 @@ from typing import Protocol
 
 import httpx
 
+from diagnostics.probes.metrics import QUEUE_TIME
 from diagnostics.probes.metrics import parse as parse_metrics
 from diagnostics.probes.nvml import GpuReader as SnapshotReader
 from diagnostics.probes.nvml import NvmlReader as DoctorNvmlReader
@@ -37,7 +38,6 @@ GENERATION_TOKENS = "vllm:generation_tokens_total"
 PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
 PREFIX_HITS = "vllm:prefix_cache_hits_total"
 RUNNING_TIME = "vllm:request_inference_time_seconds"  # prefill + decode, per finished request
-QUEUE_TIME = "vllm:request_queue_time_seconds"
 
 
 def parse_prometheus(text: str) -> dict[str, float]:

@@ -7,12 +7,11 @@ import statistics
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, LatencySample
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.metrics import Metrics
+from diagnostics.probes.metrics import QUEUE_TIME, Metrics
 
 KV_NEAR_FULL = 0.9
 RTT_SLOW_S = 0.05
 GPU_BUSY_PERCENT = 95.0
-QUEUE_TIME = "vllm:request_queue_time_seconds"
 QUEUE_FLOOR_S = 0.010
 QUEUE_SHARE = 0.25  # of the median TTFT: queueing that is a real part of the first token
 
@@ -20,20 +19,6 @@ QUEUE_SHARE = 0.25  # of the median TTFT: queueing that is a real part of the fi
 def _max(samples: list[Metrics], attr: str) -> float | None:
     values = [v for m in samples if (v := getattr(m, attr)) is not None]
     return max(values) if values else None
-
-
-def _queue_s(samples: list[Metrics]) -> float | None:
-    """Mean seconds in vLLM's queue of the requests that finished between the first and
-    last sample (its request_queue_time_seconds histogram)."""
-    if len(samples) < 2:
-        return None
-    first, last = samples[0], samples[-1]
-    sums = [m.total(f"{QUEUE_TIME}_sum") for m in (first, last)]
-    counts = [m.total(f"{QUEUE_TIME}_count") for m in (first, last)]
-    if None in sums or None in counts:
-        return None
-    finished = (counts[1] or 0) - (counts[0] or 0)
-    return ((sums[1] or 0) - (sums[0] or 0)) / finished if finished > 0 else None
 
 
 def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tuple[str, str]]:
@@ -45,7 +30,11 @@ def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tup
     )
     # A busy API server answers /metrics mostly between requests, so the waiting gauge can
     # read 0 under queueing; the queue-time histogram cannot miss it.
-    queue_s = _queue_s(sample.metrics_samples)
+    queue_s = (
+        sample.metrics_samples[-1].histogram_mean_since(sample.metrics_samples[0], QUEUE_TIME)
+        if len(sample.metrics_samples) > 1
+        else None
+    )
     queued = queue_s is not None and queue_s >= max(QUEUE_FLOOR_S, QUEUE_SHARE * (ttft or 0))
     if waiting or queued:
         seen = (

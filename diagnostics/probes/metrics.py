@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
+QUEUE_TIME = "vllm:request_queue_time_seconds"  # histogram: seconds each request waited
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -53,6 +55,15 @@ class Metrics:
     def histogram_mean(self, name: str) -> float | None:
         total, count = self.total(f"{name}_sum"), self.total(f"{name}_count")
         return total / count if total is not None and count else None
+
+    def histogram_mean_since(self, earlier: Metrics, name: str) -> float | None:
+        """The mean of histogram `name`'s observations made between `earlier` and this scrape."""
+        sums = self.total(f"{name}_sum"), earlier.total(f"{name}_sum")
+        counts = self.total(f"{name}_count"), earlier.total(f"{name}_count")
+        if sums[0] is None or sums[1] is None or counts[0] is None or counts[1] is None:
+            return None
+        observed = counts[0] - counts[1]
+        return (sums[0] - sums[1]) / observed if observed > 0 else None
 
 
 def parse(text: str) -> Metrics:
