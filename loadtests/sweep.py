@@ -38,7 +38,7 @@ from loadtests.locust_process import (
 )
 from loadtests.metrics import summarize
 from loadtests.prompts import ServerTokenizer, synthetic_prompts
-from loadtests.records import RequestRecord, read_records
+from loadtests.records import read_records
 from loadtests.results import Row, RunDir
 from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
 from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
@@ -61,12 +61,10 @@ LOAD_FAILED = "load_failed"
 PROMPTS_FILE = "prompts.jsonl"  # in the run directory
 
 
-def no_measurement(records: list[RequestRecord], wall_s: float, duration_s: float) -> str | None:
-    """Why a step that ran measured nothing, or None when it measured a request."""
-    if any(not r.warmup for r in records):
-        return None
+def no_measurement(warmup_requests: int, wall_s: float, duration_s: float) -> str:
+    """Why a step measured no request after its warm-up."""
     return (
-        f"no request was measured: {len(records)} warm-up request(s) only, in {wall_s:.0f} s "
+        f"no request was measured: {warmup_requests} warm-up request(s) only, in {wall_s:.0f} s "
         f"for a {duration_s:g} s step; the server or this machine stalled (see the step's "
         "Locust log and the server log)"
     )
@@ -369,10 +367,10 @@ class _Sweep:
         row["wall_s"] = time.monotonic() - started
         found = read_records(records)
         row |= summarize(found, cfg.slo)
-        why = no_measurement(found, row["wall_s"], cfg.duration_s)
-        if row["status"] == "ok" and why:
-            row |= {"status": "failed", "failure_id": LOAD_FAILED, "failure_message": why}
         measured = [r for r in found if not r.warmup]
+        if row["status"] == "ok" and not measured:
+            why = no_measurement(len(found), row["wall_s"], cfg.duration_s)
+            row |= {"status": "failed", "failure_id": LOAD_FAILED, "failure_message": why}
         to_monotonic = time.monotonic() - time.time()
         since = (
             to_monotonic + min(r.start_unix for r in measured)

@@ -37,11 +37,9 @@ def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tup
     )
     queued = queue_s is not None and queue_s >= max(QUEUE_FLOOR_S, QUEUE_SHARE * (ttft or 0))
     if waiting or queued:
-        seen = (
-            [f"up to {waiting:.0f} requests waiting while {running or 0:.0f} run"]
-            if waiting
-            else []
-        )
+        seen = []
+        if waiting:
+            seen.append(f"up to {waiting:.0f} requests waiting while {running or 0:.0f} run")
         if queue_s is not None:
             seen.append(
                 f"requests finished during the probe waited {queue_s * 1000:.0f} ms on average "
