@@ -51,9 +51,35 @@ _ENTRIES = (
     ),
     (
         "context_overflow",
-        "max_tokens above the server's context",
-        "PicoClaw's max_tokens (default 32768) exceeds the server's max_model_len: every request "
-        "fails with 400.",
+        "PicoClaw's request does not fit the server's context",
+        "PicoClaw's max_tokens (default 32768), or its first request alone (system prompt, tool "
+        "schemas, one message, measured with the server's /tokenize), exceeds max_model_len: "
+        "every request fails with 400.",
+    ),
+    (
+        "context_headroom",
+        "Little room for the agent's history",
+        "PicoClaw's first request fits, but max_model_len leaves room for only a few agent "
+        "iterations: each resends the whole history, and the call past the limit fails with 400.",
+    ),
+    (
+        "tool_choice_rejected",
+        "Server rejects PicoClaw's tools",
+        'PicoClaw sends its tools with tool_choice "auto"; vLLM started without '
+        "--enable-auto-tool-choice and --tool-call-parser answers every such request 400.",
+    ),
+    (
+        "tool_call_unparsed",
+        "Tool calls come back as text",
+        "A forced tool call does not come back as structured message.tool_calls with JSON "
+        "arguments (raw <tool_call>, [TOOL_CALLS] or <|python_tag|> markup left in content, or "
+        "the call cut short): the parser does not fit the model, and PicoClaw never runs the tool.",
+    ),
+    (
+        "tool_parser_invalid",
+        "Tool-call parser stops the start-up",
+        "The server log shows a --tool-call-parser the tokenizer cannot serve (its special "
+        "tokens are missing), an unknown parser name, or --enable-auto-tool-choice without one.",
     ),
     (
         "engine_dead",

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--check", action="append", default=[], metavar="NAME",
                      help="run only this check (and what it needs); repeatable; "
                      "names: config fallbacks connection api_base health auth model context "
-                     "completion latency server_log gpu_memory memory_fit hub")  # fmt: skip
+                     "tools completion tool_call latency server_log gpu_memory memory_fit "
+                     "hub")  # fmt: skip
 
 
 def _run_log_command(cmd: list[str], what: str) -> str:

@@ -21,11 +21,18 @@ from diagnostics.probes import hub, metrics, processes
 from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
 from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.picoclaw import request as picoclaw_request
+from picoclaw_vllm.picoclaw.request import RequestShape
 from picoclaw_vllm.redact import register_secret
 
 T = TypeVar("T")
 # /metrics whole: 55 KB on the one-engine CPU vLLM, its queue-time histogram past 35 KB
 METRICS_MAX_CHARS = 4_000_000
+# PicoClaw's probes lower its max_tokens to this (the context check judges the real one).
+PROBE_MAX_TOKENS = 1
+# A forced call of one tool: vLLM 0.32 needs about 60 tokens for the tiny model's junk call.
+FORCED_CALL_MAX_TOKENS = 256
+FORCED_CALL_TOOLS = ("read_file", "list_dir", "exec")
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,38 @@ class Target:
     request_timeout_s: float
     config: PicoclawConfig
 
+    def request_shape(self) -> RequestShape:
+        """PicoClaw's request settings for this target (the config's, the key in use)."""
+        c = self.config
+        return RequestShape(
+            model=self.model or "",
+            max_tokens=self.max_tokens,
+            max_tokens_field=c.max_tokens_field,
+            temperature=c.temperature,
+            extra_body=c.extra_body,
+            custom_headers=c.custom_headers,
+            user_agent=c.user_agent,
+            api_key=self.api_key,
+            streaming=bool(c.streaming),
+        )
+
 
 @dataclass(frozen=True)
 class ServedModel:
     id: str
     root: str | None
     max_model_len: int | None
+
+
+@dataclass(frozen=True)
+class PromptSize:
+    """PicoClaw's first request measured with the server's tokenizer (POST /tokenize)."""
+
+    tokens: int | None  # system prompt + tool schemas + one user message, as templated
+    iteration_tokens: int | None  # what one agent iteration (tool call + result) adds
+    max_model_len: int | None
+    source: str  # "/tokenize" or why it could not be measured
+    answer: HttpAnswer | None = None
 
 
 @dataclass
@@ -175,18 +208,76 @@ class Facts:
         answer = self.client.get("/metrics", root=True, max_chars=METRICS_MAX_CHARS)
         return metrics.parse(answer.body) if answer.ok else None
 
+    def picoclaw_request(
+        self, *, stream: bool, max_tokens: int | None = PROBE_MAX_TOKENS, **kw: Any
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Body and headers of PicoClaw's first request of a session (its builder, its config)."""
+        shape = self.target().request_shape()
+        messages = picoclaw_request.first_messages()
+        body = picoclaw_request.body(shape, messages, stream=stream, max_tokens=max_tokens, **kw)
+        return body, picoclaw_request.headers(shape, stream=stream)
+
     def chat(self) -> HttpAnswer:
-        model = self.target().model or ""
-        return self._once("chat", lambda: self.client.chat(model, 1))
+        """PicoClaw's request, non-streaming: the one full-size prefill of the diagnosis."""
+        return self._once("chat", lambda: self.client.chat(*self.picoclaw_request(stream=False)))
 
     def chat_stream(self) -> StreamTiming:
-        model = self.target().model or ""
-        return self._once("chat_stream", lambda: self.client.chat_stream(model, 1))
+        return self._once(
+            "chat_stream", lambda: self.client.chat_stream(*self.picoclaw_request(stream=True))
+        )
 
-    def context_probe(self, max_tokens: int) -> HttpAnswer:
+    def context_probe(self) -> HttpAnswer:
         """The request PicoClaw really sends, with its max_tokens (only sent when it must fail)."""
-        model = self.target().model or ""
-        return self._once("context_probe", lambda: self.client.chat(model, max_tokens))
+        return self._once(
+            "context_probe",
+            lambda: self.client.chat(*self.picoclaw_request(stream=False, max_tokens=None)),
+        )
+
+    def forced_tool(self) -> str:
+        names = picoclaw_request.tool_names()
+        return next((n for n in FORCED_CALL_TOOLS if n in names), names[0])
+
+    def tool_call(self) -> HttpAnswer:
+        """PicoClaw's request with one tool forced: the answer must be a parsed tool call."""
+        choice = {"type": "function", "function": {"name": self.forced_tool()}}
+        return self._once(
+            "tool_call",
+            lambda: self.client.chat(
+                *self.picoclaw_request(
+                    stream=False, max_tokens=FORCED_CALL_MAX_TOKENS, tool_choice=choice
+                )
+            ),
+        )
+
+    def prompt_size(self) -> PromptSize:
+        return self._once("prompt_size", self._measure_prompt)
+
+    def _tokenize(self, messages: list[dict[str, Any]]) -> HttpAnswer:
+        body = {
+            "model": self.target().model or "",
+            "messages": messages,
+            "tools": picoclaw_request.default_tools(),
+            "add_generation_prompt": True,
+        }
+        return self.client.request("POST", f"{self.client.root}/tokenize", body=body)
+
+    def _measure_prompt(self) -> PromptSize:
+        messages = picoclaw_request.first_messages()
+        first = self._tokenize(messages)
+        data = first.json() if first.ok else None
+        if not isinstance(data, dict) or not isinstance(data.get("count"), int):
+            return PromptSize(None, None, None, f"/tokenize: {first.describe()}", first)
+        longer = self._tokenize(messages + picoclaw_request.one_iteration(self.forced_tool()))
+        more = longer.json() if longer.ok else None
+        grown = more.get("count") if isinstance(more, dict) else None
+        limit = data.get("max_model_len")
+        return PromptSize(
+            data["count"],
+            grown - data["count"] if isinstance(grown, int) else None,
+            limit if isinstance(limit, int) else None,
+            "/tokenize",
+            first,
+        )
 
     def latency(self) -> LatencySample:
         return self._once("latency", self._measure_latency)
@@ -206,13 +297,13 @@ class Facts:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        model = self.target().model or ""
         streams = []
         try:
+            body, headers = self.picoclaw_request(
+                stream=True, max_tokens=self.options.probe_max_tokens, extra={"ignore_eos": True}
+            )
             for _ in range(self.options.probe_requests):
-                streams.append(
-                    self.client.chat_stream(model, self.options.probe_max_tokens, ignore_eos=True)
-                )
+                streams.append(self.client.chat_stream(body, headers))
         finally:
             stop.set()
             sampler.join(timeout=self.options.timeout_s + 1)

@@ -122,6 +122,17 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("no_kernel_image", r"no kernel image is available for execution on the device"),
     _sig("port_in_use", r"bind on address \('?[^,]*'?, (?P<port>\d+)\).*address already in use"),
     _sig("port_in_use", r"Address already in use"),
+    _sig(
+        "tool_parser_invalid",
+        r"--tool-call-parser (?P<parser>\S+) cannot be used with the tokenizer of"
+        r" '(?P<model>[^']+)'"
+        r"(?:: \w+ could not locate the (?:bot )?token '(?P<token>[^']+)')?",
+    ),
+    _sig(
+        "tool_parser_invalid", r"ToolParser could not locate the (?:bot )?token '(?P<token>[^']+)"
+    ),
+    _sig("tool_parser_invalid", r"invalid tool call parser: (?P<parser>[^\s(]+)"),
+    _sig("tool_parser_invalid", r"--enable-auto-tool-choice requires --tool-call-parser"),
 )
 
 # A traceback's last line: `module.SomeError: message`, possibly behind a vLLM log prefix.

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from picoclaw_vllm.picoclaw.request import AGENT_TEMPERATURE
+
 DEFAULT_API_BASE = "http://localhost:8000/v1"
 DEFAULT_MAX_TOKENS = 32768
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
@@ -61,6 +63,11 @@ class PicoclawConfig:
     fallbacks: list[Fallback] = field(default_factory=list)
     entry_name: str | None = None  # the model_list entry in use (current format)
     streaming: bool | None = None
+    temperature: float = AGENT_TEMPERATURE  # agents.defaults.temperature, the agent's 0.7 unset
+    max_tokens_field: str | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    user_agent: str | None = None
 
 
 def default_path() -> Path:
@@ -102,6 +109,10 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _keys(value: object) -> list[str]:
     if isinstance(value, str) and value:
         return [value]
@@ -124,6 +135,20 @@ def _security_keys(config_path: Path) -> dict[str, list[str]] | ConfigProblem:
         return ConfigProblem(str(path), f"cannot be read: {e}")
     entries = _dict(_dict(data).get("model_list"))
     return {name: _keys(_dict(v).get("api_keys")) for name, v in entries.items()}
+
+
+def _temperature(defaults: dict[str, Any]) -> float:
+    value = defaults.get("temperature")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return AGENT_TEMPERATURE
+
+
+def _streaming(value: object) -> bool | None:
+    """`"streaming": {"enabled": true}` (ModelStreamingConfig); a bare bool is read too."""
+    if isinstance(value, dict):
+        value = value.get("enabled")
+    return value if isinstance(value, bool) else None
 
 
 def _number(value: object, default: float) -> float:
@@ -154,6 +179,7 @@ def _legacy(path: Path, data: dict[str, Any]) -> PicoclawConfig:
         max_tokens=int(_number(defaults.get("max_tokens"), DEFAULT_MAX_TOKENS)),
         request_timeout_s=_number(vllm.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
+        temperature=_temperature(defaults),
     )
 
 
@@ -199,7 +225,16 @@ def _v3(path: Path, data: dict[str, Any]) -> PicoclawConfig | ConfigProblem:
         request_timeout_s=_number(entry.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
         entry_name=str(name) if name else None,
-        streaming=entry.get("streaming") if isinstance(entry.get("streaming"), bool) else None,
+        streaming=_streaming(entry.get("streaming")),
+        temperature=_temperature(defaults),
+        max_tokens_field=_str_or_none(entry.get("max_tokens_field")),
+        extra_body=_dict(entry.get("extra_body")),
+        custom_headers={
+            str(k): str(v)
+            for k, v in _dict(entry.get("custom_headers")).items()
+            if str(k).strip() and isinstance(v, str)
+        },
+        user_agent=_str_or_none(entry.get("user_agent")),
     )
 
 

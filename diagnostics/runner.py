@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from diagnostics.checks import config_checks, gpu, hub_checks, performance, requests, server
+from diagnostics.checks import (
+    config_checks,
+    gpu,
+    hub_checks,
+    performance,
+    requests,
+    server,
+    tool_calling,
+)
 from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, Target
@@ -44,14 +52,20 @@ SCHEMA = "picoclaw-vllm/diagnosis/v1"
 CHECKS: tuple[Check, ...] = (
     *config_checks.CHECKS,
     *server.CHECKS,
-    *requests.CHECKS,
+    *requests.MODEL_AND_CONTEXT,
+    tool_calling.CHECKS[0],
+    *requests.COMPLETION,
+    tool_calling.CHECKS[1],
     *performance.CHECKS,
     *server_log_checks.CHECKS,
     *gpu.CHECKS,
     *hub_checks.CHECKS,
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
-SERVER_CHECKS = {"connection", "api_base", "health", "auth", "model", "context", "completion"}
+SERVER_CHECKS = {
+    *("connection", "api_base", "health", "auth", "model", "context"),
+    *("tools", "completion", "tool_call"),
+}
 
 
 @dataclass
@@ -159,12 +173,22 @@ def _warm(facts: Facts, checks: list[Check]) -> None:
     config_ok = not isinstance(facts.config(), ConfigProblem)
     if config_ok and names & SERVER_CHECKS:
         probes += [facts.health, facts.version, facts.models, facts.models_v1]
-        probes += [facts.metrics_before, facts.chat, facts.chat_stream]
+        probes += [facts.metrics_before, facts.prompt_size]
+        probes.append(lambda: _picoclaw_requests(facts, forced_call="tool_call" in names))
     if config_ok and "hub" in names and facts.options.check_hub:
         probes.append(facts.hub)
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
         for future in [pool.submit(p) for p in probes]:
             future.result()
+
+
+def _picoclaw_requests(facts: Facts, *, forced_call: bool) -> None:
+    """One full-size prefill first; the requests after it reuse its prefix (system prompt and
+    tools) from vLLM's prefix cache instead of computing it again, concurrently."""
+    facts.chat()
+    facts.chat_stream()
+    if forced_call:
+        facts.tool_call()
 
 
 def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckResult:

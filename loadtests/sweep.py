@@ -126,7 +126,7 @@ def server_setup(
         "max_num_seqs": plan.max_num_seqs,
         "tensor_parallel_size": plan.tensor_parallel_size,
         "api_key": config.api_key,
-        "extra_args": tuple(config.extra_vllm_args),
+        "extra_args": settings.extra_args + tuple(config.extra_vllm_args),
     }
     for name in ("max_model_len", "gpu_memory_utilization", "dtype"):
         if getattr(config, name) is not None:

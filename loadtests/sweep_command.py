@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 from pathlib import Path
 
 from loadtests.metrics import Slo
@@ -64,6 +65,17 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def vllm_args(values: list[str]) -> tuple[str, ...]:
+    """`--vllm-arg` values, each split the way a shell would split it."""
+    args: list[str] = []
+    for value in values:
+        try:
+            args += shlex.split(value)
+        except ValueError as e:
+            raise UsageError(f"--vllm-arg {value!r}: {e}") from e
+    return tuple(args)
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     """The sweep's options; other commands (acceptance) reuse them with --out optional."""
     a = parser.add_argument
@@ -82,6 +94,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     s.add_argument("--max-model-len", type=int)
     s.add_argument("--gpu-memory-utilization", type=float)
     s.add_argument("--dtype")
+    s.add_argument(
+        "--vllm-arg",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="more vLLM flags, passed as given to every launch (repeatable; "
+        "write --vllm-arg=--enable-prefix-caching or --vllm-arg '--quantization fp8')",
+    )
     s.add_argument("--ready-timeout", type=duration, default=600.0, help="default 600s")
     ld = parser.add_argument_group("load")
     ld.add_argument("--concurrency", type=int_list, default=(1,),
@@ -125,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         max_model_len=args.max_model_len,
         gpu_memory_utilization=args.gpu_memory_utilization,
         dtype=args.dtype,
+        extra_vllm_args=vllm_args(args.vllm_arg),
         ready_timeout_s=args.ready_timeout,
         concurrency=args.concurrency,
         rates=args.rate,

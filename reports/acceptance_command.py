@@ -65,7 +65,6 @@ GENERAL_LOAD: dict[str, Any] = {
 }
 DEFAULT_GATES = "error_rate_pct=1,ttft_p95_ms=2000"
 DEFAULT_SLO_TTFT_MS = 2000.0  # goodput counts requests whose first token came within this
-EMBEDDED_MAX_TOKENS = 256
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +101,7 @@ def embedded_picoclaw_config(path: Path, api_base: str) -> Path:
         "model_list": [
             {"model_name": "local-vllm", "model": f"vllm/{TINY_MODEL_NAME}", "api_base": api_base}
         ],
-        "agents": {"defaults": {"model_name": "local-vllm", "max_tokens": EMBEDDED_MAX_TOKENS}},
+        "agents": {"defaults": {"model_name": "local-vllm"}},  # PicoClaw's own max_tokens
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -138,6 +138,7 @@ def fingerprint(
         "workload": _workload(config),
         "goodput_slo_ms": config.get("slo") if isinstance(config.get("slo"), dict) else None,
         "locust_command": _first_command(locust if locust else manifest.get("locust_command")),
+        "vllm_args": " ".join(str(a) for a in config.get("extra_vllm_args") or []) or None,
         "settings": settings,
     }
 

@@ -158,6 +158,7 @@ def fingerprint_rows(document: dict[str, Any]) -> list[tuple[str, Any]]:
         ("workload", fp["workload"]),
         ("goodput SLOs (ms)", fp["goodput_slo_ms"]),
         ("Locust command", fp["locust_command"]),
+        ("vLLM flags added (--vllm-arg)", fp.get("vllm_args")),
     ]
     rows += [(f"server flags, {s['label']}", s["vllm_command"]) for s in fp["settings"]]
     return rows

@@ -13,6 +13,7 @@ import pytest
 from conftest import TEST_API_KEY
 
 from picoclaw_vllm.cli import build_parser
+from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN
 from picoclaw_vllm.server.launcher import ServerHandle
 from reports.acceptance_command import _fill_defaults, embedded_picoclaw_config
 
@@ -119,4 +120,5 @@ def test_embedded_picoclaw_config_is_one_picoclaw_reads(tmp_path: Path) -> None:
     assert isinstance(config, PicoclawConfig)
     assert config.api_base == "http://127.0.0.1:9/v1"
     assert config.model_sent == "tiny-llama"
-    assert config.max_tokens < 1024
+    # PicoClaw's own default max_tokens, which the embedded server's context holds
+    assert config.max_tokens == 32768 < EMBEDDED_MAX_MODEL_LEN

@@ -36,6 +36,12 @@ def log(name: str) -> str:
         ("cpu_numa_binding", "tensor_parallel_invalid", "NUMA nodes", {"workers": "2"}),
         ("shm_too_small", "shm_too_small", "NCCL WARN Error while creating shared memory", {}),
         ("hf_gated", "hf_gated", "GatedRepoError", {"repo": "meta-llama/Llama-3.2-3B-Instruct"}),
+        # real start-up logs of vLLM 0.32 (CPU) with the tiny model, 2026-12-04
+        ("tool_parser_llama3_json", "tool_parser_invalid", "could not locate the bot token",
+         {"token": "<|python_tag|>"}),
+        ("tool_parser_unknown", "tool_parser_invalid", "invalid tool call parser",
+         {"parser": "nosuchparser"}),
+        ("tool_parser_missing", "tool_parser_invalid", "requires --tool-call-parser", {}),
         ("hf_repo_not_found", "hf_repo_not_found", "RepositoryNotFoundError",
          {"repo": "meta-lama/Llama-3.2-3B-Instruct"}),
         ("no_kernel_image", "no_kernel_image", "no kernel image is available", {}),

@@ -294,4 +294,8 @@ def test_picoclaw_headers_are_sent(capsys: pytest.CaptureFixture[str]) -> None:
     no_key, with_key = seen[: len(seen) // 2], seen[len(seen) // 2 :]
     assert all("authorization" not in h for h in no_key)
     assert all(h["authorization"] == "Bearer k-12345" for h in with_key)
-    assert all(json.loads(h["x-body"])["max_tokens"] == 1 for h in seen)
+    bodies = [json.loads(h["x-body"]) for h in seen]
+    # PicoClaw's body: its tools with tool_choice "auto", max_tokens lowered to 1 for the probe
+    assert all(b["tool_choice"] == "auto" and len(b["tools"]) >= 10 for b in bodies)
+    assert all(b["max_tokens"] == 1 and b["temperature"] == 0.7 for b in bodies)
+    assert all(b["messages"][0]["role"] == "system" for b in bodies)

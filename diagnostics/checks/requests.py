@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where, max_tokens_line, model_line
-from diagnostics.facts import Facts
+from diagnostics.facts import Facts, Target
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
+from picoclaw_vllm.picoclaw import request as picoclaw_request
 
 ENGINE_DEAD_TEXT = "EngineCore encountered an issue"
 
@@ -55,38 +56,101 @@ def check_model(facts: Facts) -> Outcome:
     )
 
 
+# An agent session needs room for this many iterations of history beyond the first request,
+# or it fails within a turn or two (PicoClaw allows up to 50 per user message).
+MIN_HEADROOM_ITERATIONS = 10
+
+
 def check_context(facts: Facts) -> Outcome:
     t = facts.target()
     served = {m.id: m for m in facts.served()}
-    limit = served[t.model].max_model_len if t.model in served else None
+    size = facts.prompt_size()
+    limit = size.max_model_len or (served[t.model].max_model_len if t.model in served else None)
     if limit is None:
         return Outcome.skip("the server does not report max_model_len")
-    suggested = max(256, limit // 4)
+    prompt = size.tokens
+    where = _max_tokens_origin(t)
     if t.max_tokens > limit:
-        answer = facts.context_probe(t.max_tokens)
+        answer = facts.context_probe()
         return Outcome.of(
             Finding(
                 "context_overflow",
                 Severity.FAIL,
-                f"PicoClaw's max_tokens {t.max_tokens} exceeds the server's max_model_len "
-                f"{limit}: every request fails",
-                evidence=answer.describe(),
-                remedy=f"{max_tokens_line(t, suggested)} (max_tokens + prompt must fit in "
-                f"{limit}); or restart vLLM with a larger --max-model-len if memory allows",
+                f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}: vLLM "
+                "answers every PicoClaw request 400",
+                evidence=answer.describe()[:600],
+                remedy=f"{max_tokens_line(t, _suggested(limit, prompt))} (max_tokens + prompt "
+                f"must fit in {limit}); or restart vLLM with --max-model-len "
+                f"{_round_up(t.max_tokens + (prompt or 0))} if memory allows",
             )
         )
-    if t.max_tokens > limit * 3 // 4:
+    if prompt is None:
+        return Outcome.ok(
+            f"max_tokens {t.max_tokens} <= max_model_len {limit}",
+            f"PicoClaw's prompt not measured: {size.source}",
+        )
+    first = (
+        f"PicoClaw's first request is {prompt} prompt tokens (system prompt, "
+        f"{len(picoclaw_request.default_tools())} tool schemas, one user message; "
+        "the server's /tokenize)"
+    )
+    if prompt >= limit:
         return Outcome.of(
             Finding(
                 "context_overflow",
-                Severity.WARN,
-                f"max_tokens {t.max_tokens} leaves under a quarter of max_model_len {limit} "
-                "for the prompt: long conversations will fail with 400",
-                evidence=f"max_tokens {t.max_tokens}, max_model_len {limit}",
-                remedy=max_tokens_line(t, suggested),
+                Severity.FAIL,
+                f"{first}, more than max_model_len {limit}: vLLM answers every PicoClaw "
+                "request 400",
+                evidence=f"POST /tokenize -> count {prompt}, max_model_len {limit}",
+                remedy=f"restart vLLM with --max-model-len "
+                f"{_round_up(prompt + t.max_tokens)} (prompt {prompt} + max_tokens "
+                f"{t.max_tokens}) if memory allows, or serve a model with a longer context",
             )
         )
-    return Outcome.ok(f"max_tokens {t.max_tokens} <= max_model_len {limit}")
+    room = limit - prompt
+    per = size.iteration_tokens
+    iterations = room // per if per else None
+    cut = (
+        f"; prompt + max_tokens = {prompt + t.max_tokens} > {limit}: vLLM 0.32 accepts such a "
+        f"request and ends the answer where the context ends (after {room} tokens now)"
+        if prompt + t.max_tokens > limit
+        else ""
+    )
+    note = (
+        f"{first}; max_model_len {limit} leaves {room} tokens of history"
+        + (f", about {iterations} agent iterations of {per} tokens" if iterations else "")
+        + cut
+    )
+    if per and iterations is not None and iterations < MIN_HEADROOM_ITERATIONS:
+        return Outcome.of(
+            Finding(
+                "context_headroom",
+                Severity.WARN,
+                f"room for only about {iterations} agent iterations: every iteration resends "
+                f"the growing history, and the one past {limit} tokens fails with 400",
+                evidence=note,
+                remedy=f"restart vLLM with --max-model-len "
+                f"{_round_up(prompt + MIN_HEADROOM_ITERATIONS * per + t.max_tokens)} if memory "
+                "allows (prompt + history + max_tokens), or serve a model with a longer context",
+            )
+        )
+    return Outcome.ok(note)
+
+
+def _max_tokens_origin(t: Target) -> str:
+    if t.config.path is None:
+        return "PicoClaw's default max_tokens"
+    return f"max_tokens from {t.config.path}"
+
+
+def _suggested(limit: int, prompt: int | None) -> int:
+    room = limit - (prompt or 0)
+    return max(256, room // 2) if room > 512 else max(1, room)
+
+
+def _round_up(tokens: int) -> int:
+    """A --max-model-len to suggest: the next multiple of 1024."""
+    return -(-tokens // 1024) * 1024
 
 
 def _engine_dead(answer: HttpAnswer) -> bool:
@@ -180,15 +244,18 @@ def _failed(kind: str, answer: HttpAnswer) -> Finding:
         + (f" with {answer.status}" if answer.status else ""),
         evidence=evidence[:600],
         remedy="read the server log for the cause (diagnose --log FILE); the request is "
-        "POST {api_base}/chat/completions with User-Agent PicoClaw and max_tokens 1",
+        "PicoClaw's: POST {api_base}/chat/completions with its system prompt, tools and "
+        "tool_choice auto, max_tokens lowered to 1",
     )
 
 
-CHECKS = (
+MODEL_AND_CONTEXT = (
     Check("model", "Model name", "Requests", check_model, ("auth",), ("model_not_found",)),
-    Check("context", "max_tokens vs context", "Requests", check_context, ("model",),
-          ("context_overflow",)),
+    Check("context", "PicoClaw's prompt vs context", "Requests", check_context, ("model",),
+          ("context_overflow", "context_headroom")),
+)  # fmt: skip
+COMPLETION = (
     Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
-          ("model", "api_base", "health"),
+          ("model", "api_base", "health", "tools"),
           ("completion_failed", "engine_dead", "slow_responses")),
 )  # fmt: skip

