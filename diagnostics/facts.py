@@ -30,8 +30,8 @@ T = TypeVar("T")
 METRICS_MAX_CHARS = 4_000_000
 # PicoClaw's probes lower its max_tokens to this (the context check judges the real one).
 PROBE_MAX_TOKENS = 1
-# A forced call of one tool: vLLM 0.32 needs about 60 tokens for the tiny model's junk call.
-FORCED_CALL_MAX_TOKENS = 256
+# /tokenize answers every token id: about 6 characters each
+TOKENIZE_MAX_CHARS = 2_000_000
 FORCED_CALL_TOOLS = ("read_file", "list_dir", "exec")
 
 
@@ -227,10 +227,13 @@ class Facts:
         )
 
     def context_probe(self) -> HttpAnswer:
-        """The request PicoClaw really sends, with its max_tokens (only sent when it must fail)."""
+        """PicoClaw's request with its real max_tokens (only sent when it must fail), without
+        tools so that vLLM's answer is about the length even where tools are rejected too."""
         return self._once(
             "context_probe",
-            lambda: self.client.chat(*self.picoclaw_request(stream=False, max_tokens=None)),
+            lambda: self.client.chat(
+                *self.picoclaw_request(stream=False, max_tokens=None, tools=[])
+            ),
         )
 
     def forced_tool(self) -> str:
@@ -244,7 +247,9 @@ class Facts:
             "tool_call",
             lambda: self.client.chat(
                 *self.picoclaw_request(
-                    stream=False, max_tokens=FORCED_CALL_MAX_TOKENS, tool_choice=choice
+                    stream=False,
+                    max_tokens=self.options.forced_call_max_tokens,
+                    tool_choice=choice,
                 )
             ),
         )
@@ -259,7 +264,9 @@ class Facts:
             "tools": picoclaw_request.default_tools(),
             "add_generation_prompt": True,
         }
-        return self.client.request("POST", f"{self.client.root}/tokenize", body=body)
+        return self.client.request(
+            "POST", f"{self.client.root}/tokenize", body=body, max_chars=TOKENIZE_MAX_CHARS
+        )
 
     def _measure_prompt(self) -> PromptSize:
         messages = picoclaw_request.first_messages()

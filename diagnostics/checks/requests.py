@@ -72,12 +72,13 @@ def check_context(facts: Facts) -> Outcome:
     where = _max_tokens_origin(t)
     if t.max_tokens > limit:
         answer = facts.context_probe()
+        also = f" (and its first prompt alone is {prompt} tokens)" if prompt else ""
         return Outcome.of(
             Finding(
                 "context_overflow",
                 Severity.FAIL,
-                f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}: vLLM "
-                "answers every PicoClaw request 400",
+                f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}{also}: "
+                "vLLM answers every PicoClaw request 400",
                 evidence=answer.describe()[:600],
                 remedy=f"{max_tokens_line(t, _suggested(limit, prompt))} (max_tokens + prompt "
                 f"must fit in {limit}); or restart vLLM with --max-model-len "

@@ -8,7 +8,7 @@ from typing import Any
 
 from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
-from diagnostics.facts import FORCED_CALL_MAX_TOKENS, Facts
+from diagnostics.facts import Facts
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
 from picoclaw_vllm.picoclaw import request as picoclaw_request
@@ -112,11 +112,12 @@ def check_tool_call(facts: Facts) -> Outcome:
     message, finish = _message(answer)
     calls = message.get("tool_calls") or []
     content = message.get("content") if isinstance(message.get("content"), str) else ""
-    sent = _sent(facts, answer, choice) + f", max_tokens {FORCED_CALL_MAX_TOKENS}"
+    limit = facts.options.forced_call_max_tokens
+    sent = _sent(facts, answer, choice) + f", max_tokens {limit}"
     if not calls:
         markup = RAW_MARKUP.search(content or "")
         if finish == "length":
-            why = f"the call was cut at {FORCED_CALL_MAX_TOKENS} tokens and left as text"
+            why = f"the call was cut at {limit} tokens and left as text"
         elif markup:
             why = f"the call stayed as raw {markup.group(0).strip()!r} markup in content"
         else:
