@@ -231,3 +231,30 @@ def closing_socket() -> Iterator[str]:
         stop.set()
         thread.join(timeout=2)
         listener.close()
+
+
+def raw_markup_tool_calls(markup: str) -> Handler:
+    """A server whose --tool-call-parser does not fit its model: vLLM answers, but the model's
+    tool-call markup stays in `content` (what a Llama served with `hermes` looks like)."""
+
+    def handler(method: str, path: str, headers: dict[str, str]) -> Reply:
+        if path == "/health":
+            return 200, {}, b""
+        if path.endswith("/models"):
+            llama = {"id": "tiny-llama", "root": "meta-llama/Llama-3.1-8B-Instruct"}
+            return json_reply(200, {"object": "list", "data": [llama]})
+        if path == "/tokenize":
+            return json_reply(200, {"count": 300, "max_model_len": 32768, "tokens": []})
+        body = json.loads(headers.get("x-body") or "{}")
+        if body.get("stream"):
+            chunk = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}}]}
+            return (
+                200,
+                {"Content-Type": "text/event-stream"},
+                (f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()),
+            )
+        message = {"role": "assistant", "content": markup, "tool_calls": []}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return json_reply(200, {"id": "c", "object": "chat.completion", "choices": [choice]})
+
+    return handler

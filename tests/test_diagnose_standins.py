@@ -23,6 +23,7 @@ from diagnose_standins import (
     nginx_502,
     no_chat_template,
     plain_text_ok,
+    raw_markup_tool_calls,
     silent_socket,
     stream_error_chunk,
 )
@@ -299,3 +300,26 @@ def test_picoclaw_headers_are_sent(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(b["tool_choice"] == "auto" and len(b["tools"]) >= 10 for b in bodies)
     assert all(b["max_tokens"] == 1 and b["temperature"] == 0.7 for b in bodies)
     assert all(b["messages"][0]["role"] == "system" for b in bodies)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<|python_tag|>{"name": "read_file", "parameters": {"path": "README.md"}}',
+        '[TOOL_CALLS][{"name": "read_file", "arguments": {"path": "README.md"}}]',
+        '{"name": "read_file", "arguments": {"path": "README.md"}}',
+        '<tool_call>\n{"name": "read_file", "arguments": {"path": "README.md"}}\n</tool_call>',
+    ],
+)
+def test_tool_call_markup_left_in_content_is_a_parser_mismatch(
+    capsys: pytest.CaptureFixture[str], markup: str
+) -> None:
+    """Stand-in (a real model with a wrong parser cannot run here): the answer is a 200 whose
+    tool call stayed as text, so PicoClaw would never run the tool."""
+    with http_standin(raw_markup_tool_calls(markup)) as base:
+        rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama",
+                           "--check", "tool_call")  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == "tool_call_unparsed")
+    assert rc == 1
+    assert "raw" in finding["message"] and markup[:8] in finding["evidence"]
+    assert "--tool-call-parser llama3_json" in finding["remedy"]
