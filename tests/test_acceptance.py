@@ -79,10 +79,10 @@ def test_external_acceptance_passes_and_writes_every_part(
 
 
 @pytest.mark.vllm
-def test_picoclaw_default_max_tokens_fails_the_doctor_gate(
+def test_max_tokens_above_the_context_fails_the_doctor_gate(
     vllm_server: ServerHandle, tmp_path: Path
 ) -> None:
-    config = _picoclaw_config(tmp_path, vllm_server, max_tokens=32768)
+    config = _picoclaw_config(tmp_path, vllm_server, max_tokens=EMBEDDED_MAX_MODEL_LEN + 1)
     r = _acceptance(tmp_path, vllm_server, "--config", str(config), "--concurrency", "1")
     assert r.returncode == 1, r.stderr
     doctor = json.loads((tmp_path / "run" / "doctor.json").read_text())

@@ -17,7 +17,11 @@ from conftest import TEST_API_KEY
 from picoclaw_vllm.errors import LaunchError
 from picoclaw_vllm.procs import group_members
 from picoclaw_vllm.server.backends import DockerBackend, LocalBackend, cpu_thread_binding
-from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
+from picoclaw_vllm.server.embedded import (
+    EMBEDDED_MAX_MODEL_LEN,
+    embedded_backend,
+    embedded_settings,
+)
 from picoclaw_vllm.server.launcher import ServerHandle, start_server
 from picoclaw_vllm.server.settings import ServerSettings
 
@@ -38,7 +42,7 @@ def test_session_server_answers_models_and_chat(vllm_server: ServerHandle) -> No
     headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
     models = httpx.get(f"{vllm_server.api_base}/models", headers=headers, timeout=10).json()
     assert [m["id"] for m in models["data"]] == ["tiny-llama"]
-    assert models["data"][0]["max_model_len"] == 1024
+    assert models["data"][0]["max_model_len"] == EMBEDDED_MAX_MODEL_LEN
     r = httpx.post(
         f"{vllm_server.api_base}/chat/completions",
         headers=headers,
