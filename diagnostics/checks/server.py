@@ -23,7 +23,8 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 
 _CONNECTION_REMEDY = {
     "refused": "start vLLM (python -m vllm.entrypoints.openai.api_server --model MODEL "
-    "--port {port}) or fix the port in api_base; check: curl {api_base}/models",
+    "--port {port} --enable-auto-tool-choice --tool-call-parser PARSER, see diagnose --list: "
+    "tool_choice_rejected) or fix the port in api_base; check: curl {api_base}/models",
     "dns": "fix the host name in api_base, or use the server's IP address",
     "connect_timeout": "check the host is up and that no firewall drops port {port} "
     "(nc -vz {host} {port})",
