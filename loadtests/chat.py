@@ -2,6 +2,12 @@
 
     locust -f loadtests/chat.py --host http://localhost:8000                # web UI
     locust -f loadtests/chat.py --host http://localhost:8000 --headless -u 8 -r 8 -t 60s
+    locust -f loadtests/chat.py --host http://localhost:8000 --workload agent -u 8 ...
+
+`--workload agent`: each Locust user is a PicoClaw session (loadtests.agent_conversation):
+PicoClaw's own requests (tools, system prompt, a history that grows call by call), one task
+per user message (a turn of several calls), think time between turns; each call is a record
+with its turn and call index, and a turn's last call carries the whole turn's latency.
 
 Options (`--prompt-tokens`, `--output-tokens`, `--load-mode rate --rate 4`, `--warmup`,
 `--records PATH`, ...: see `locust -f loadtests/chat.py --help`) come from loadtests.options.
@@ -30,8 +36,10 @@ except ImportError:  # run as `locust -f loadtests/chat.py` without the package 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtests import options as load_options
+from loadtests.agent_conversation import AgentCall, Conversation
 from loadtests.http_stream import read_answer
 from loadtests.load_session import LoadSession, LoadSetupError
+from loadtests.measure import Outcome
 from loadtests.record_sinks import (
     FLUSH_INTERVAL_S,
     FileSink,
@@ -40,7 +48,7 @@ from loadtests.record_sinks import (
     answer_finish,
     receive_on_master,
 )
-from loadtests.records import RecordWriter
+from loadtests.records import RecordWriter, RequestRecord
 from picoclaw_vllm.redact import redact
 
 log = logging.getLogger("picoclaw_vllm.load")
@@ -158,27 +166,71 @@ class ChatUser(FastHttpUser):
         if session is not None and session.schedule is not None:
             gevent.sleep(session.wait_time())
 
+    conversation: Conversation | None = None
+
     @task
     def send(self) -> None:
         if session is None or session.stopping:
             return
+        if session.options.workload == "agent":
+            self.agent_turn(session)
+            return
         req = session.next_request()
-        stream = session.spec.stream
-        name = "POST " + req.path
+        self.measure(session, req.path, req.body, req.headers)
+
+    def agent_turn(self, s: LoadSession) -> None:
+        """One user message: PicoClaw's calls until a text answer (or the cap), in order."""
+        if self.conversation is None or self.conversation.finished:
+            self.conversation = s.new_conversation()
+        conv = self.conversation
+        conv.start_turn()
+        turn_start = time.perf_counter()
+        while True:
+            call: AgentCall = conv.next_call()
+            req = s.agent_request(call.body)
+            outcome, start_unix, start, end, status = self.exchange(
+                s, req.path, req.body, req.headers, " (agent)"
+            )
+            goes_on = outcome.ok and conv.after_answer(call, outcome.answer_kind)
+            last = not goes_on or s.stopping
+            turn: dict[str, object] = {}
+            if last:
+                latency = (end - turn_start) * 1000.0
+                turn = {
+                    "turn_latency_ms": latency if outcome.ok else None,
+                    "turn_timed_out": latency > s.options.agent.turn_timeout_s * 1000.0,
+                }
+            record = s.record(
+                outcome, start_unix=start_unix, start=start, end=end, status=status,
+                session_id=call.session_id, turn_index=call.turn_index,
+                call_index=call.call_index, **turn,
+            )  # fmt: skip
+            self.fire_metrics(record)
+            if last:
+                return
+
+    def exchange(
+        self, s: LoadSession, path: str, body: str, headers: dict[str, str], label: str
+    ) -> tuple[Outcome, float, float, float, int]:
         start_unix = time.time()
         start = time.perf_counter()
         with self.client.request(
-            "POST", req.path, data=req.body, headers=req.headers, stream=True,
-            catch_response=True, name=name,
+            "POST", path, data=body, headers=headers, stream=True,
+            catch_response=True, name=f"POST {path}{label}",
         ) as resp:  # fmt: skip
-            outcome, end = read_answer(resp, start, stream=stream)
+            outcome, end = read_answer(resp, start, stream=s.options.stream)
             if outcome.ok:
                 resp.success()
             else:
                 resp.failure(outcome.error)
-        record = session.record(
-            outcome, start_unix=start_unix, start=start, end=end, status=resp.status_code
-        )
+        return outcome, start_unix, start, end, int(resp.status_code or 0)
+
+    def measure(self, s: LoadSession, path: str, body: str, headers: dict[str, str]) -> None:
+        outcome, start_unix, start, end, status = self.exchange(s, path, body, headers, "")
+        record = s.record(outcome, start_unix=start_unix, start=start, end=end, status=status)
+        self.fire_metrics(record)
+
+    def fire_metrics(self, record: RequestRecord) -> None:
         if record.ok and not record.warmup:
             for metric, value in (
                 ("TTFT", record.ttft_ms),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from loadtests.agent_conversation import Conversation
 from loadtests.api_key import resolve_api_key
 from loadtests.arrivals import ArrivalSchedule, WarmupClock
 from loadtests.measure import Outcome
@@ -27,6 +28,7 @@ from loadtests.prompts import (
 from loadtests.record_sinks import RecordSink
 from loadtests.records import RequestRecord
 from loadtests.request_builder import RequestSpec, api_path, encoded_body, headers
+from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.redact import register_secret
 
 
@@ -71,6 +73,7 @@ class LoadSession:
         self.rate_share = rate_share
         self.worker = worker_id()
         self.warmup = WarmupClock(options.warmup_s)
+        self.seed_offset = 0
         self.schedule: ArrivalSchedule | None = None
         self.stopping = False
         self._ids = itertools.count(1)
@@ -78,6 +81,8 @@ class LoadSession:
         self._spec: RequestSpec | None = None
         self._path = ""
         self._headers: dict[str, str] = {}
+        self._picoclaw: picoclaw_request.RequestShape | None = None
+        self._sessions = itertools.count(1)
 
     @property
     def spec(self) -> RequestSpec:
@@ -106,7 +111,9 @@ class LoadSession:
                 usage_stats=o.usage_stats,
             )
             try:
-                if o.prompt_file:
+                if o.workload == "agent":
+                    prompts = []
+                elif o.prompt_file:
                     prompts = load_prompt_file(o.prompt_file)
                     workers = round(1 / self.rate_share)
                     if 1 < workers <= len(prompts):  # each worker its own share of the file
@@ -120,6 +127,15 @@ class LoadSession:
                     )
             except (httpx.HTTPError, ValueError, OSError) as e:
                 raise LoadSetupError(f"cannot make prompts: {type(e).__name__}: {e}") from e
+        if o.workload == "agent":
+            self._picoclaw = picoclaw_request.RequestShape(
+                model=model, api_key=api_key, max_tokens=o.agent.max_tokens
+            )
+            self._path = api_path(host, "chat")
+            self._headers = picoclaw_request.headers(self._picoclaw, stream=o.stream)
+            self._headers["Accept-Encoding"] = "identity"
+            self.seed_offset = seed_offset
+            return
         self._pool = PromptPool(prompts, o.seed + seed_offset)
         self._path = api_path(host, o.endpoint)
         self._headers = headers(api_key, stream=o.stream)
@@ -129,7 +145,25 @@ class LoadSession:
             )
 
     def wait_time(self) -> float:
+        if self.options.workload == "agent":
+            return self.options.agent.think_time_s
         return self.schedule.wait_for_next() if self.schedule else 0.0
+
+    def new_conversation(self) -> Conversation:
+        """A fresh PicoClaw session: the shared system prompt and tools, an empty history."""
+        if self._picoclaw is None:
+            raise LoadSetupError("the agent session was not prepared")
+        n = next(self._sessions)
+        return Conversation(
+            self.options.agent,
+            self._picoclaw,
+            session_id=f"{self.worker}-s{n}",
+            seed=self.options.seed + 1000 * self.seed_offset + n,
+            stream=self.options.stream,
+        )
+
+    def agent_request(self, body: bytes) -> PreparedRequest:
+        return PreparedRequest(self._path, body.decode(), self._headers)
 
     def next_request(self) -> PreparedRequest:
         if self._pool is None:
@@ -139,10 +173,20 @@ class LoadSession:
         )
 
     def record(
-        self, outcome: Outcome, *, start_unix: float, start: float, end: float, status: int
+        self,
+        outcome: Outcome,
+        *,
+        start_unix: float,
+        start: float,
+        end: float,
+        status: int,
+        **agent: object,
     ) -> RequestRecord:
+        """The record of one request, handed to the sink; `agent` carries the agent
+        workload's fields (session_id, turn_index, call_index, turn_latency_ms, ...)."""
         record = RequestRecord(
             **vars(outcome),
+            **agent,  # type: ignore[arg-type]
             step_id=self.options.step_id,
             request_id=f"{self.worker}-{next(self._ids)}",
             worker=self.worker,

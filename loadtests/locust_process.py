@@ -66,6 +66,16 @@ def locust_command(
         "--load-mode", load.mode,
         "--step-id", step_id,
     ]  # fmt: skip
+    if config.workload == "agent":
+        cmd += [
+            "--workload", "agent", "--agent-mode", config.agent_mode,
+            "--calls-per-turn", str(config.calls_per_turn),
+            "--turns-per-session", str(config.turns_per_session),
+            "--think-time", f"{config.think_time_s:g}",
+            "--tool-result-chars", str(config.tool_result_chars),
+            "--turn-timeout", f"{config.turn_timeout_s:g}",
+        ]  # fmt: skip
+        prompt_file = None
     prompt_file = prompt_file or config.prompt_file
     if prompt_file:
         cmd += ["--prompt-file", str(prompt_file)]

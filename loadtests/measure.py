@@ -42,6 +42,8 @@ class Outcome:
     e2el_ms: float | None = None
     tpot_ms: float | None = None
     itl_ms: list[float] = field(default_factory=list)
+    answer_kind: str | None = None  # "tool_call" or "text"
+    cached_tokens: int | None = None  # usage.prompt_tokens_details (vLLM reports it on request)
 
 
 def failure(reason: str) -> Outcome:
@@ -89,6 +91,18 @@ def _has_text(choices: list[Any]) -> bool:
     return bool(text)
 
 
+def _has_tool_call(choices: list[Any]) -> bool:
+    first = choices[0] if choices and isinstance(choices[0], dict) else {}
+    part = first.get("delta") or first.get("message")
+    return isinstance(part, dict) and bool(part.get("tool_calls"))
+
+
+def _cached(usage: dict[str, Any] | None) -> int | None:
+    details = usage.get("prompt_tokens_details") if usage else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) else None
+
+
 class StreamMeasurement:
     """Feed it the raw bytes of a streamed answer as they arrive, then call `finish`."""
 
@@ -113,6 +127,7 @@ class StreamMeasurement:
         """The outcome; `broken` names a transport error that ended the stream early."""
         choice_times: list[float] = []
         text_events = 0
+        tool_call = False
         usage: dict[str, Any] | None = None
         for t, payload in self._events:
             try:
@@ -128,6 +143,7 @@ class StreamMeasurement:
             if choices:
                 choice_times.append(t)
                 text_events += _has_text(choices)
+                tool_call = tool_call or _has_tool_call(choices)
         if broken is not None:
             return failure(f"stream broken after {len(choice_times)} events: {broken}")
         if not self.done:
@@ -136,7 +152,9 @@ class StreamMeasurement:
             return failure(f"stream ended without [DONE] after {len(choice_times)} events{tail}")
         if not choice_times:
             return failure("stream ended without any choices event")
-        return timings(self.start, choice_times, usage, text_events)
+        outcome = timings(self.start, choice_times, usage, text_events)
+        outcome.answer_kind = "tool_call" if tool_call else "text"
+        return outcome
 
 
 def timings(
@@ -158,6 +176,7 @@ def timings(
         e2el_ms=e2el * 1000.0,
         tpot_ms=tpot,
         itl_ms=itl,
+        cached_tokens=_cached(usage),
     )
 
 
@@ -177,4 +196,6 @@ def measure_complete(start: float, end: float, body: bytes) -> Outcome:
         prompt_tokens=prompt if isinstance(prompt, int) else None,
         output_tokens=output if isinstance(output, int) else None,
         e2el_ms=(end - start) * 1000.0,
+        answer_kind="tool_call" if _has_tool_call(data["choices"]) else "text",
+        cached_tokens=_cached(usage),
     )

@@ -109,4 +109,28 @@ def summarize(
         stats = describe(samples[metric])
         for stat in (*STATS, "std"):
             row[f"{metric}_ms_{stat}"] = stats[stat]
+    if any(r.session_id is not None for r in measured):
+        row |= agent_figures(measured)
     return row
+
+
+def agent_figures(measured: Sequence[RequestRecord]) -> dict[str, float | int | None]:
+    """Per-turn figures of the agent workload: a turn ends on the call that carries its
+    latency (a failed call ends its turn too)."""
+    ends = [r for r in measured if r.turn_timed_out is not None]
+    latencies = [r.turn_latency_ms for r in ends if r.turn_latency_ms is not None]
+    ok = [r for r in measured if r.ok]
+    prompts = [r.prompt_tokens for r in ok if r.prompt_tokens is not None]
+    stats = describe(latencies)
+    return {
+        "turns": len(latencies),
+        "turns_failed": sum(1 for r in ends if not r.ok),
+        "turns_timed_out": sum(1 for r in ends if r.turn_timed_out),
+        "turn_latency_ms_p50": stats["p50"],
+        "turn_latency_ms_p95": stats["p95"],
+        "turn_latency_ms_max": max(latencies) if latencies else None,
+        "tool_call_answers": sum(1 for r in ok if r.answer_kind == "tool_call"),
+        "text_answers": sum(1 for r in ok if r.answer_kind == "text"),
+        "prompt_tokens_mean": mean(prompts) if prompts else None,
+        "prompt_tokens_max": max(prompts) if prompts else None,
+    }

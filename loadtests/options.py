@@ -13,12 +13,16 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from loadtests.agent_conversation import AGENT_MODES, AgentMode, AgentShape
 from loadtests.arrivals import LOAD_MODES, LoadMode
 from loadtests.request_builder import ENDPOINTS, USAGE_STATS, Endpoint, UsageStats
 
 ENV_PREFIX = "PICOCLAW_LOAD_"
+Workload = Literal["chat", "agent"]
+WORKLOADS: tuple[Workload, ...] = ("chat", "agent")
+_AGENT = AgentShape()
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class LoadOptions:
     burstiness: float = 1.0
     step_id: str = "locust"
     request_timeout_s: float = 600.0
+    workload: Workload = "chat"
+    agent: AgentShape = _AGENT
 
     @classmethod
     def from_namespace(cls, ns: Any) -> LoadOptions:
@@ -64,12 +70,30 @@ class LoadOptions:
             burstiness=float(ns.burstiness),
             step_id=ns.step_id,
             request_timeout_s=float(ns.request_timeout),
+            workload=ns.workload,
+            agent=AgentShape(
+                mode=_agent_mode(ns.agent_mode),
+                calls_per_turn=int(ns.calls_per_turn),
+                turns_per_session=int(ns.turns_per_session),
+                think_time_s=float(ns.think_time),
+                tool_result_chars=int(ns.tool_result_chars),
+                user_message_chars=int(ns.user_message_chars),
+                answer_tokens=int(ns.output_tokens),
+                turn_timeout_s=float(ns.turn_timeout),
+            ),
         )
 
     def records_path(self) -> Path:
         return (
             self.records or Path("runs") / f"locust-records-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         )
+
+
+def _agent_mode(value: str) -> AgentMode:
+    for mode in AGENT_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"--agent-mode {value!r}: one of {', '.join(AGENT_MODES)}")
 
 
 def add_arguments(parser: Any) -> None:
@@ -107,6 +131,57 @@ def add_arguments(parser: Any) -> None:
     opt("--burstiness", type=float, default=1.0, help="open loop: gamma shape (1 = Poisson)")
     opt("--step-id", default="locust", help="step id written into each record")
     opt("--request-timeout", type=float, default=600.0, help="seconds before a request fails")
+    opt(
+        "--workload",
+        choices=list(WORKLOADS),
+        default="chat",
+        help="chat: independent prompts (as vllm bench serve); agent: PicoClaw sessions "
+        "(its tools, system prompt and a growing history; loadtests/agent_conversation.py)",
+    )
+    opt(
+        "--agent-mode",
+        choices=list(AGENT_MODES),
+        default=_AGENT.mode,
+        help="agent: forced (a named tool call on all but the last call of a turn) or "
+        "picoclaw (tool_choice auto, following the model)",
+    )
+    opt(
+        "--calls-per-turn",
+        type=int,
+        default=_AGENT.calls_per_turn,
+        help="agent: LLM calls per user message (PicoClaw allows up to 50)",
+    )
+    opt(
+        "--turns-per-session",
+        type=int,
+        default=_AGENT.turns_per_session,
+        help="agent: user messages before a session starts afresh",
+    )
+    opt(
+        "--think-time",
+        type=float,
+        default=_AGENT.think_time_s,
+        help="agent: seconds a user waits between turns",
+    )
+    opt(
+        "--tool-result-chars",
+        type=int,
+        default=_AGENT.tool_result_chars,
+        help="agent: size of each synthetic tool result fed back",
+    )
+    opt(
+        "--user-message-chars",
+        type=int,
+        default=_AGENT.user_message_chars,
+        help="agent: size of each user message",
+    )
+    opt(
+        "--turn-timeout",
+        type=float,
+        default=_AGENT.turn_timeout_s,
+        help="agent: a turn longer than this counts as timed out (PicoClaw's "
+        "request_timeout, 120 s by default)",
+    )
 
 
 def parse_for_test(argv: list[str]) -> LoadOptions:

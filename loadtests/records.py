@@ -29,6 +29,12 @@ class RequestRecord(Outcome):
     status_code: int | None = None
     warmup: bool = False
     end_unix: float | None = None
+    # the agent workload (loadtests.agent_conversation); None for independent requests
+    session_id: str | None = None
+    turn_index: int | None = None
+    call_index: int | None = None
+    turn_latency_ms: float | None = None  # on the last call of a turn: all its calls
+    turn_timed_out: bool | None = None  # that turn took longer than PicoClaw's request_timeout
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -72,7 +72,21 @@ SERVER_COLUMNS = [
     "gpu_memory_used_max_mib",
     "gpu_utilization_mean",
 ]
-COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS
+AGENT_COLUMNS = [
+    # the agent workload (PicoClaw sessions): empty for independent requests
+    "workload",  # "chat" | "agent"
+    "turns",  # user messages answered (a turn is all the LLM calls of one message)
+    "turns_failed",  # a call of the turn failed
+    "turns_timed_out",  # took longer than PicoClaw's request_timeout
+    "turn_latency_ms_p50",
+    "turn_latency_ms_p95",
+    "turn_latency_ms_max",
+    "tool_call_answers",
+    "text_answers",
+    "prompt_tokens_mean",  # per call: the history grows, so this grows with turns
+    "prompt_tokens_max",
+]
+COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS + AGENT_COLUMNS
 
 RECORD_FIELDS = [
     "step_id",
@@ -89,4 +103,12 @@ RECORD_FIELDS = [
     "tpot_ms",
     "itl_ms",  # list of gaps between consecutive choices-bearing events
     "warmup",  # True for requests started during the warm-up (not counted)
+    "answer_kind",  # "tool_call" or "text"
+    "cached_tokens",  # prompt tokens vLLM took from its prefix cache, when it reports them
+    # agent workload only: where the call stands, and on a turn's last call the whole turn
+    "session_id",
+    "turn_index",
+    "call_index",
+    "turn_latency_ms",
+    "turn_timed_out",
 ]

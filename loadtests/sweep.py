@@ -274,6 +274,8 @@ class _Sweep:
         Locust worker takes its own share). None: Locust makes its own."""
         cfg = self.config
         path = self.run.path / PROMPTS_FILE
+        if cfg.workload == "agent":
+            return None  # PicoClaw's own prompt and a history the sessions grow
         if cfg.prompt_file or path.exists():
             return cfg.prompt_file or path
         count = cfg.prompt_pool * max(1, cfg.workers)
@@ -330,6 +332,7 @@ class _Sweep:
             env["VLLM_API_KEY"] = cfg.api_key
         row = self.setting_row(plan, step_id) | {
             "load_mode": load.mode,
+            "workload": cfg.workload,
             "concurrency": load.concurrency,
             "request_rate": load.rate,
             "warmup_s": cfg.warmup_s,

@@ -8,7 +8,9 @@ import re
 import shlex
 from pathlib import Path
 
+from loadtests.agent_conversation import AGENT_MODES, AgentShape
 from loadtests.metrics import Slo
+from loadtests.options import WORKLOADS
 from loadtests.request_builder import ENDPOINTS, USAGE_STATS
 from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
 from picoclaw_vllm.errors import UsageError
@@ -36,6 +38,9 @@ VLLM_API_KEY) is passed to vLLM and Locust in VLLM_API_KEY, never on a command l
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+_AGENT = AgentShape()
 
 
 def duration(text: str) -> float:
@@ -121,6 +126,25 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
                     help="distinct synthetic prompts per Locust worker")  # fmt: skip
     ld.add_argument("--seed", type=int, default=0)
     ld.add_argument("--workers", type=int, default=0, help="local Locust workers (0: one process)")
+    ag = parser.add_argument_group("agent workload (PicoClaw sessions)")
+    ag.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        default=None,
+        help="chat: independent prompts (as vllm bench serve); agent: each user is "
+        "a PicoClaw session (its tools, system prompt, growing history)",
+    )
+    ag.add_argument("--agent-mode", choices=AGENT_MODES, default=_AGENT.mode)
+    ag.add_argument("--calls-per-turn", type=int, default=_AGENT.calls_per_turn)
+    ag.add_argument("--turns-per-session", type=int, default=_AGENT.turns_per_session)
+    ag.add_argument("--think-time", type=duration, default=_AGENT.think_time_s)
+    ag.add_argument("--tool-result-chars", type=int, default=_AGENT.tool_result_chars)
+    ag.add_argument(
+        "--turn-timeout",
+        type=duration,
+        default=_AGENT.turn_timeout_s,
+        help="PicoClaw's request_timeout (default 120s)",
+    )
     slo = parser.add_argument_group("SLOs (goodput)")
     slo.add_argument("--slo-ttft-ms", type=float)
     slo.add_argument("--slo-tpot-ms", type=float)
@@ -162,6 +186,13 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         seed=args.seed,
         workers=args.workers,
         slo=Slo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
+        workload=args.workload or "chat",
+        agent_mode=args.agent_mode,
+        calls_per_turn=args.calls_per_turn,
+        turns_per_session=args.turns_per_session,
+        think_time_s=args.think_time,
+        tool_result_chars=args.tool_result_chars,
+        turn_timeout_s=args.turn_timeout,
     )
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from loadtests.agent_conversation import AgentMode, AgentShape
 from loadtests.arrivals import LoadMode
 from loadtests.metrics import Slo
+from loadtests.options import Workload
 from loadtests.request_builder import Endpoint, UsageStats
 
 LaunchKind = Literal["local", "docker", "external"]
@@ -23,6 +25,9 @@ LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+_AGENT = AgentShape()
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ class SweepConfig:
     Load: `concurrency` (closed loop) or `rates` (open loop, Poisson with `burstiness`; each
     concurrency is then a cap), `duration_s` measured after `warmup_s`, `prompt_tokens`,
     `output_tokens` (ignore_eos), `endpoint`, `stream`, `usage_stats` (request_builder),
+    `workload` "chat" (independent prompts) or "agent" (PicoClaw sessions: `agent_mode`,
+    `calls_per_turn`, `turns_per_session`, `think_time_s`, `tool_result_chars`,
+    `turn_timeout_s`; loadtests.agent_conversation; each concurrency is a number of sessions),
     `prompt_file` (else `prompt_pool`
     synthetic prompts per worker, made once per sweep), `seed`, `workers` (0 = one Locust
     process, N = a master and N local workers), `slo` (goodput), `stop_timeout_s` (how long
@@ -98,6 +106,13 @@ class SweepConfig:
     slo: Slo = field(default_factory=Slo)
     stop_timeout_s: float = 120.0
     metrics_interval_s: float = 0.5
+    workload: Workload = "chat"
+    agent_mode: AgentMode = _AGENT.mode
+    calls_per_turn: int = _AGENT.calls_per_turn
+    turns_per_session: int = _AGENT.turns_per_session
+    think_time_s: float = _AGENT.think_time_s
+    tool_result_chars: int = _AGENT.tool_result_chars
+    turn_timeout_s: float = _AGENT.turn_timeout_s
 
     def loads(self) -> list[LoadStep]:
         if self.rates:
