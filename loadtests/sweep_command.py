@@ -137,7 +137,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     ag.add_argument("--agent-mode", choices=AGENT_MODES, default=_AGENT.mode)
     ag.add_argument("--calls-per-turn", type=int, default=_AGENT.calls_per_turn)
     ag.add_argument("--turns-per-session", type=int, default=_AGENT.turns_per_session)
-    ag.add_argument("--think-time", type=duration, default=_AGENT.think_time_s)
+    ag.add_argument(
+        "--think-time",
+        type=duration,
+        default=None,
+        help=f"seconds between a session's turns (default {_AGENT.think_time_s:g})",
+    )
     ag.add_argument("--tool-result-chars", type=int, default=_AGENT.tool_result_chars)
     ag.add_argument(
         "--turn-timeout",
@@ -190,7 +195,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         agent_mode=args.agent_mode,
         calls_per_turn=args.calls_per_turn,
         turns_per_session=args.turns_per_session,
-        think_time_s=args.think_time,
+        think_time_s=_AGENT.think_time_s if args.think_time is None else args.think_time,
         tool_result_chars=args.tool_result_chars,
         turn_timeout_s=args.turn_timeout,
     )

@@ -32,8 +32,9 @@ Runs the doctor, a sweep and the report the way a team does before go-live, and 
 the report's verdict (0 every gate met, 1 a gate failed, 2 bad input).
 
 With no arguments: the embedded CPU vLLM (set up on first use) with its tiny model, a sweep of
---max-num-seqs 2,8 x --tensor-parallel-size 1,2 at concurrency 1 and 8 (8 s steps, 2 s warm-up,
-64 prompt and 32 output tokens) and the default gates (error rate <= 1 %, p95 TTFT <= 2 s;
+--max-num-seqs 2,8 x --tensor-parallel-size 1,2 at 1 and 8 PicoClaw sessions (the agent
+workload: PicoClaw's own requests, 4 calls a turn, 1 s think time; 8 s steps, 2 s warm-up)
+and the default gates (error rate <= 1 %, p95 TTFT <= 2 s;
 goodput counts requests with TTFT <= 2 s); a few minutes on a 2-core machine.
 
 examples:
@@ -46,6 +47,8 @@ examples:
 """
 
 EMBEDDED_LOAD: dict[str, Any] = {
+    "workload": "agent",
+    "think_time": 1.0,
     "max_num_seqs": (2, 8),
     "tensor_parallel_size": (1, 2),
     "concurrency": (1, 8),
@@ -55,6 +58,7 @@ EMBEDDED_LOAD: dict[str, Any] = {
     "output_tokens": 32,
 }
 GENERAL_LOAD: dict[str, Any] = {
+    "workload": "agent",
     "max_num_seqs": None,
     "tensor_parallel_size": (1,),
     "concurrency": (1, 8, 32),

@@ -13,8 +13,14 @@ from picoclaw_vllm.server.settings import ServerSettings
 # long history on the tiny model's byte-level tokenizer (about 1.4 characters a token).
 EMBEDDED_MAX_MODEL_LEN = MAX_POSITIONS
 # PicoClaw's requests carry tools with tool_choice "auto": vLLM needs both flags for them;
-# the tiny model's chat template writes Hermes-style <tool_call> markup.
-EMBEDDED_TOOL_ARGS = ("--enable-auto-tool-choice", "--tool-call-parser", "hermes")
+# the tiny model's chat template writes Hermes-style <tool_call> markup. The prompt tokens
+# taken from the prefix cache are reported per request (usage.prompt_tokens_details).
+EMBEDDED_TOOL_ARGS = (
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    "hermes",
+    "--enable-prompt-tokens-details",
+)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
