@@ -5,7 +5,6 @@ Thread-safe: the runner warms independent probes concurrently; checks then read 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -89,15 +88,7 @@ class LatencySample:
 
 
 def build_target(options: DiagnoseOptions, config: PicoclawConfig) -> Target:
-    env_key = os.environ.get("VLLM_API_KEY")
-    if options.api_key:
-        key, source = options.api_key, "--api-key"
-    elif env_key:
-        key, source = env_key, "VLLM_API_KEY"
-    elif config.api_key:
-        key, source = config.api_key, "config"
-    else:
-        key, source = None, "none"
+    key, source = picoclaw_config.api_key(options.api_key, config)
     register_secret(key)
     model, provider, sent = config.model_configured, config.provider, config.model_sent
     if options.model:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,19 @@ def load(path: Path | None = None) -> PicoclawConfig | ConfigProblem:
     if "model_list" in data or isinstance(data.get("version"), int):
         return _v3(path, data)
     return _legacy(path, data)
+
+
+def api_key(
+    given: str | None, config: PicoclawConfig, env: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
+    """The key PicoClaw's traffic is sent with, and where it came from: the flag, then
+    $VLLM_API_KEY, then the config (.security.yml first); the one precedence every part of
+    this tool uses (the doctor, the load profiles, the sweep)."""
+    env = os.environ if env is None else env
+    if given:
+        return given, "--api-key"
+    if env.get("VLLM_API_KEY"):
+        return env["VLLM_API_KEY"], "VLLM_API_KEY"
+    if config.api_key:
+        return config.api_key, "config"
+    return None, "none"

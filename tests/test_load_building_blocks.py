@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.api_key import key_from_picoclaw_config, resolve_api_key
+from loadtests.api_key import resolve_api_key
 from loadtests.arrivals import ArrivalSchedule, WarmupClock
 from loadtests.options import parse_for_test
 from loadtests.prompts import (
@@ -138,21 +138,46 @@ class TestApiKey:
     def test_picoclaw_home(self, tmp_path: Path) -> None:
         (tmp_path / "config.json").write_text(
             json.dumps(
-                {"model_list": [{"model_name": "x", "provider": "vllm", "api_keys": ["k1"]}]}
+                {
+                    "model_list": [{"model_name": "x", "provider": "vllm", "api_keys": ["k1"]}],
+                    "agents": {"defaults": {"model_name": "x"}},
+                }
             )
         )
         assert resolve_api_key(None, {"PICOCLAW_HOME": str(tmp_path)}) == "k1"
 
-    def test_model_list_format(self) -> None:
+    def test_model_list_format_takes_the_entry_picoclaw_uses(self, tmp_path: Path) -> None:
         config = {
             "version": 3,
             "model_list": [
                 {"model_name": "gpt", "model": "openai/gpt-4o", "api_keys": ["other"]},
                 {"model_name": "local", "model": "vllm/meta-llama/x", "api_keys": ["mine"]},
             ],
+            "agents": {"defaults": {"model_name": "local"}},
         }
-        assert key_from_picoclaw_config(config) == "mine"
-        assert key_from_picoclaw_config({"model_list": [{"model": "openai/x"}]}) is None
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        assert resolve_api_key(None, {"PICOCLAW_HOME": str(tmp_path)}) == "mine"
+
+    def test_security_yml_key_is_the_one_the_doctor_finds(self, tmp_path: Path) -> None:
+        """The load profile and the doctor read one config the same way (.security.yml
+        overrides config.json), so the key the doctor checks is the key the load sends."""
+        from diagnostics.options import DiagnoseOptions
+        from diagnostics.picoclaw_config import load
+
+        config = {"version": 3, "agents": {"defaults": {"model_name": "local"}},
+                  "model_list": [{"model_name": "local", "model": "vllm/x",
+                                  "api_keys": ["in-config"]}]}  # fmt: skip
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        (tmp_path / ".security.yml").write_text(
+            "model_list:\n  local:\n    api_keys: [from-security]\n"
+        )
+        loaded = load(tmp_path / "config.json")
+        assert not isinstance(loaded, type(None))
+        from diagnostics.facts import build_target
+
+        target = build_target(DiagnoseOptions(), loaded)  # type: ignore[arg-type]
+        assert resolve_api_key(None, {"PICOCLAW_HOME": str(tmp_path)}) == "from-security"
+        assert target.api_key == "from-security"
 
 
 class TestArrivals:
