@@ -24,34 +24,40 @@ from typing import Protocol
 
 import httpx
 
-from diagnostics.probes.metrics import QUEUE_TIME
+from diagnostics.probes.metrics import (
+    GENERATION_TOKENS,
+    KV_USAGE,
+    PREEMPTIONS,
+    PREFIX_HITS,
+    PREFIX_QUERIES,
+    PROMPT_TOKENS,
+    QUEUE_TIME,
+    RUNNING,
+    RUNNING_TIME,
+    WAITING,
+)
 from diagnostics.probes.metrics import parse as parse_metrics
 from diagnostics.probes.nvml import GpuReader as SnapshotReader
 from diagnostics.probes.nvml import NvmlReader as DoctorNvmlReader
 
-RUNNING = "vllm:num_requests_running"
-WAITING = "vllm:num_requests_waiting"
-KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-PREEMPTIONS = "vllm:num_preemptions_total"
-PROMPT_TOKENS = "vllm:prompt_tokens_total"
-GENERATION_TOKENS = "vllm:generation_tokens_total"
-PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
-PREFIX_HITS = "vllm:prefix_cache_hits_total"
-RUNNING_TIME = "vllm:request_inference_time_seconds"  # prefill + decode, per finished request
-
 
 def parse_prometheus(text: str) -> dict[str, float]:
-    """Metric name -> value summed over label sets (names as scraped, `_total` kept)."""
+    """Metric name -> value summed over label sets (names as scraped, `_total` kept), read
+    with the doctor's vocabulary: KV use is the fullest engine's, an old release's
+    preemption counter stands under the new name."""
+    metrics = parse_metrics(text)
     values: dict[str, float] = {}
-    maxima: dict[str, float] = {}
-    for sample in parse_metrics(text).samples:
-        if math.isnan(sample.value):
-            continue
-        values[sample.name] = values.get(sample.name, 0.0) + sample.value
-        maxima[sample.name] = max(maxima.get(sample.name, sample.value), sample.value)
-    for name in KV_USAGE:  # a fraction per engine: the fullest engine is what matters
-        if name in maxima:
-            values[name] = maxima[name]
+    for sample in metrics.samples:
+        if not math.isnan(sample.value):
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+    kv = metrics.kv_usage
+    for name in KV_USAGE:
+        values.pop(name, None)
+    if kv is not None:
+        values[KV_USAGE[0]] = kv
+    preemptions = metrics.preemptions
+    if preemptions is not None:
+        values[PREEMPTIONS[0]] = preemptions
     return values
 
 
@@ -158,7 +164,7 @@ def figures(
             cols[f"server_{key}_mean"] = request_rate * seconds / finished
     kv = [v for v in map(_kv, (s.metrics for s in gauges)) if v is not None]
     cols["server_kv_cache_max"] = max(kv) if kv else None
-    cols["server_preemptions"] = _delta(first, last, PREEMPTIONS)
+    cols["server_preemptions"] = _delta(first, last, PREEMPTIONS[0])
     cols["server_prompt_tokens"] = _delta(first, last, PROMPT_TOKENS)
     cols["server_generation_tokens"] = _delta(first, last, GENERATION_TOKENS)
     queries = _delta(first, last, PREFIX_QUERIES)

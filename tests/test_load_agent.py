@@ -91,3 +91,14 @@ def test_distributed_agent_workers_deliver_every_record(
     assert written == {w: n for w, n in sent.items() if n > 0}, output[-2000:]
     assert len(by_session(records)) >= 2
     assert len({r.request_id for r in records}) == len(records)
+
+
+def test_doctor_and_sweep_read_the_real_metrics_alike(vllm_server: ServerHandle) -> None:
+    from diagnostics.probes.metrics import KV_USAGE, PREEMPTIONS, RUNNING, parse
+
+    text = httpx.get(f"{vllm_server.base_url}/metrics", timeout=30).text
+    doctor, sweep = parse(text), parse_prometheus(text)
+    assert doctor.kv_usage is not None and doctor.kv_usage == sweep[KV_USAGE[0]]
+    assert doctor.preemptions is not None and doctor.preemptions == sweep[PREEMPTIONS[0]]
+    assert doctor.running == sweep[RUNNING]
+    assert sweep[PREFIX_QUERIES] >= sweep[PREFIX_HITS] >= 0

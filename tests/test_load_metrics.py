@@ -117,3 +117,21 @@ class TestSummarize:
         row = summarize([])
         assert row["completed"] == 0 and row["duration_s"] is None
         assert row["request_throughput"] is None and row["ttft_ms_p50"] is None
+
+
+def test_doctor_and_sweep_read_kv_and_preemptions_alike() -> None:
+    """Two engines at 0.6 and 0.5 are 0.6 (the fullest), never 1.1; an old release's
+    `vllm:num_preemptions` counts for both readers."""
+    from diagnostics.probes.metrics import parse
+    from loadtests.server_metrics import KV_USAGE, PREEMPTIONS, parse_prometheus
+
+    text = (
+        'vllm:kv_cache_usage_perc{engine="0"} 0.6\n'
+        'vllm:kv_cache_usage_perc{engine="1"} 0.5\n'
+        'vllm:num_preemptions{engine="0"} 3\n'
+        'vllm:num_preemptions{engine="1"} 1\n'
+    )
+    doctor = parse(text)
+    sweep = parse_prometheus(text)
+    assert doctor.kv_usage == sweep[KV_USAGE[0]] == 0.6
+    assert doctor.preemptions == sweep[PREEMPTIONS[0]] == 4

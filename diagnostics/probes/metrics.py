@@ -1,4 +1,5 @@
-"""vLLM's Prometheus /metrics text, parsed into the few numbers the doctor reads."""
+"""vLLM's Prometheus /metrics text: its vocabulary (metric names, old and new aliases) and the
+numbers read from it, for the doctor and the sweep alike (loadtests.server_metrics)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 QUEUE_TIME = "vllm:request_queue_time_seconds"  # histogram: seconds each request waited
+RUNNING_TIME = "vllm:request_inference_time_seconds"  # prefill + decode, per finished request
+RUNNING = "vllm:num_requests_running"
+WAITING = "vllm:num_requests_waiting"
+# new name first; a fraction per engine, so engines are not summed: the fullest one counts
+KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+PREEMPTIONS = ("vllm:num_preemptions_total", "vllm:num_preemptions")
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
+PREFIX_HITS = "vllm:prefix_cache_hits_total"
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,14 @@ class Metrics:
                 return sum(values)
         return None
 
+    def highest(self, *names: str) -> float | None:
+        """The largest value over labels of the first name present."""
+        for name in names:
+            values = [s.value for s in self.samples if s.name == name]
+            if values:
+                return max(values)
+        return None
+
     def labels_of(self, name: str) -> dict[str, str]:
         for s in self.samples:
             if s.name == name:
@@ -38,19 +57,20 @@ class Metrics:
 
     @property
     def waiting(self) -> float | None:
-        return self.total("vllm:num_requests_waiting")
+        return self.total(WAITING)
 
     @property
     def running(self) -> float | None:
-        return self.total("vllm:num_requests_running")
+        return self.total(RUNNING)
 
     @property
     def kv_usage(self) -> float | None:
-        return self.total("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+        """KV cache use of the fullest engine (0..1): a fraction per engine, never summed."""
+        return self.highest(*KV_USAGE)
 
     @property
     def preemptions(self) -> float | None:
-        return self.total("vllm:num_preemptions_total", "vllm:num_preemptions")
+        return self.total(*PREEMPTIONS)
 
     def histogram_mean(self, name: str) -> float | None:
         total, count = self.total(f"{name}_sum"), self.total(f"{name}_count")
