@@ -89,6 +89,12 @@ _ENTRIES = (
         "just before the death, else 'killed by a signal, with no error of its own'.",
     ),
     (
+        "leftover_server",
+        "Server left by a killed picoclaw-vllm",
+        "A vLLM server started by picoclaw-vllm whose tool is gone (killed): it still holds its "
+        "port and memory; it is named with its process group so it can be stopped.",
+    ),
+    (
         "oom_killed",
         "Killed by the kernel's OOM killer",
         "The kernel log (journalctl -k, dmesg) or the server log holds 'Out of memory: Killed "

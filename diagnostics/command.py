@@ -78,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--list", action="store_true", help="list every finding id and exit")
     out.add_argument("--check", action="append", default=[], metavar="NAME",
                      help="run only this check (and what it needs); repeatable; "
-                     "names: config fallbacks connection api_base health auth model context "
-                     "tools completion tool_call latency server_log gpu_memory memory_fit "
-                     "hub")  # fmt: skip
+                     "names: config fallbacks connection api_base health auth leftovers model "
+                     "context tools completion tool_call latency server_log gpu_memory "
+                     "memory_fit hub")  # fmt: skip
 
 
 class _Head:

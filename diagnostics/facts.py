@@ -21,6 +21,7 @@ from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
 from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
 from diagnostics.server_runs import ServerLog, read_server_log
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.leftovers import Leftover, find_leftovers
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.picoclaw.request import RequestShape
 from picoclaw_vllm.redact import register_secret
@@ -327,6 +328,9 @@ class Facts:
     # --- this machine --------------------------------------------------------------------
     def processes(self) -> list[processes.VllmProcess]:
         return self._once("processes", processes.local_vllm_processes)
+
+    def leftovers(self) -> list[Leftover]:
+        return self._once("leftovers", find_leftovers)
 
     def gpus(self) -> GpuSnapshot:
         reader = self.options.gpu_reader or NvmlReader()

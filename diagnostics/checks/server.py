@@ -245,10 +245,28 @@ def check_auth(facts: Facts) -> Outcome:
     )
 
 
+def check_leftovers(facts: Facts) -> Outcome:
+    """vLLM servers a killed picoclaw-vllm left running (they hold memory and ports)."""
+    found = facts.leftovers()
+    findings = [
+        Finding(
+            "leftover_server",
+            Severity.WARN,
+            f"a vLLM server left running by a killed picoclaw-vllm: pid {left.pid}",
+            evidence=left.describe(),
+            remedy=f"stop it: kill -- -{left.pgid} (its whole process group); a sweep with "
+            "--resume or a new sweep also stops it",
+        )
+        for left in found
+    ]
+    return Outcome.of(*findings) if findings else Outcome.ok("none")
+
+
 CHECKS = (
     Check("connection", "Server reachable", "Server", check_connection, ("config",),
           ("connection_refused", "unexpected_answer")),
     Check("api_base", "api_base path", "Server", check_api_base, ("config",), ("api_base_path",)),
     Check("health", "Engine health", "Server", check_health, ("connection",), ("engine_dead",)),
     Check("auth", "API key", "Server", check_auth, ("connection",), ("auth_failed",)),
+    Check("leftovers", "Leftover servers", "Server", check_leftovers, (), ("leftover_server",)),
 )  # fmt: skip
