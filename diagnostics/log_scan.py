@@ -87,9 +87,8 @@ class _Scanner:
             self._long_tail(data)
             return True
         start = 0
-        if self.dropping:
+        if self.dropping:  # the rest of a cut line (counted when it was cut)
             start = data.find(b"\n") + 1
-            self.scan.line_count += 1
             self.dropping = False
         self._block(data, start, cut + 1)
         self.carry = b""
@@ -111,8 +110,6 @@ class _Scanner:
     def finish(self) -> None:
         if self.carry:
             self._block(self.carry + b"\n", 0, len(self.carry) + 1)
-        elif self.dropping:
-            self.scan.line_count += 1
         self.carry = b""
 
     def _block(self, data: bytes, begin: int, end: int, count_line: bool = True) -> None:

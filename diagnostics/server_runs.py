@@ -98,8 +98,8 @@ class Start:
         return before[-1] if before else (window[0] if window else None)
 
     def where(self, total: int) -> str:
-        at = f"line {self.line}" if self.line else "before the part read"
-        return f"start {self.number} of {total} ({at})"
+        at = f"at line {self.line}" if self.line else "begun before the part read"
+        return f"start {self.number} of {total} {at}"
 
 
 @dataclass
@@ -160,6 +160,8 @@ class _Builder:
         elif kind in COUNTED:
             start.counts[kind] += 1
             start.examples.setdefault(kind, event)
+            if kind == "oom_killer" and "pid" in event.detail:  # the "Killed process" line
+                start.examples[kind] = event
         elif getattr(start, kind) is None:
             setattr(start, kind, event)
 

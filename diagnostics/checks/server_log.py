@@ -296,7 +296,13 @@ def _death(facts: Facts, source: str, start: Start, where: str) -> list[Finding]
     evidence = quote(source, death)
     cause = start.death_cause()
     findings = []
-    if cause is not None:
+    if cause is not None and cause.finding_id == "log_error":
+        exception = cause.detail.get("exception", "an exception")
+        message = f"the engine died at run time after a Python exception ({exception}) in the "
+        message += f"engine / model runner ({ran})"
+        remedy = RESTART_REMEDY
+        evidence = f"cause: {quote(source, cause)}; death: {evidence}"
+    elif cause is not None:
         message, remedy = EXPLAIN[cause.finding_id](cause.detail)
         remedy = RUNTIME_REMEDY.get(cause.finding_id, remedy)
         message = f"the engine died at run time after {message} [{cause.finding_id}] ({ran})"
