@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from picoclaw_vllm.procs import group_members
+
 OWNER_ENV = "PICOCLAW_VLLM_OWNER"
 
 
@@ -72,11 +74,7 @@ def stop_leftover(leftover: Leftover, grace_s: float = 10.0) -> bool:
             os.killpg(leftover.pgid, sig)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            try:
-                os.killpg(leftover.pgid, 0)
-            except ProcessLookupError:
+            if not group_members(leftover.pgid):
                 return True
-            except PermissionError:
-                return False
             time.sleep(0.1)
-    return False
+    return not group_members(leftover.pgid)
