@@ -194,3 +194,15 @@ def test_a_large_log_with_a_runtime_oom_near_its_end(tmp_path: Path) -> None:
     assert newest is not None and newest.outcome == "died"
     cause = newest.death_cause()
     assert cause is not None and cause.finding_id == "cuda_oom"
+
+
+@pytest.mark.parametrize("path", sorted(LOGS.glob("*.log")), ids=lambda p: p.stem)
+def test_the_fast_reader_finds_the_same_start_up_cause_as_a_line_by_line_read(path: Path) -> None:
+    """Every signature's line holds a keyword (or follows one): nothing is skipped unseen."""
+    from diagnostics.log_signatures import all_causes
+
+    text = path.read_text(errors="replace").replace("\r", " ")
+    expected = {(c.line_number, c.finding_id) for c in all_causes(text)}
+    log = read_server_log(text=text)
+    got = {(c.line_number, c.finding_id) for s in log.starts for c in s.causes()}
+    assert expected <= got
