@@ -171,6 +171,7 @@ def test_kill_9_of_a_local_sweep_leaves_nothing_and_resume_finishes(
         time.sleep(0.2)
     assert alive(watched) == []
     gone_after_s = time.monotonic() - t0
+    print(f"kill -9 of the sweep: nothing left after {gone_after_s:.1f} s")
     assert gone_after_s < 15, gone_after_s
     assert [r["step_id"] for r in run.rows()] == ["s2-tp1-c1"]
 
