@@ -84,7 +84,57 @@ _ENTRIES = (
     (
         "engine_dead",
         "vLLM engine dead",
-        "/health answers 503, or requests fail with 500 'EngineCore encountered an issue'.",
+        "/health answers 503, or requests fail with 500 'EngineCore encountered an issue', or "
+        "the server log shows the engine dying after it was ready: named with the failure "
+        "just before the death, else 'killed by a signal, with no error of its own'.",
+    ),
+    (
+        "leftover_server",
+        "Server left by a killed picoclaw-vllm",
+        "A vLLM server started by picoclaw-vllm whose tool is gone (killed): it still holds its "
+        "port and memory; it is named with its process group so it can be stopped.",
+    ),
+    (
+        "oom_killed",
+        "Killed by the kernel's OOM killer",
+        "The kernel log (journalctl -k, dmesg) or the server log holds 'Out of memory: Killed "
+        "process N (VLLM::EngineCor)': the host ran out of RAM.",
+    ),
+    (
+        "requests_aborted",
+        "Requests failed with the engine",
+        "Requests the server log shows failing with an engine error (stream generator errors, "
+        "EngineGenerateError), counted per start of the server.",
+    ),
+    (
+        "preemptions",
+        "Repeated preemptions",
+        "The log warns again and again that requests were preempted: the KV cache runs full.",
+    ),
+    (
+        "context_rejected",
+        "Requests longer than the context",
+        "The log counts 'This model's maximum context length is N tokens' rejections.",
+    ),
+    (
+        "server_stopped",
+        "Server shut down",
+        "The server log ends with an orderly shutdown: the server is not running.",
+    ),
+    (
+        "log_unreadable",
+        "Server log not read",
+        "The log given is empty or binary: nothing in it could be judged.",
+    ),
+    (
+        "illegal_memory_access",
+        "CUDA illegal memory access",
+        "A GPU kernel crashed ('an illegal memory access was encountered').",
+    ),
+    (
+        "nccl_error",
+        "NCCL error or timeout",
+        "A collective between GPUs failed or timed out (NCCL watchdog, ProcessGroupNCCL).",
     ),
     (
         "completion_failed",

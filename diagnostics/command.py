@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 from rich.console import Console
 
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.nvml import GpuReader, RecordedReader
+from diagnostics.server_runs import ServerLog, read_server_log
 from picoclaw_vllm.errors import UsageError
 
 HELP = "find what is wrong with a vLLM deployment and how to fix it"
@@ -24,7 +28,9 @@ Settings come from PicoClaw's config (--config, else $PICOCLAW_HOME/config.json,
 ~/.picoclaw/config.json); flags override it. Exit status: 0 clean, 1 a failure (or a
 warning with --strict), 2 usage or config error. `--list` shows every finding id."""
 
-LOG_LINES = 5000
+# the newest lines of --docker/--journal: a week of a busy server; log_scan bounds the bytes
+LOG_LINES = 2_000_000
+LOG_COMMAND_TIMEOUT_S = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,39 +78,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--list", action="store_true", help="list every finding id and exit")
     out.add_argument("--check", action="append", default=[], metavar="NAME",
                      help="run only this check (and what it needs); repeatable; "
-                     "names: config fallbacks connection api_base health auth model context "
-                     "tools completion tool_call latency server_log gpu_memory memory_fit "
-                     "hub")  # fmt: skip
+                     "names: config fallbacks connection api_base health auth leftovers model "
+                     "context tools completion tool_call latency server_log gpu_memory "
+                     "memory_fit hub")  # fmt: skip
 
 
-def _run_log_command(cmd: list[str], what: str) -> str:
+class _Head:
+    """A binary stream that keeps the first bytes read through it (for an error message)."""
+
+    def __init__(self, stream: IO[bytes], keep: int = 4096) -> None:
+        self.stream, self.keep, self.head = stream, keep, b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        if len(self.head) < self.keep:
+            self.head += data[: self.keep - len(self.head)]
+        return data
+
+
+def _run_log_command(cmd: list[str], what: str, source: str) -> ServerLog:
+    """Stream cmd's output (stdout and stderr: vLLM logs to stderr) into the log reader."""
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, errors="replace")
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError as e:
         raise UsageError(f"{what}: {cmd[0]} is not installed") from e
-    except subprocess.TimeoutExpired as e:
-        raise UsageError(f"{what}: {cmd[0]} did not answer within 30 s") from e
-    if done.returncode != 0:
-        raise UsageError(f"{what}: {done.stderr.strip()[:300] or f'exit {done.returncode}'}")
-    return done.stdout + done.stderr
+    timer = threading.Timer(LOG_COMMAND_TIMEOUT_S, proc.kill)
+    timer.start()
+    assert proc.stdout is not None
+    head = _Head(proc.stdout)
+    try:
+        log = read_server_log(stream=head, source=source)  # type: ignore[arg-type]
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    if proc.returncode not in (0, -signal.SIGKILL) and log.scan.bytes_read < head.keep:
+        text = head.head.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(f"{what}: {text[-1][:300] if text else f'exit {proc.returncode}'}")
+    if proc.returncode == -signal.SIGKILL and log.scan.bytes_read == 0:
+        raise UsageError(f"{what}: {cmd[0]} did not answer within {LOG_COMMAND_TIMEOUT_S:g} s")
+    return log
 
 
-def read_log(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """(log text, where it came from) for --log / --docker / --journal."""
+def read_log(args: argparse.Namespace) -> ServerLog | None:
+    """The server log of --log / --docker / --journal, read (bounded) at once."""
     if args.log == "-":
-        return sys.stdin.read(), "stdin"
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text-only stdin (tests)
+            return read_server_log(text=sys.stdin.read(), source="stdin")
+        return read_server_log(stream=stream, source="stdin")
     if args.log:
         try:
-            return Path(args.log).read_text(encoding="utf-8", errors="replace"), args.log
+            return read_server_log(path=Path(args.log), source=args.log)
         except OSError as e:
             raise UsageError(f"--log {args.log}: {e.strerror or e}") from e
     if args.docker:
         cmd = ["docker", "logs", "--tail", str(LOG_LINES), args.docker]
-        return _run_log_command(cmd, f"--docker {args.docker}"), f"docker logs {args.docker}"
+        return _run_log_command(cmd, f"--docker {args.docker}", f"docker logs {args.docker}")
     if args.journal:
         cmd = ["journalctl", "-u", args.journal, "-n", str(LOG_LINES), "--no-pager", "-o", "cat"]
-        return _run_log_command(cmd, f"--journal {args.journal}"), f"journal {args.journal}"
-    return None, None
+        return _run_log_command(cmd, f"--journal {args.journal}", f"journal {args.journal}")
+    return None
 
 
 def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
@@ -115,15 +152,15 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         raise UsageError(f"unknown check {unknown[0]!r}; checks: {', '.join(CHECKS_BY_NAME)}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    log_text, log_source = read_log(args)
+    server_log = read_log(args)
     return DiagnoseOptions(
         api_base=args.api_base,
         model=args.model,
         api_key=args.api_key,
         timeout_s=args.timeout,
         config_path=args.config,
-        log_text=log_text,
-        log_source=log_source,
+        server_log=server_log,
+        log_source=server_log.scan.source if server_log else None,
         ttft_threshold_s=args.ttft_threshold,
         itl_threshold_s=args.itl_threshold,
         probe_requests=max(1, args.probe_requests),

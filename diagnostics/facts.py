@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from diagnostics import picoclaw_config
-from diagnostics.log_signatures import LogCause, root_cause
 from diagnostics.options import DiagnoseOptions
 from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
-from diagnostics.probes import hub, metrics, processes
+from diagnostics.probes import hub, kernel_log, metrics, processes
 from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
 from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
+from diagnostics.server_runs import ServerLog, read_server_log
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.leftovers import Leftover, find_leftovers
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.picoclaw.request import RequestShape
 from picoclaw_vllm.redact import register_secret
@@ -319,6 +320,9 @@ class Facts:
     def processes(self) -> list[processes.VllmProcess]:
         return self._once("processes", processes.local_vllm_processes)
 
+    def leftovers(self) -> list[Leftover]:
+        return self._once("leftovers", find_leftovers)
+
     def gpus(self) -> GpuSnapshot:
         reader = self.options.gpu_reader or NvmlReader()
         return self._once("gpus", reader.read)
@@ -342,8 +346,22 @@ class Facts:
 
         return self._once("hub", ask)
 
-    def log_cause(self) -> LogCause | None:
-        return self._once("log_cause", lambda: root_cause(self.options.log_text or ""))
+    def server_log(self) -> ServerLog | None:
+        """The log given (--log/--docker/--journal, or log_text), read once."""
+
+        def read() -> ServerLog | None:
+            if self.options.server_log is not None:
+                return self.options.server_log
+            if self.options.log_text is None:
+                return None
+            source = self.options.log_source or "log"
+            return read_server_log(text=self.options.log_text, source=source)
+
+        return self._once("server_log", read)
+
+    def kernel_log(self) -> kernel_log.KernelLog:
+        commands = self.options.kernel_log_commands or kernel_log.COMMANDS
+        return self._once("kernel_log", lambda: kernel_log.read_kernel_log(commands))
 
     def model_dir(self) -> Path | None:
         if self.options.model_path is not None:

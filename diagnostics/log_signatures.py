@@ -133,7 +133,61 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig("tool_parser_invalid", r"invalid tool call parser: (?P<parser>[^\s(]+)"),
     _sig("tool_parser_invalid", r"--enable-auto-tool-choice requires --tool-call-parser"),
+    _sig("illegal_memory_access", r"an illegal memory access was encountered"),
+    _sig(
+        "nccl_error",
+        r"Watchdog caught collective operation timeout|NCCL (?:error|timeout)"
+        r"|ProcessGroupNCCL.*time(?:d )?out|nccl\w*Error",
+    ),
 )
+
+# What happens to a server over its life (not causes): one entry per kind, matched in order.
+# start: a new start of the server; engine_pid: the engine core's pid; ready: it serves;
+# death: the engine died (a run-time death when the start was ready); startup_failed: the
+# start-up gave up; shutdown: an orderly stop; the rest are counted per start.
+MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("start", re.compile(r"non-default args:|vLLM API server version")),
+    ("engine_pid", re.compile(r"\(EngineCore\w* pid=(?P<pid>\d+)\).*Initializing a V\d LLM eng")),
+    ("ready", re.compile(r"Application startup complete")),
+    ("startup_failed", re.compile(r"Engine core initialization failed")),
+    (
+        "death",
+        re.compile(
+            r"engine core exited unexpectedly|EngineDeadError|AsyncLLM output_handler failed"
+        ),
+    ),
+    ("shutdown", re.compile(r"Shutting down|Application shutdown complete|Finished server proc")),
+    (
+        "requests_aborted",
+        re.compile(
+            r"Error in (?:chat )?completion stream generator|EngineGenerateError"
+            r"|Exception in ASGI application|Aborted request \S+ because the engine"
+        ),
+    ),
+    ("preemption", re.compile(r"is preempted by|preempted.*not enough KV cache space", re.I)),
+    (
+        "context_rejected",
+        re.compile(r"maximum context length is (?P<max_model_len>\d+) tokens"),
+    ),
+    (
+        "oom_killer",
+        re.compile(
+            r"Out of memory: Killed process (?P<pid>\d+) \((?P<name>[^)]*)\)"
+            r"|oom-kill:.*task=(?P<task>[^,]*),pid=(?P<task_pid>\d+)"
+        ),
+    ),
+)
+
+# Every cause and marker above holds one of these words, or follows within FOLLOW_LINES a line
+# that does (a Hugging Face error's message lines): only such lines are looked at closely.
+KEYWORDS: tuple[bytes, ...] = (
+    b"ERROR", b"Error", b"error", b"WARNING", b"CRITICAL", b"NCCL", b"Traceback",
+    b"of memory", b"Killed process", b"oom-kill", b"startup complete", b"non-default args",
+    b"server version", b"Initializing a V", b"Shutting down", b"shutdown complete",
+    b"Finished server", b"maximum context length", b"preempted", b"Exception:",
+    b"tool-call-parser", b"ToolParser", b"tool call parser",
+)  # fmt: skip
+FOLLOW_LINES = 3
 
 # A traceback's last line: `module.SomeError: message`, possibly behind a vLLM log prefix.
 _EXCEPTION_LINE = re.compile(
@@ -154,27 +208,46 @@ def _clean(line: str) -> str:
 
 def all_causes(log_text: str) -> list[LogCause]:
     """Every line that matches a known signature, in log order."""
-    causes: list[LogCause] = []
-    for number, raw in enumerate(log_text.splitlines(), start=1):
-        line = _ANSI.sub("", raw)
-        for signature in SIGNATURES:
-            match = signature.pattern.search(line)
-            if match:
-                causes.append(
-                    LogCause(signature.finding_id, _clean(raw), number, signature.detail(match))
-                )
-                break
-    return causes
+    causes = (cause_of_line(raw, n) for n, raw in enumerate(log_text.splitlines(), start=1))
+    return [c for c in causes if c is not None]
+
+
+def cause_of_line(raw: str, number: int) -> LogCause | None:
+    """The known signature the line matches, if any."""
+    line = _ANSI.sub("", raw)
+    for signature in SIGNATURES:
+        match = signature.pattern.search(line)
+        if match:
+            return LogCause(signature.finding_id, _clean(raw), number, signature.detail(match))
+    return None
+
+
+def exception_of_line(raw: str, number: int) -> LogCause | None:
+    """A `log_error` cause when the line ends a traceback and is no mere consequence."""
+    line = _ANSI.sub("", raw).strip()
+    match = _EXCEPTION_LINE.match(line)
+    if match and not _CONSEQUENCES.search(line):
+        return LogCause(LOG_ERROR, _clean(raw), number, {"exception": match.group("type")})
+    return None
+
+
+def marker_of_line(raw: str, number: int) -> LogCause | None:
+    """The life event the line records (MARKERS), as a LogCause whose id is the kind."""
+    line = _ANSI.sub("", raw)
+    for kind, pattern in MARKERS:
+        match = pattern.search(line)
+        if match:
+            detail = {k: v for k, v in match.groupdict().items() if v is not None}
+            return LogCause(kind, _clean(raw), number, detail)
+    return None
 
 
 def first_exception(log_text: str) -> LogCause | None:
     """The first exception line that is not merely a consequence of an earlier failure."""
     for number, raw in enumerate(log_text.splitlines(), start=1):
-        line = _ANSI.sub("", raw).strip()
-        match = _EXCEPTION_LINE.match(line)
-        if match and not _CONSEQUENCES.search(line):
-            detail = {"exception": match.group("type")}
-            return LogCause(LOG_ERROR, _clean(raw), number, detail)
+        cause = exception_of_line(raw, number)
+        if cause is not None:
+            return cause
     return None
 
 
@@ -187,9 +260,13 @@ def root_cause(log_text: str) -> LogCause | None:
     Details missing on the first line (e.g. the repo of a GatedRepoError) are taken from
     matches of the same cause in the lines just after it.
     """
-    causes = all_causes(log_text)
+    return merged_root(all_causes(log_text)) or first_exception(log_text)
+
+
+def merged_root(causes: list[LogCause]) -> LogCause | None:
+    """The first cause, with details its neighbours of the same id add."""
     if not causes:
-        return first_exception(log_text)
+        return None
     first = causes[0]
     detail = dict(first.detail)
     for later in causes[1:]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from diagnostics.probes.nvml import GpuReader
+from diagnostics.server_runs import ServerLog
 
 
 @dataclass
@@ -24,6 +25,8 @@ class DiagnoseOptions:
     config_path: Path | None = None
     log_text: str | None = None
     log_source: str | None = None  # where log_text came from, for evidence
+    server_log: ServerLog | None = None  # a log already read (the CLI reads --log FILE so)
+    kernel_log_commands: tuple[tuple[str, ...], ...] | None = None  # default: journalctl, dmesg
     ttft_threshold_s: float = 2.0
     itl_threshold_s: float = 0.2
     probe_requests: int = 3

@@ -69,7 +69,9 @@ class RichProgress:
         )
 
     def on_update(self, progress: Progress) -> None:
-        if progress.phase in ("step_done", "server_failed", "server_ready", "skipped"):
+        if progress.phase in (
+            "step_done", "server_failed", "server_ready", "skipped", "leftover_stopped",
+        ):  # fmt: skip
             self._print_event(progress)
         if self._live is not None:
             self._live.update(self._line(progress))
@@ -79,7 +81,7 @@ class RichProgress:
             self.console.print(f"{p.setting_id}: vLLM ready after {p.elapsed_s:.0f} s")
         elif p.phase == "server_failed":
             self.console.print(Text(f"{p.setting_id}: did not start: {p.message}", style="red"))
-        elif p.phase == "skipped":
+        elif p.phase in ("skipped", "leftover_stopped"):
             self.console.print(f"{p.setting_id}: {p.message}")
         elif p.row is not None:
             r = p.row

@@ -44,6 +44,7 @@ from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSam
 from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
 from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
 from picoclaw_vllm.errors import LaunchError, UsageError
+from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
 from picoclaw_vllm.redact import redact, register_secret
 from picoclaw_vllm.server.backends import (
     Backend,
@@ -179,6 +180,7 @@ class _Sweep:
     def execute(self) -> Path:
         done = self.open()
         self.observer.on_start(self.config, self.plan, self.run.path)
+        self.stop_leftovers()
         for plan in self.plan:
             todo = [(sid, load) for sid, load in plan.steps if sid not in done]
             if plan.setting_id in done or not todo:
@@ -190,6 +192,39 @@ class _Sweep:
         rows = self.run.rows()
         self.observer.on_complete(rows, self.run.path)
         return self.run.path
+
+    def stop_leftovers(self) -> None:
+        """Stop servers an earlier sweep (killed, its watchdog too) left running."""
+        recorded = self.manifest.get("servers") or {}
+        for leftover in find_leftovers():
+            ours = [sid for sid, s in recorded.items() if s.get("pid") == leftover.pid]
+            where = f"this run's {ours[0]}" if ours else leftover.started_by
+            gone = stop_leftover(leftover)
+            self.update(
+                Progress(
+                    "leftover_stopped",
+                    ours[0] if ours else "leftover",
+                    message=f"{'stopped' if gone else 'could not stop'} a vLLM server left "
+                    f"running by a killed sweep ({where}): {leftover.describe()}",
+                )
+            )
+
+    def record_server(self, setting_id: str, handle: ServerHandle | None) -> None:
+        """The run directory names what it started (so a leftover can be named and stopped)."""
+        servers = self.manifest.setdefault("servers", {})
+        if handle is None:
+            if setting_id in servers:
+                servers[setting_id]["stopped_unix"] = time.time()
+        elif handle.pid is not None:
+            servers[setting_id] = {
+                "pid": handle.pid,
+                "pgid": handle.pid,
+                "port": handle.settings.port,
+                "command": handle.command_line,
+                "started_unix": time.time(),
+                "tool_pid": os.getpid(),
+            }
+        self.run.write_manifest(self.manifest)
 
     @contextlib.contextmanager
     def server(self, plan: SettingPlan) -> Iterator[ServerHandle]:
@@ -206,9 +241,12 @@ class _Sweep:
                 log_path=log,
                 ready_timeout_s=self.config.ready_timeout_s,
                 base_url=base_url,
+                started_by=f"sweep {self.run.path}",
             ) as handle:
+                self.record_server(plan.setting_id, handle)
                 yield handle
         finally:
+            self.record_server(plan.setting_id, None)
             if log.exists():
                 _redact_file(log)
 

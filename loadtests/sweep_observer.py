@@ -8,7 +8,10 @@ from typing import Any, Literal, Protocol
 
 from loadtests.sweep_config import SettingPlan, SweepConfig
 
-Phase = Literal["starting", "server_ready", "server_failed", "running", "step_done", "skipped"]
+Phase = Literal[
+    "starting", "server_ready", "server_failed", "running", "step_done", "skipped",
+    "leftover_stopped",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)

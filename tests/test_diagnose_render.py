@@ -169,8 +169,8 @@ LOGS = Path(__file__).parent / "data" / "diagnose" / "logs"
 
 @pytest.mark.parametrize(
     ("flag", "tool", "expected_args"),
-    [("--docker", "docker", "logs --tail 5000 vllm"),
-     ("--journal", "journalctl", "-u vllm -n 5000 --no-pager -o cat")],
+    [("--docker", "docker", "logs --tail 2000000 vllm"),
+     ("--journal", "journalctl", "-u vllm -n 2000000 --no-pager -o cat")],
 )  # fmt: skip
 def test_log_from_docker_and_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -33,6 +33,8 @@ from diagnostics.facts import Facts
 from diagnostics.options import DiagnoseOptions
 from picoclaw_vllm.server.embedded import free_port
 
+LOGS = Path(__file__).parent / "data" / "diagnose" / "logs"
+
 HF_TEST_TOKEN = "hf_TestTokenAbCdEfGhIjKlMnOp1234"
 
 
@@ -141,6 +143,32 @@ def test_refused_port_of_a_loading_vllm_is_still_starting(
     assert finding["severity"] == "warn"
     assert "still starting" in finding["message"] and " s " in finding["message"]
     assert status_of(doc, "auth") == "skip"  # a warning that still stops the dependents
+
+
+def test_an_old_vllm_that_does_not_listen_is_not_still_starting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], loading_vllm: int
+) -> None:
+    from diagnostics.checks import server
+
+    monkeypatch.setattr(server, "STARTING_MAX_S", 0.5)
+    time.sleep(1.0)
+    rc, doc = run_json(capsys, "--api-base", f"http://127.0.0.1:{loading_vllm}/v1", "--model", "m",
+                       "--check", "connection")  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert finding["severity"] == "fail" and rc == 1
+    assert "still starting" not in finding["message"]
+    assert "without listening" in finding["message"]
+
+
+def test_a_young_vllm_whose_log_ends_in_a_death_is_not_still_starting(
+    capsys: pytest.CaptureFixture[str], loading_vllm: int
+) -> None:
+    rc, doc = run_json(capsys, "--api-base", f"http://127.0.0.1:{loading_vllm}/v1", "--model", "m",
+                       "--log", str(LOGS / "engine_killed_cpu.log"), "--check", "connection",
+                       "--check", "server_log")  # fmt: skip
+    finding = next(f for f in doc["findings"] if f["id"] == "connection_refused")
+    assert finding["severity"] == "fail" and "its engine died" in finding["message"]
+    assert "engine_dead" in ids(doc) and rc == 1
 
 
 def test_a_crashing_check_is_a_result_not_a_traceback(

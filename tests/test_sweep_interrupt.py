@@ -135,3 +135,49 @@ def test_interrupt_during_a_local_step_stops_vllm_and_locust(cpu_env: None, tmp_
     interrupt(proc, watched)
     assert RunDir(out).rows() == []  # the interrupted step is not a result
     assert (out / run_layout.LOGS_DIR / "s2-tp1.log").exists()
+
+
+@pytest.mark.timeout(900)
+def test_kill_9_of_a_local_sweep_leaves_nothing_and_resume_finishes(
+    cpu_env: None, tmp_path: Path
+) -> None:
+    """kill -9 mid-step: the watchdogs stop vLLM and Locust within seconds; sweep.json names
+    the server it had started; --resume redoes the killed step and finishes."""
+    out = tmp_path / "run"
+    run = RunDir(out)
+    proc = sweep_cli(
+        "--max-num-seqs", "2", "--concurrency", "1,2", "--duration", "4s",
+        "--prompt-tokens", "32", "--output-tokens", "16", "--out", str(out),
+    )  # fmt: skip
+    watched: list[psutil.Process] = []
+
+    def second_step_running() -> bool:
+        watched.extend(descendants(proc.pid))
+        records = run.records_path("s2-tp1-c2")
+        return records.exists() and records.stat().st_size > 0
+
+    wait_for(second_step_running, proc, 600)
+    watched += [p for p in descendants(proc.pid) if p.pid not in {w.pid for w in watched}]
+    cmdlines = " ".join(" ".join(p.cmdline()) for p in watched if p.is_running())
+    assert "vllm.entrypoints.openai.api_server" in cmdlines and "locust" in cmdlines
+    recorded = run.read_manifest()["servers"]["s2-tp1"]
+    assert recorded["port"] and "vllm.entrypoints" in recorded["command"]
+    assert recorded["pid"] in {p.pid for p in watched}
+
+    proc.kill()
+    proc.wait(timeout=10)
+    t0 = time.monotonic()
+    while alive(watched) and time.monotonic() - t0 < 30:
+        time.sleep(0.2)
+    assert alive(watched) == []
+    gone_after_s = time.monotonic() - t0
+    print(f"kill -9 of the sweep: nothing left after {gone_after_s:.1f} s")
+    assert gone_after_s < 15, gone_after_s
+    assert [r["step_id"] for r in run.rows()] == ["s2-tp1-c1"]
+
+    resumed = sweep_cli("--resume", "--out", str(out))
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    rows = run.rows()
+    assert [r["step_id"] for r in rows] == ["s2-tp1-c1", "s2-tp1-c2"]
+    assert all(int(r["completed"]) > 0 for r in rows)

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from diagnostics import model_size
 from diagnostics.checks.base import Check
-from diagnostics.checks.server_log import OOM_REMEDY
 from diagnostics.facts import Facts
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.nvml import Gpu, GpuProcess
-from diagnostics.probes.processes import is_vllm_server
+from diagnostics.probes.nvml import Gpu, other_processes
+from diagnostics.remedies import OOM_REMEDY
 
 GIB_PER_MIB = 1 / 1024
-
-
-def _is_vllm(proc: GpuProcess) -> bool:
-    return "vllm" in proc.name.lower() or is_vllm_server(proc.name.split())
-
-
-def other_processes(gpu: Gpu) -> list[GpuProcess]:
-    return [p for p in gpu.processes if not _is_vllm(p)]
 
 
 def _gib(mib: float) -> str:

@@ -8,6 +8,8 @@ from diagnostics.checks.base import Check, config_where, key_line
 from diagnostics.facts import Facts
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
+from diagnostics.probes.processes import VllmProcess
+from diagnostics.server_runs import ServerLog, read_server_log
 
 KIND_LABELS = {
     "refused": "connection refused",
@@ -19,6 +21,8 @@ KIND_LABELS = {
     "protocol": "not an HTTP server",
     "closed": "connection closed without an answer",
 }
+# a local vLLM that has not listened for longer than this is not "still starting"
+STARTING_MAX_S = 600.0
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 
 _CONNECTION_REMEDY = {
@@ -93,20 +97,7 @@ def check_connection(facts: Facts) -> Outcome:
     if failure.kind == "refused" and (parts.hostname or "") in LOCAL_HOSTS:
         for proc in facts.processes():
             if proc.port == port:
-                return Outcome(
-                    findings=[
-                        Finding(
-                            "connection_refused",
-                            Severity.WARN,
-                            f"vLLM is still starting: pid {proc.pid} has run for "
-                            f"{proc.running_for_s:.0f} s and does not listen on port {port} yet",
-                            evidence=f"{failure.message}; local process: {proc.cmdline[:160]}",
-                            remedy="wait until its log shows 'Application startup complete' "
-                            "(model download and load can take minutes), then rerun",
-                        )
-                    ],
-                    halt=True,
-                )
+                return _not_listening(facts, proc, port, failure.message)
     remedy = _CONNECTION_REMEDY.get(failure.kind, "check the address in api_base")
     return Outcome.of(
         Finding(
@@ -121,6 +112,67 @@ def check_connection(facts: Facts) -> Outcome:
                 where=config_where(t),
                 fixed=_with_http(t.api_base),
             ),
+        )
+    )
+
+
+def _log_of(facts: Facts, proc: VllmProcess) -> ServerLog | None:
+    given = facts.server_log()
+    if given is not None:
+        return given
+    path = proc.log_file()
+    if path is None:
+        return None
+    try:
+        return read_server_log(path=path, source=str(path))
+    except OSError:
+        return None
+
+
+def _not_listening(facts: Facts, proc: VllmProcess, port: int, refused: str) -> Outcome:
+    """A local vLLM holds the port but refuses: still starting only if young and loading."""
+    age = proc.running_for_s
+    log = _log_of(facts, proc)
+    newest = log.newest if log is not None and not log.scan.nothing_read else None
+    state = newest.outcome if newest is not None else None
+    evidence = f"{refused}; local process (pid {proc.pid}, {age:.0f} s old): {proc.cmdline[:160]}"
+    if log is not None and newest is not None:
+        evidence += f"; its log {log.scan.source}: {state} ({newest.where(len(log.starts))})"
+    young = age <= STARTING_MAX_S
+    if young and state in (None, "starting"):
+        confirmed = "its log is still loading" if state else "no log was found to confirm it"
+        return Outcome(
+            findings=[
+                Finding(
+                    "connection_refused",
+                    Severity.WARN,
+                    f"vLLM is still starting: pid {proc.pid} has run for {age:.0f} s and does "
+                    f"not listen on port {port} yet ({confirmed})",
+                    evidence=evidence,
+                    remedy="wait until its log shows 'Application startup complete' "
+                    "(model download and load can take minutes), then rerun",
+                )
+            ],
+            halt=True,
+        )
+    if state in ("died", "startup_failed", "stopped"):
+        why = {"died": "its engine died", "startup_failed": "its start-up failed",
+               "stopped": "it is shutting down"}[state]  # fmt: skip
+        remedy = "read the Server log finding below for the cause; stop this process "
+        remedy += f"(kill {proc.pid}) and start vLLM again"
+    elif not young:
+        why = f"it has run for {age:.0f} s (over {STARTING_MAX_S:.0f} s) without listening"
+        remedy = f"look at its log for where it hangs; stop it (kill {proc.pid}) and restart"
+    else:
+        why = "its log says it was ready, yet the port refuses"
+        remedy = f"check the port it listens on (ss -ltnp | grep {proc.pid}); restart it"
+    return Outcome.of(
+        Finding(
+            "connection_refused",
+            Severity.FAIL,
+            f"vLLM pid {proc.pid} does not listen on port {port}: {why}",
+            evidence=evidence,
+            remedy=remedy,
         )
     )
 
@@ -193,10 +245,28 @@ def check_auth(facts: Facts) -> Outcome:
     )
 
 
+def check_leftovers(facts: Facts) -> Outcome:
+    """vLLM servers a killed picoclaw-vllm left running (they hold memory and ports)."""
+    found = facts.leftovers()
+    findings = [
+        Finding(
+            "leftover_server",
+            Severity.WARN,
+            f"a vLLM server left running by a killed picoclaw-vllm: pid {left.pid}",
+            evidence=left.describe(),
+            remedy=f"stop it: kill -- -{left.pgid} (its whole process group); a sweep with "
+            "--resume or a new sweep also stops it",
+        )
+        for left in found
+    ]
+    return Outcome.of(*findings) if findings else Outcome.ok("none")
+
+
 CHECKS = (
     Check("connection", "Server reachable", "Server", check_connection, ("config",),
           ("connection_refused", "unexpected_answer")),
     Check("api_base", "api_base path", "Server", check_api_base, ("config",), ("api_base_path",)),
     Check("health", "Engine health", "Server", check_health, ("connection",), ("engine_dead",)),
     Check("auth", "API key", "Server", check_auth, ("connection",), ("auth_failed",)),
+    Check("leftovers", "Leftover servers", "Server", check_leftovers, (), ("leftover_server",)),
 )  # fmt: skip

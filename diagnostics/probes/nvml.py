@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from diagnostics.probes.processes import is_vllm_server
+
 MIB = 1024 * 1024
 
 
@@ -46,6 +48,15 @@ class GpuSnapshot:
     @classmethod
     def none(cls, reason: str) -> GpuSnapshot:
         return cls(not_applicable=reason)
+
+
+def _is_vllm(proc: GpuProcess) -> bool:
+    return "vllm" in proc.name.lower() or is_vllm_server(proc.name.split())
+
+
+def other_processes(gpu: Gpu) -> list[GpuProcess]:
+    """The processes holding memory on gpu that are not vLLM."""
+    return [p for p in gpu.processes if not _is_vllm(p)]
 
 
 class GpuReader(Protocol):

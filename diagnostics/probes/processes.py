@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -16,6 +18,17 @@ class VllmProcess:
     port: int
     running_for_s: float
     cmdline: str
+
+    def log_file(self) -> Path | None:
+        """The regular file its stderr (else stdout) goes to, when it is one we can read."""
+        for fd in (2, 1):
+            try:
+                target = Path(os.readlink(f"/proc/{self.pid}/fd/{fd}"))
+                if target.is_file() and os.access(target, os.R_OK):
+                    return target
+            except OSError:
+                continue
+        return None
 
 
 def _port(args: list[str]) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from picoclaw_vllm.errors import LaunchError
+from picoclaw_vllm.leftovers import OWNER_ENV, owner_tag
 from picoclaw_vllm.procs import spawn_group, stop_group
 from picoclaw_vllm.redact import redact, register_secret
 from picoclaw_vllm.server.backends import Backend, render_command
@@ -122,8 +123,12 @@ def start_server(
     log_path: Path | None = None,
     ready_timeout_s: float = 300.0,
     base_url: str | None = None,
+    started_by: str = "picoclaw-vllm",
 ) -> ServerHandle:
-    """Start (unless external) and wait for readiness; on any failure nothing is left running."""
+    """Start (unless external) and wait for readiness; on any failure nothing is left running.
+
+    The server dies with this process (procs.spawn_group's watchdog) and carries
+    leftovers.OWNER_ENV naming started_by (e.g. the sweep's run directory)."""
     register_secret(settings.api_key)
     cmd = backend.command(settings)
     env = backend.environment(settings)
@@ -139,7 +144,8 @@ def start_server(
             if log_path is not None:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 log_path.write_text(f"$ {handle.command_line}\n")
-            handle.process = spawn_group(cmd, log_path=log_path, env={**os.environ, **env})
+            env = {**os.environ, **env, OWNER_ENV: owner_tag(started_by)}
+            handle.process = spawn_group(cmd, log_path=log_path, env=env)
         wait_ready(handle, ready_timeout_s)
     except BaseException:
         handle.stop()
@@ -155,9 +161,15 @@ def running_server(
     log_path: Path | None = None,
     ready_timeout_s: float = 300.0,
     base_url: str | None = None,
+    started_by: str = "picoclaw-vllm",
 ) -> Iterator[ServerHandle]:
     handle = start_server(
-        settings, backend, log_path=log_path, ready_timeout_s=ready_timeout_s, base_url=base_url
+        settings,
+        backend,
+        log_path=log_path,
+        ready_timeout_s=ready_timeout_s,
+        base_url=base_url,
+        started_by=started_by,
     )
     try:
         yield handle
