@@ -3,7 +3,6 @@
 Public API (used by `picoclaw-vllm diagnose` and by the acceptance command)::
 
     from diagnostics.options import DiagnoseOptions
-from diagnostics.picoclaw_config import ConfigProblem
     from diagnostics.runner import diagnose, Diagnosis
 
     diagnosis = diagnose(DiagnoseOptions(api_base="http://127.0.0.1:8000/v1",

@@ -1,6 +1,7 @@
 """The sweep engine: for each server setting start vLLM, run each load step, stop vLLM.
 
-    from loadtests.sweep import run_sweep
+    from diagnostics.log_signatures import root_cause
+from loadtests.sweep import run_sweep
     from loadtests.sweep_config import SweepConfig
     run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
                                     concurrency=(1, 8), duration_s=8, output_tokens=32))
@@ -73,12 +74,7 @@ def no_measurement(warmup_requests: int, wall_s: float, duration_s: float) -> st
 
 def failure_label(error: LaunchError) -> tuple[str, str]:
     """The doctor's finding id and root-cause line for a server that did not start."""
-    try:
-        from diagnostics.log_signatures import root_cause
-    except ImportError:  # the doctor is optional for the sweep
-        cause = None
-    else:
-        cause = root_cause(error.log_text) if error.log_text else None
+    cause = root_cause(error.log_text) if error.log_text else None
     if cause is not None:
         return cause.finding_id, redact(cause.line).strip()
     return START_FAILED, redact(str(error))
