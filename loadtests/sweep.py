@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from diagnostics.log_signatures import root_cause
 from loadtests.locust_process import (
     LocustFailed,
     LocustRun,
