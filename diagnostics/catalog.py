@@ -23,6 +23,12 @@ _ENTRIES = (
         "shape; reported with file, line and column.",
     ),
     (
+        "config_ignored",
+        "PicoClaw config read otherwise than it looks",
+        "A value PicoClaw ignores or replaces: a null or empty api_base (the default is used), "
+        "a legacy providers.vllm beside a model_list.",
+    ),
+    (
         "connection_refused",
         "vLLM server unreachable",
         "Nothing answers at api_base: port refused (or a local vLLM still loading), DNS failure, "
