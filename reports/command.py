@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from picoclaw_vllm import argtypes
 from picoclaw_vllm.errors import UsageError
 from reports.build import ALL_FORMATS, build_report
 from reports.gates import Gates, parse_slo_argument, read_gate_file
@@ -36,10 +37,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         help="gate(s) as KEY=VALUE pairs, or a TOML/JSON gate file; repeatable, later wins",
     )
     parser.add_argument(
-        "--target-concurrency", type=int, metavar="N", help="judge the gates at N users"
+        "--target-concurrency",
+        type=argtypes.POSITIVE_INT,
+        metavar="N",
+        help="judge the gates at N users",
     )
     parser.add_argument(
-        "--target-rate", type=float, metavar="R", help="judge the gates at R requests/s"
+        "--target-rate", type=argtypes.POSITIVE, metavar="R", help="judge the gates at R requests/s"
     )
     parser.add_argument(
         "--no-doctor-gate", action="store_true", help="do not gate on the doctor's failures"
