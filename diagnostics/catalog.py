@@ -132,6 +132,12 @@ _ENTRIES = (
         "The model id names no repo (or a bad token hides it), or the local path does not exist.",
     ),
     (
+        "hf_token_rejected",
+        "Hugging Face token rejected",
+        "The Hub answers 401 to the token (HF_TOKEN or the saved login): it is invalid or "
+        "revoked, and every download with it fails.",
+    ),
+    (
         "hf_hub_unreachable",
         "Hugging Face Hub unreachable",
         "The Hub could not be asked about the model; the Hub checks were skipped.",

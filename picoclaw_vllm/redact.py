@@ -18,7 +18,7 @@ _PATTERNS = (
     re.compile(r"(?i)(--api-key[= ])\S+"),
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?basic\s+)[A-Za-z0-9+/=]+"),
     # a URL's user info (user:password@) and the secrets some proxies take in its query
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^/\s@?#\"'<>]+@"),
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^/\s@?#\"'<>]+(?=@)"),
     re.compile(
         r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|auth|password|passwd|pwd|secret"
         r"|sig|signature|x-api-key|hf_token)=)[^&#\s\"'<>]+"
@@ -84,7 +84,11 @@ def printable(text: str) -> str:
     for ch in text:
         if ch in _SAFE_WHITESPACE or ch == " " or unicodedata.category(ch)[0] not in "CZ":
             out.append(ch)
-        else:
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:  # \uXXXX (surrogate pairs above U+FFFF): also a valid escape inside JSON
+            out.append(_u_escape(ch))
     return "".join(out)
+
+
+def _u_escape(ch: str) -> str:
+    data = ch.encode("utf-16-be")
+    return "".join(f"\\u{data[i]:02x}{data[i + 1]:02x}" for i in range(0, len(data), 2))

@@ -8,6 +8,7 @@ from typing import Any
 
 from picoclaw_vllm import argtypes
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import printable
 from reports.build import ALL_FORMATS, build_report
 from reports.gates import Gates, parse_slo_argument, read_gate_file
 
@@ -92,8 +93,8 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
 
 def run(args: argparse.Namespace) -> int:
     result = build_report(args.run_dir, gates_from_args(args), formats_from_args(args), args.out)
-    print(result.headline)
-    print(result.document["recommendation"]["summary"])
+    print(printable(result.headline))
+    print(printable(result.document["recommendation"]["summary"]))
     for fmt, path in result.paths.items():
         print(f"  {fmt:5} {path}")
     return result.exit_code
