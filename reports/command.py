@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,8 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
 
 def run(args: argparse.Namespace) -> int:
     result = build_report(args.run_dir, gates_from_args(args), formats_from_args(args), args.out)
+    for problem in result.problems:
+        print(f"warning: {printable(problem)}", file=sys.stderr)
     print(printable(result.headline))
     print(printable(result.document["recommendation"]["summary"]))
     for fmt, path in result.paths.items():

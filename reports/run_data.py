@@ -166,10 +166,10 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
 
 def _read_results(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     parquet = run_dir / run_layout.RESULTS_PARQUET
-    csv = run_dir / run_layout.RESULTS_CSV
+    csv_path = run_dir / run_layout.RESULTS_CSV
     frame: pd.DataFrame | None = None
     errors = []
-    for path, reader in ((parquet, pd.read_parquet), (csv, pd.read_csv)):
+    for path, reader in ((parquet, pd.read_parquet), (csv_path, pd.read_csv)):
         if not path.is_file():
             continue
         try:
@@ -181,6 +181,8 @@ def _read_results(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         detail = "; ".join(errors) if errors else "no results.parquet or results.csv"
         raise UsageError(f"{run_dir}: cannot read the sweep results ({detail})")
     problems = [f"{e}; the report reads {run_layout.RESULTS_CSV} instead" for e in errors]
+    if path == csv_path:
+        frame = validate.mark_short_rows(frame, csv_path)
     if frame.empty:
         raise UsageError(f"{run_dir}: the sweep results have no rows yet (no step finished)")
     missing = [c for c in run_layout.SETTING_COLUMNS if c not in frame.columns]

@@ -7,7 +7,9 @@ The report fails closed on both (reports.verdict): unmeasured or invalid data is
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -42,7 +44,25 @@ _NUMERIC = [
 ]
 _NUMERIC.remove("load_mode")
 # an ok row without these was not measured (or was cut short)
-_REQUIRED = ("duration_s", "completed", "failed", "request_throughput", "output_throughput")
+_REQUIRED = ("duration_s", "completed", "failed", "request_throughput", "output_throughput",
+             "e2el_ms_mean")  # fmt: skip
+SHORT_ROW = "_short_row"  # a column marking CSV rows with fewer fields than the header
+
+
+def mark_short_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """frame with SHORT_ROW set on the rows whose CSV line has fewer (or more) fields than the
+    header: a row cut short is not a row whose missing values happen to be empty."""
+    try:
+        with path.open(newline="", errors="replace") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (OSError, csv.Error):
+        return frame
+    if not rows or len(rows) - 1 != len(frame):
+        return frame
+    width = len(rows[0])
+    frame = frame.copy()
+    frame[SHORT_ROW] = [len(r) != width for r in rows[1:]]
+    return frame
 
 
 def check_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -67,6 +87,8 @@ def check_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         reasons = bad.get(i, [])
         if status not in STATUSES:
             reasons.insert(0, f"status {status[:40]!r} is neither ok nor failed")
+        elif bool(row.get(SHORT_ROW, False)) and status == "ok":
+            reasons.insert(0, "its line in results.csv is cut short (fewer fields than the header)")
         elif status == "ok":
             reasons += _unmeasured(row)
         if not reasons or (status == "failed" and not _breaks_failed_row(reasons)):
@@ -79,7 +101,7 @@ def check_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         frame.loc[i, "failure_id"] = INVALID_ID
         frame.loc[i, "failure_message"] = f"invalid data: {text}"
         problems.append(f"step {step}: invalid data, not judged ({text})")
-    return frame, problems
+    return frame.drop(columns=[SHORT_ROW], errors="ignore"), problems
 
 
 def _why_bad(column: str, raw: Any, number: float) -> str | None:
