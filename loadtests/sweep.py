@@ -325,7 +325,7 @@ class _Sweep:
             records,
             self.run.locust_log_path(step_id),
         )
-        self.manifest["locust_commands"][step_id] = run.command_line
+        self.manifest["locust_commands"][step_id] = redact(run.command_line)
         self.run.write_manifest(self.manifest)
         env = dict(os.environ)
         if cfg.api_key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -14,10 +15,12 @@ from loadtests.metrics import Slo
 from loadtests.options import WORKLOADS
 from loadtests.prompts import PromptError, load_prompt_file
 from loadtests.request_builder import ENDPOINTS, USAGE_STATS
+from loadtests.results import RunDir
 from loadtests.run_layout import MANIFEST
 from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import MASK
 
 HELP = "measure throughput and latency across vLLM server settings"
 DESCRIPTION = """\
@@ -245,16 +248,32 @@ def _check_out(out: Path | None, resume: bool) -> None:
         raise UsageError(f"--resume: {out} {what}; leave out --resume to start a new sweep")
 
 
+def resumed_config(run_dir: RunDir, given: SweepConfig) -> SweepConfig:
+    """The saved config of the sweep to resume; api_base from the flag when the saved one had
+    its credentials masked (they are never written)."""
+    try:
+        saved = run_dir.read_manifest()["config"]
+        config = SweepConfig.from_json(saved, api_key=given.api_key)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise UsageError(f"--resume: {run_dir.path} holds no usable sweep.json ({e})") from None
+    if config.api_base and MASK in config.api_base:
+        if not given.api_base:
+            raise UsageError(
+                "--resume: the sweep's api_base carried credentials, which are not saved; "
+                "give --api-base again"
+            )
+        config = dataclasses.replace(config, api_base=given.api_base)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     from loadtests.progress import RichProgress
-    from loadtests.results import RunDir
     from loadtests.sweep import run_sweep
 
     config = config_from_args(args)
     run_dir = RunDir(config.out)
     if args.resume and run_dir.exists():
-        saved = run_dir.read_manifest()["config"]
-        config = SweepConfig.from_json(saved, api_key=config.api_key)
+        config = resumed_config(run_dir, config)
     progress = RichProgress()
     try:
         run_sweep(config, progress, resume=args.resume)

@@ -7,6 +7,7 @@ A missing or unreadable run dir raises UsageError with one line that says what i
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -64,7 +65,12 @@ class RunData:
 
 def load_run(run_dir: Path) -> RunData:
     if not run_dir.exists():
-        raise UsageError(f"run dir {run_dir} does not exist")
+        try:
+            run_dir.stat()
+            reason = "does not exist"
+        except OSError as e:
+            reason = "does not exist" if e.errno == errno.ENOENT else jsonfile.os_reason(e)
+        raise UsageError(f"run dir {run_dir}: {reason}")
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a directory (expected a sweep run dir)")
     secrets: set[str] = set()

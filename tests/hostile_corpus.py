@@ -395,4 +395,45 @@ SWEEP_CASES = [
     ),
 ]  # fmt: skip
 
-ALL_CASES = CONFIG_CASES + DIAGNOSE_CASES + REPORT_CASES + SWEEP_CASES
+
+def _run_dir_loop(tmp: Path) -> list[str]:
+    (tmp / "loop").symlink_to(tmp / "loop")
+    return ["report", str(tmp / "loop")]
+
+
+def _run_dir_file(tmp: Path) -> list[str]:
+    return ["report", str(_write(tmp / "results.csv", "a,b\n"))]
+
+
+def _run_dir_empty_results(tmp: Path) -> list[str]:
+    run = write_synthetic_run(tmp / "run")
+    (run / run_layout.RESULTS_PARQUET).unlink()
+    _write(run / run_layout.RESULTS_CSV, BINARY)
+    return ["report", str(run), "--out", str(tmp / "out")]
+
+
+def _resume_not_a_sweep(tmp: Path) -> list[str]:
+    (tmp / "run").mkdir()
+    return ["sweep", "--resume", "--out", str(tmp / "run")]
+
+
+OTHER_CASES = [
+    Case("report run dir symlink loop", _run_dir_loop, 2, ("symbolic link loop",)),
+    Case("report run dir a file", _run_dir_file, 2, ("not a directory",)),
+    Case("report results.csv binary", _run_dir_empty_results, 2,
+         ("cannot read the sweep results",)),
+    Case("sweep --resume on a folder without a sweep", _resume_not_a_sweep, 2,
+         ("--resume", "sweep.json is missing")),
+    *(
+        Case(f"server run {flag} {value}", lambda tmp, f=flag, v=value: ["server", "run", f, v],
+             2, (flag,))
+        for flag, value in (("--port", "70000"), ("--port", "-1"), ("--max-num-seqs", "0"),
+                            ("--tensor-parallel-size", "nan"))
+    ),
+    Case("acceptance --target-concurrency 0", lambda tmp: [
+        "acceptance", "--target-concurrency", "0"], 2, ("--target-concurrency",)),
+    Case("acceptance --timeout-free rate inf", lambda tmp: ["acceptance", "--rate", "inf"], 2,
+         ("--rate",)),
+]  # fmt: skip
+
+ALL_CASES = CONFIG_CASES + DIAGNOSE_CASES + REPORT_CASES + SWEEP_CASES + OTHER_CASES

@@ -68,7 +68,7 @@ def test_corpus(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_corpus_size() -> None:
-    assert len(ALL_CASES) >= 115
+    assert len(ALL_CASES) >= 125
     assert len({c.name for c in ALL_CASES}) == len(ALL_CASES)
 
 
@@ -278,16 +278,26 @@ def test_rejected_hf_token_is_named(
     assert [f["id"] for f in doc["findings"]] == ["hf_token_rejected"] and rc == 1
 
 
-def test_external_sweep_against_a_502_names_it_fast(
+def test_external_sweep_against_a_502_names_it_fast_and_writes_no_password(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    out_dir = tmp_path / "run"
     with http_standin(nginx_502) as base:
-        rc, out, err, elapsed = run(capsys, ["sweep", "--launch", "external", "--api-base",
-                                             f"{base}/v1", "--model", "m", "--ready-timeout",
-                                             "2s", "--out", str(tmp_path / "run")])  # fmt: skip
-    assert_clean(out, err)
-    assert "/health answered 502" in " ".join((out + err).split()) and rc == 1
-    assert elapsed < BOUND_S
+        api_base = base.replace("http://", f"http://admin:{PASSWORD}@") + "/v1"
+        argv = ["sweep", "--launch", "external", "--api-base", api_base, "--model", "m",
+                "--ready-timeout", "2s", "--out", str(out_dir)]  # fmt: skip
+        rc, out, err, elapsed = run(capsys, argv)
+        assert_clean(out, err, PASSWORD)
+        assert "/health answered 502" in " ".join((out + err).split()) and rc == 1
+        assert elapsed < BOUND_S
+        written = "".join(p.read_text(errors="replace") for p in out_dir.rglob("*") if p.is_file())
+        assert PASSWORD not in written and "http://***@127.0.0.1" in written
+        # resuming needs the credentials again: they were never saved
+        rc, out, err, _ = run(capsys, ["sweep", "--resume", "--out", str(out_dir)])
+        assert rc == 2 and "give --api-base again" in err
+        rc, out, err, _ = run(capsys, [*argv, "--resume"])
+        assert_clean(out, err, PASSWORD)
+        assert rc == 1  # the setting failed before: nothing is left to run
 
 
 def test_external_sweep_default_ready_timeout_is_short() -> None:
