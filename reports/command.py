@@ -77,7 +77,10 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
         path = Path(item)
         if "=" not in item or path.is_file():
             if not path.is_file():
-                raise UsageError(f"--slo {item}: no such gate file (or give KEY=VALUE)")
+                reason = "no such gate file" if not path.is_symlink() else "a broken link or loop"
+                if path.is_dir():
+                    reason = "a folder, not a gate file"
+                raise UsageError(f"--slo {item}: {reason} (or give KEY=VALUE)")
             values.update(read_gate_file(path))
         else:
             values.update(parse_slo_argument(item))

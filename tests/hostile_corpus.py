@@ -339,6 +339,9 @@ REPORT_CASES = [
     Case("--slo deeply nested json", _slo_file(deep_json().encode(), ".json"), 2,
          ("gate file", "nested too deeply")),
     Case("--slo NaN json", _slo_file(b'{"ttft_p95_ms": NaN}', ".json"), 2, ("NaN",)),
+    Case("--slo a folder", report_flags("--slo", "/"), 2, ("--slo", "a folder")),
+    Case("--slo deeply nested toml", _slo_file(b"a = " + b"[" * 5000 + b"]" * 5000, ".toml"), 2,
+         ("gate file",)),
     *(
         Case(f"report {flag} {value}", report_flags(flag, value), 2, (flag, words))
         for flag, value, words in (
