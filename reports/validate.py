@@ -79,7 +79,8 @@ def check_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             why = _why_bad(column, raw[i], numbers[i])
             if why:
                 bad.setdefault(i, []).append(why)
-        frame[column] = numbers
+        if raw.dtype == object:  # text read from a CSV: numbers from here on, NaN when bad
+            frame[column] = numbers
     problems = []
     for i in frame.index:
         row = frame.loc[i]
