@@ -234,7 +234,7 @@ def test_context_check_does_not_call_a_200_a_failure_nor_blame_a_missing_config(
                                        "tiny-llama", "--no-hub", "--check", "context"])  # fmt: skip
     text = " ".join(out.split())
     assert_clean(out, err)
-    assert "default max_tokens 32768 (none is configured)" in text
+    assert "PicoClaw's default max_tokens (no config) 32768" in text
     assert "every request fails" not in text and "accepted it" in text
     assert "~/.picoclaw" not in text and str(tmp_path / "home" / "config.json") in text
     assert "create it" in text and rc == 0
