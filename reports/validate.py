@@ -42,10 +42,10 @@ _NUMERIC = [
     for c in run_layout.COLUMNS
     if c not in run_layout.SETTING_COLUMNS or c in ("max_num_seqs", "tensor_parallel_size")
 ]
-_NUMERIC.remove("load_mode")
+_TEXT = {"load_mode": ("concurrency", "rate"), "workload": ("chat", "agent")}
+_NUMERIC = [c for c in _NUMERIC if c not in _TEXT]
 # an ok row without these was not measured (or was cut short)
-_REQUIRED = ("duration_s", "completed", "failed", "request_throughput", "output_throughput",
-             "e2el_ms_mean")  # fmt: skip
+_REQUIRED = ("duration_s", "completed", "failed", "request_throughput", "output_throughput")
 SHORT_ROW = "_short_row"  # a column marking CSV rows with fewer fields than the header
 
 
@@ -126,10 +126,12 @@ def _blank(value: Any) -> bool:
 
 def _unmeasured(row: pd.Series) -> list[str]:
     missing = [c for c in _REQUIRED if c in row.index and _absent(row[c])]
-    mode = str(row.get("load_mode") or "concurrency")
+    for column, allowed in _TEXT.items():
+        value = row.get(column)
+        if not _absent(value) and str(value) not in allowed:
+            return [f"{column} {str(value)[:30]!r} is neither {' nor '.join(allowed)}"]
+    mode = "concurrency" if _absent(row.get("load_mode")) else str(row.get("load_mode"))
     load_column = "request_rate" if mode == "rate" else "concurrency"
-    if mode not in ("concurrency", "rate"):
-        return [f"load_mode {mode[:30]!r} is neither concurrency nor rate"]
     if _absent(row.get(load_column)):
         missing.insert(0, load_column)
     reasons = [f"{', '.join(missing)} missing (a row cut short?)"] if missing else []

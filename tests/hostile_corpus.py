@@ -308,6 +308,7 @@ REPORT_CASES = [
             ("completed", "0", "no request was measured"),
             ("status", "maybe", "neither ok nor failed"),
             ("load_mode", "sideways", "neither concurrency nor rate"),
+            ("workload", "chaos", "neither chat nor agent"),
         )
     ),
     Case("results cut mid-row", _damaged_run(_cut_mid_row), 1, ("FAIL",)),
