@@ -23,6 +23,12 @@ _ENTRIES = (
         "shape; reported with file, line and column.",
     ),
     (
+        "config_ignored",
+        "PicoClaw config read otherwise than it looks",
+        "A value PicoClaw ignores or replaces: a null or empty api_base (the default is used), "
+        "a legacy providers.vllm beside a model_list.",
+    ),
+    (
         "connection_refused",
         "vLLM server unreachable",
         "Nothing answers at api_base: port refused (or a local vLLM still loading), DNS failure, "
@@ -174,6 +180,12 @@ _ENTRIES = (
         "hf_repo_not_found",
         "Hugging Face repo not found",
         "The model id names no repo (or a bad token hides it), or the local path does not exist.",
+    ),
+    (
+        "hf_token_rejected",
+        "Hugging Face token rejected",
+        "The Hub answers 401 to the token (HF_TOKEN or the saved login): it is invalid or "
+        "revoked, and every download with it fails.",
     ),
     (
         "hf_hub_unreachable",

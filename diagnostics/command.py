@@ -15,6 +15,7 @@ from rich.console import Console
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.nvml import GpuReader, RecordedReader
 from diagnostics.server_runs import ServerLog, read_server_log
+from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
 
 HELP = "find what is wrong with a vLLM deployment and how to fix it"
@@ -31,6 +32,7 @@ warning with --strict), 2 usage or config error. `--list` shows every finding id
 # the newest lines of --docker/--journal: a week of a busy server; log_scan bounds the bytes
 LOG_LINES = 2_000_000
 LOG_COMMAND_TIMEOUT_S = 30.0
+MAX_PROBE_REQUESTS = 100  # each is a 16-token stream: 100 of them fit the doctor's time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--api-base", metavar="URL", help="e.g. http://localhost:8000/v1")
     target.add_argument("--model", help="model as PicoClaw names it (vllm/ prefix allowed)")
     target.add_argument("--api-key", metavar="KEY", help="server key (default $VLLM_API_KEY)")
-    target.add_argument("--timeout", type=float, default=10.0, metavar="S",
+    target.add_argument("--timeout", type=argtypes.TIMEOUT_S, default=10.0, metavar="S",
                         help="bound on each probe request (default 10)")  # fmt: skip
     logs = target.add_mutually_exclusive_group()
     logs.add_argument("--log", metavar="FILE", help="vLLM server log ('-' reads stdin)")
@@ -48,23 +50,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tuning = parser.add_argument_group("thresholds and server plans")
     tuning.add_argument(
         "--ttft-threshold",
-        type=float,
+        type=argtypes.POSITIVE,
         default=2.0,
         metavar="S",
         help="time to first token above this is slow (default 2)",
     )
     tuning.add_argument(
         "--itl-threshold",
-        type=float,
+        type=argtypes.POSITIVE,
         default=0.2,
         metavar="S",
         help="time between tokens above this is slow (default 0.2)",
     )
-    tuning.add_argument("--probe-requests", type=int, default=3, metavar="N",
-                        help="streaming requests timed for speed (default 3)")  # fmt: skip
-    tuning.add_argument("--gpu-memory-utilization", type=float, default=0.9, metavar="F",
+    tuning.add_argument("--probe-requests", type=argtypes.integer(1, MAX_PROBE_REQUESTS),
+                        default=3, metavar="N", help="streaming requests timed for speed "
+                        f"(default 3, at most {MAX_PROBE_REQUESTS})")  # fmt: skip
+    tuning.add_argument("--gpu-memory-utilization", type=argtypes.FRACTION, default=0.9,
+                        metavar="F",
                         help="the server's (planned) setting, for GPU memory checks")  # fmt: skip
-    tuning.add_argument("--max-model-len", type=int, metavar="N",
+    tuning.add_argument("--max-model-len", type=argtypes.POSITIVE_INT, metavar="N",
                         help="the server's (planned) setting, for the fit prediction")  # fmt: skip
     tuning.add_argument("--model-path", type=Path, metavar="DIR",
                         help="local model folder, for the fit prediction")  # fmt: skip
@@ -150,11 +154,15 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
     unknown = [c for c in args.check if c not in CHECKS_BY_NAME]
     if unknown:
         raise UsageError(f"unknown check {unknown[0]!r}; checks: {', '.join(CHECKS_BY_NAME)}")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    api_base = args.api_base
+    if api_base is not None:
+        try:
+            api_base = urls.check_api_base(api_base)
+        except urls.BadUrl as e:
+            raise UsageError(str(e)) from None
     server_log = read_log(args)
     return DiagnoseOptions(
-        api_base=args.api_base,
+        api_base=api_base,
         model=args.model,
         api_key=args.api_key,
         timeout_s=args.timeout,
@@ -163,7 +171,7 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         log_source=server_log.scan.source if server_log else None,
         ttft_threshold_s=args.ttft_threshold,
         itl_threshold_s=args.itl_threshold,
-        probe_requests=max(1, args.probe_requests),
+        probe_requests=args.probe_requests,
         gpu_memory_utilization=args.gpu_memory_utilization,
         max_model_len=args.max_model_len,
         model_path=args.model_path,

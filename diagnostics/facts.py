@@ -19,6 +19,7 @@ from diagnostics.probes import hub, kernel_log, metrics, processes
 from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
 from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
 from diagnostics.server_runs import ServerLog, read_server_log
+from picoclaw_vllm import jsonfile, urls
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.leftovers import Leftover, find_leftovers
 from picoclaw_vllm.picoclaw import request as picoclaw_request
@@ -33,6 +34,8 @@ PROBE_MAX_TOKENS = 1
 # /tokenize answers every token id: about 6 characters each
 TOKENIZE_MAX_CHARS = 2_000_000
 FORCED_CALL_TOOLS = ("read_file", "list_dir", "exec")
+# a model list is small, but a server with many adapters can list megabytes of valid JSON
+MODELS_MAX_CHARS = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,22 @@ def build_target(options: DiagnoseOptions, config: PicoclawConfig) -> Target:
     )
 
 
+def _missing_reason(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as e:
+        return jsonfile.os_reason(e)
+    return "no such file"
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _length(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 class Facts:
     def __init__(self, options: DiagnoseOptions) -> None:
         self.options = options
@@ -135,7 +154,7 @@ class Facts:
         def load() -> PicoclawConfig | ConfigProblem:
             path = self.options.config_path
             if path is not None and not path.exists():
-                raise UsageError(f"--config {path}: no such file")
+                raise UsageError(f"--config {path}: {_missing_reason(path)}")
             return picoclaw_config.load(path)
 
         return self._once("config", load)
@@ -169,14 +188,17 @@ class Facts:
 
     def models(self) -> HttpAnswer:
         """GET {api_base}/models, as PicoClaw's base would reach it."""
-        return self._once("models", lambda: self.client.get("/models"))
+        return self._once("models", lambda: self.client.get("/models", max_chars=MODELS_MAX_CHARS))
 
     def models_v1(self) -> HttpAnswer:
         """GET {root}/v1/models: where the models are when api_base lacks /v1."""
-        if self.client.api_base.endswith("/v1"):
+        if urls.path_of(self.client.api_base).rstrip("/").endswith("/v1"):
             return self.models()
         return self._once(
-            "models_v1", lambda: self.client.request("GET", f"{self.client.root}/v1/models")
+            "models_v1",
+            lambda: self.client.request(
+                "GET", urls.join(self.client.root, "/v1/models"), max_chars=MODELS_MAX_CHARS
+            ),
         )
 
     def served(self) -> list[ServedModel]:
@@ -185,9 +207,9 @@ class Facts:
                 data = answer.json() if answer.ok else None
                 if isinstance(data, dict) and isinstance(data.get("data"), list):
                     return [
-                        ServedModel(str(m.get("id")), m.get("root"), m.get("max_model_len"))
+                        ServedModel(m["id"], _text(m.get("root")), _length(m.get("max_model_len")))
                         for m in data["data"]
-                        if isinstance(m, dict)
+                        if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
                     ]
             return []
 
@@ -257,7 +279,7 @@ class Facts:
             "add_generation_prompt": True,
         }
         return self.client.request(
-            "POST", f"{self.client.root}/tokenize", body=body, max_chars=TOKENIZE_MAX_CHARS
+            "POST", self.client.url("/tokenize", root=True), body=body, max_chars=TOKENIZE_MAX_CHARS
         )
 
     def _measure_prompt(self) -> PromptSize:

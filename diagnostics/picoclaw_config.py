@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from picoclaw_vllm import jsonfile, urls
 from picoclaw_vllm.picoclaw.request import AGENT_TEMPERATURE
 
 DEFAULT_API_BASE = "http://localhost:8000/v1"
@@ -69,11 +70,20 @@ class PicoclawConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
     custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
     user_agent: str | None = None
+    max_tokens_set: bool = False  # False: max_tokens is PicoClaw's default
+    warnings: list[str] = field(default_factory=list)  # read, but not as the user may think
 
 
 def default_path() -> Path:
     home = os.environ.get("PICOCLAW_HOME")
     return Path(home) / "config.json" if home else Path.home() / ".picoclaw" / "config.json"
+
+
+def _home_problem() -> ConfigProblem | None:
+    home = os.environ.get("PICOCLAW_HOME")
+    if home and Path(home).exists() and not Path(home).is_dir():
+        return ConfigProblem(home, f"PICOCLAW_HOME={home} is a file, not PicoClaw's folder")
+    return None
 
 
 def split_provider(model: str, explicit_provider: str | None = None) -> tuple[str | None, str]:
@@ -86,24 +96,43 @@ def split_provider(model: str, explicit_provider: str | None = None) -> tuple[st
     return None, model
 
 
-def _problem_from_json_error(path: Path, text: str, e: json.JSONDecodeError) -> ConfigProblem:
-    return ConfigProblem(str(path), f"not valid JSON: {e.msg}", e.lineno, e.colno)
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+               int: "a number", float: "a number", type(None): "null"}  # fmt: skip
+_EXPECTED = {"int": "a whole number", "number": "a number", "bool": "true or false",
+             "keys": "a string or a list of strings", "names": "a list of strings",
+             "object": "an object", "list": "a list", "string": "a string"}  # fmt: skip
 
 
-def _parse_json(path: Path) -> dict[str, Any] | ConfigProblem:
+class _ShapeError(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_json(path: Path) -> tuple[dict[str, Any], str] | ConfigProblem:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        text = jsonfile.read_text(path)
+    except jsonfile.BadFile as e:
         return ConfigProblem(str(path), f"cannot be read: {e}")
     if not text.strip():
         return ConfigProblem(str(path), "file is empty (PicoClaw needs a JSON object)")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return _problem_from_json_error(path, text, e)
+        data = jsonfile.loads(text)
+    except jsonfile.BadFile as e:
+        return ConfigProblem(str(path), str(e), e.line, e.column)
     if not isinstance(data, dict):
-        return ConfigProblem(str(path), f"top level is a JSON {type(data).__name__}, not an object")
-    return data
+        return ConfigProblem(str(path), f"top level is {_json_type(data)}, not an object")
+    return data, text
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -122,20 +151,114 @@ def _keys(value: object) -> list[str]:
     return []
 
 
+def _expect(data: dict[str, Any], key: str, where: str, kind: str) -> None:
+    """Raise _ShapeError when data[key] is not of the kind PicoClaw reads (null: unset)."""
+    value = data.get(key)
+    if value is None:
+        return
+    ok = {
+        "object": isinstance(value, dict),
+        "list": isinstance(value, list),
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "keys": isinstance(value, str)
+        or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
+        "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[kind]
+    name = f"{where}{key}"
+    if not ok:
+        raise _ShapeError(
+            name, f"is {_json_type(value)} ({_short(value)}), PicoClaw expects {_EXPECTED[kind]}"
+        )
+    if kind in ("int", "number") and value <= 0:
+        raise _ShapeError(name, f"is {value}: it must be above 0")
+
+
+def _check_shape(data: dict[str, Any]) -> None:
+    _expect(data, "version", "", "int")
+    for key in ("providers", "agents"):
+        _expect(data, key, "", "object")
+    for name, provider in _dict(data.get("providers")).items():
+        if provider is not None and not isinstance(provider, dict):
+            raise _ShapeError(f"providers.{name}", f"is {_json_type(provider)}, not an object")
+        for key in ("api_base", "api_key"):
+            _expect(_dict(provider), key, f"providers.{name}.", "string")
+        _expect(_dict(provider), "request_timeout", f"providers.{name}.", "number")
+    _expect(_dict(data.get("agents")), "defaults", "agents.", "object")
+    defaults = _dict(_dict(data.get("agents")).get("defaults"))
+    for key in ("model", "model_name"):
+        _expect(defaults, key, "agents.defaults.", "string")
+    _expect(defaults, "max_tokens", "agents.defaults.", "int")
+    _expect(defaults, "model_fallbacks", "agents.defaults.", "names")
+    _expect(data, "model_list", "", "list")
+    for i, entry in enumerate(data.get("model_list") or []):
+        where = f"model_list[{i}]."
+        if not isinstance(entry, dict):
+            raise _ShapeError(f"model_list[{i}]", f"is {_json_type(entry)}, not an object")
+        for key in ("model_name", "model", "api_base", "provider", "api_key"):
+            _expect(entry, key, where, "string")
+        _expect(entry, "api_keys", where, "keys")
+        _expect(entry, "request_timeout", where, "number")
+        if not isinstance(entry.get("streaming"), dict):  # {"enabled": bool}, or a bare bool
+            _expect(entry, "streaming", where, "bool")
+        _expect(_dict(entry.get("streaming")), "enabled", f"{where}streaming.", "bool")
+        for key in ("max_tokens_field", "user_agent"):
+            _expect(entry, key, where, "string")
+        for key in ("extra_body", "custom_headers"):
+            _expect(entry, key, where, "object")
+        _expect(entry, "fallbacks", where, "names")
+
+
+def _problem(path: Path, text: str, e: _ShapeError) -> ConfigProblem:
+    last = e.key.rsplit(".", 1)[-1].split("[")[0]
+    line, column = jsonfile.key_position(text, last)
+    return ConfigProblem(str(path), f"{e.key} {e.message}", line, column)
+
+
+def _api_base(value: object, key: str, warnings: list[str]) -> str:
+    """The api_base PicoClaw uses: the configured one when set, else its default (said so)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        state = "null" if value is None else "empty"
+        warnings.append(f"{key} is {state}: PicoClaw uses its default {DEFAULT_API_BASE}")
+        return DEFAULT_API_BASE
+    try:
+        return urls.check_api_base(str(value), key)
+    except urls.BadUrl as e:
+        raise _ShapeError(key, str(e).removeprefix(key).strip()) from None
+
+
 def _security_keys(config_path: Path) -> dict[str, list[str]] | ConfigProblem:
     path = config_path.parent / ".security.yml"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(jsonfile.read_text(path)) or {}
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         return ConfigProblem(str(path), f"not valid YAML: {e.problem}", line, col)
-    except (OSError, yaml.YAMLError) as e:
+    except jsonfile.BadFile as e:
         return ConfigProblem(str(path), f"cannot be read: {e}")
-    entries = _dict(_dict(data).get("model_list"))
-    return {name: _keys(_dict(v).get("api_keys")) for name, v in entries.items()}
+    except (yaml.YAMLError, RecursionError) as e:
+        return ConfigProblem(str(path), f"cannot be read: {type(e).__name__}")
+    if not isinstance(data, dict):
+        return ConfigProblem(str(path), f"top level is {_json_type(data)}, not a mapping")
+    entries = data.get("model_list") or {}
+    if not isinstance(entries, dict):
+        return ConfigProblem(
+            str(path), f"model_list is {_json_type(entries)}, not a mapping of model names"
+        )
+    keys = {}
+    for name, entry in entries.items():
+        value = _dict(entry).get("api_keys")
+        if not isinstance(entry, dict | None) or not isinstance(value, str | list | None):
+            return ConfigProblem(
+                str(path), f"model_list.{name} should be a mapping with api_keys: [KEY, ...]"
+            )
+        keys[str(name)] = _keys(value)
+    return keys
 
 
 def _temperature(defaults: dict[str, Any]) -> float:
@@ -156,6 +279,13 @@ def _number(value: object, default: float) -> float:
     return float(value) if isinstance(value, int | float) and value > 0 else default
 
 
+def _max_tokens(defaults: dict[str, Any]) -> tuple[int, bool]:
+    value = defaults.get("max_tokens")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value, True
+    return DEFAULT_MAX_TOKENS, False
+
+
 def _legacy(path: Path, data: dict[str, Any]) -> PicoclawConfig:
     providers = _dict(data.get("providers"))
     vllm = _dict(providers.get("vllm"))
@@ -169,18 +299,23 @@ def _legacy(path: Path, data: dict[str, Any]) -> PicoclawConfig:
             fb_conf = _dict(providers.get(fb_provider or ""))
             has_key = bool(fb_conf.get("api_key")) or fb_provider in KEYLESS_PROVIDERS
             fallbacks.append(Fallback(name, fb_provider, has_key))
+    warnings: list[str] = []
+    api_base = _api_base(vllm.get("api_base"), "providers.vllm.api_base", warnings)
+    max_tokens, max_tokens_set = _max_tokens(defaults)
     return PicoclawConfig(
         path=str(path),
         format="legacy",
-        api_base=str(vllm.get("api_base") or DEFAULT_API_BASE),
+        api_base=api_base,
         api_key=str(vllm.get("api_key")) if vllm.get("api_key") else None,
         model_configured=model,
         model_sent=sent,
         provider=provider if model else "vllm",
-        max_tokens=int(_number(defaults.get("max_tokens"), DEFAULT_MAX_TOKENS)),
+        max_tokens=max_tokens,
         request_timeout_s=_number(vllm.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
         temperature=_temperature(defaults),
+        max_tokens_set=max_tokens_set,
+        warnings=warnings,
     )
 
 
@@ -214,15 +349,24 @@ def _v3(path: Path, data: dict[str, Any]) -> PicoclawConfig | ConfigProblem:
         has_key = bool(keys_of(fb, fb_entry)) or fb_provider in KEYLESS_PROVIDERS
         fallbacks.append(Fallback(fb, fb_provider, has_key))
     keys = keys_of(str(name), entry) if name else []
+    warnings: list[str] = []
+    if "vllm" in _dict(data.get("providers")):
+        warnings.append(
+            "providers.vllm is ignored: this config has a model_list, and PicoClaw then takes "
+            "api_base and keys from its model_list entries only"
+        )
+    where = f"model_list entry {name!r} api_base" if name else "api_base"
+    api_base = _api_base(entry.get("api_base"), where, warnings) if entry else DEFAULT_API_BASE
+    max_tokens, max_tokens_set = _max_tokens(defaults)
     return PicoclawConfig(
         path=str(path),
         format="v3",
-        api_base=str(entry.get("api_base") or DEFAULT_API_BASE),
+        api_base=api_base,
         api_key=keys[0] if keys else None,
         model_configured=model,
         model_sent=sent,
         provider=provider,
-        max_tokens=int(_number(defaults.get("max_tokens"), DEFAULT_MAX_TOKENS)),
+        max_tokens=max_tokens,
         request_timeout_s=_number(entry.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_S),
         fallbacks=fallbacks,
         entry_name=str(name) if name else None,
@@ -236,20 +380,29 @@ def _v3(path: Path, data: dict[str, Any]) -> PicoclawConfig | ConfigProblem:
             if str(k).strip() and isinstance(v, str)
         },
         user_agent=_str_or_none(entry.get("user_agent")),
+        max_tokens_set=max_tokens_set,
+        warnings=warnings,
     )
 
 
 def load(path: Path | None = None) -> PicoclawConfig | ConfigProblem:
     """The config at path (or PicoClaw's default place); defaults when none exists there."""
+    if path is None and (home := _home_problem()) is not None:
+        return home
     path = path or default_path()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link or a loop is named
         return PicoclawConfig(path=None, format="none")
-    data = _parse_json(path)
-    if isinstance(data, ConfigProblem):
-        return data
-    if "model_list" in data or isinstance(data.get("version"), int):
-        return _v3(path, data)
-    return _legacy(path, data)
+    parsed = _parse_json(path)
+    if isinstance(parsed, ConfigProblem):
+        return parsed
+    data, text = parsed
+    try:
+        _check_shape(data)
+        if "model_list" in data or isinstance(data.get("version"), int):
+            return _v3(path, data)
+        return _legacy(path, data)
+    except _ShapeError as e:
+        return _problem(path, text, e)
 
 
 def api_key(

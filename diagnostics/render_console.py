@@ -14,7 +14,7 @@ from rich.text import Text
 from diagnostics.catalog import CATALOG
 from diagnostics.findings import Severity, Status
 from diagnostics.runner import Diagnosis
-from picoclaw_vllm.redact import redact
+from picoclaw_vllm.redact import printable, redact
 
 MARKS = {
     Status.PASS: ("✓", "green"),
@@ -31,7 +31,7 @@ def _print(
     """text wrapped at the console width; `first` (styled head_style) starts line one."""
     width = max(40, console.width)
     lines = textwrap.wrap(
-        redact(text),
+        printable(redact(text)),
         width=width,
         initial_indent=first,
         subsequent_indent=rest,

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 
 from diagnostics.runner import Diagnosis
-from picoclaw_vllm.redact import redact
+from picoclaw_vllm.redact import printable, redact
 
 
 def render(diagnosis: Diagnosis) -> str:
     # redact once more over the whole text: no key may leave through any field
-    return redact(json.dumps(diagnosis.to_json_dict(), indent=2, ensure_ascii=False))
+    # and no control or bidirectional character reaches a terminal raw (escaped as \uXXXX)
+    return printable(redact(json.dumps(diagnosis.to_json_dict(), indent=2, ensure_ascii=False)))

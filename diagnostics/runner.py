@@ -230,6 +230,12 @@ def diagnose(options: DiagnoseOptions) -> Diagnosis:
     return Diagnosis(
         target=target,
         results=list(done.values()),
-        vllm_version=str(version.get("version")) if isinstance(version, dict) else None,
+        vllm_version=_version_text(version),
         duration_s=time.monotonic() - start,
     )
+
+
+def _version_text(answer: object) -> str | None:
+    """vLLM's version from GET /version, when the answer has one (a string, short)."""
+    value = answer.get("version") if isinstance(answer, dict) else None
+    return value[:40] if isinstance(value, str) and value.strip() else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 import subprocess
 import sys
@@ -134,6 +135,25 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit): ")
+_LOGGED_ERROR = re.compile(r"\b(?:ERROR|CRITICAL)\b")
+
+
+def log_cause(path: Path, max_chars: int = 400) -> str:
+    """The line of a Locust log that says why it failed: the last exception raised, else the
+    last line logged as an error, else the last lines (Locust ends with its stats table, which
+    says nothing about the cause)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for pattern in (_EXCEPTION_LINE, _LOGGED_ERROR):
+        found = [line.strip() for line in lines if pattern.search(line.strip())]
+        if found:
+            return f"{found[-1][:max_chars]} (see {path.name})"
+    return "\n".join(lines[-5:])
+
+
 def run_locust(
     run: LocustRun,
     *,
@@ -160,6 +180,6 @@ def run_locust(
     tail.poll()
     if proc.returncode != 0:
         raise LocustFailed(
-            f"Locust exited with code {proc.returncode}: {log_tail(run.log, 5)}", proc.returncode
+            f"Locust exited with code {proc.returncode}: {log_cause(run.log)}", proc.returncode
         )
     return tail

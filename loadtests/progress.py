@@ -15,6 +15,7 @@ from loadtests.metrics import Slo
 from loadtests.summary import best_steps, number
 from loadtests.sweep_config import SettingPlan, SweepConfig
 from loadtests.sweep_observer import Progress
+from picoclaw_vllm.redact import printable
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -80,7 +81,8 @@ class RichProgress:
         if p.phase == "server_ready":
             self.console.print(f"{p.setting_id}: vLLM ready after {p.elapsed_s:.0f} s")
         elif p.phase == "server_failed":
-            self.console.print(Text(f"{p.setting_id}: did not start: {p.message}", style="red"))
+            line = printable(f"{p.setting_id}: did not start: {p.message}")
+            self.console.print(Text(line, style="red"))
         elif p.phase in ("skipped", "leftover_stopped"):
             self.console.print(f"{p.setting_id}: {p.message}")
         elif p.row is not None:

@@ -12,7 +12,6 @@ ShareGPT-style JSON/JSONL items `{"conversations": [{"from": "human", "value": "
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from loadtests.request_builder import Endpoint
+from picoclaw_vllm import jsonfile
 
 Prompt = str | list[dict[str, str]]
 
@@ -155,20 +155,27 @@ def _prompt_of(item: Any) -> Prompt | None:
 
 def load_prompt_file(path: Path) -> list[Prompt]:
     """Prompts from a JSONL file or a JSON list (ShareGPT-style items accepted)."""
-    text = path.read_text(encoding="utf-8")
     try:
+        text = jsonfile.read_text(path)
         stripped = text.lstrip()
         items: list[Any] = (
-            json.loads(text)
+            _as_list(jsonfile.loads(text))
             if stripped.startswith("[")
-            else [json.loads(line) for line in text.splitlines() if line.strip()]
+            else [jsonfile.loads(line) for line in text.splitlines() if line.strip()]
         )
-    except ValueError as e:
-        raise PromptError(f"{path}: not JSON or JSONL: {e}") from e
-    prompts = [p for p in map(_prompt_of, items) if p]
+    except jsonfile.BadFile as e:
+        raise PromptError(f"{path}: {e}") from None
+    try:
+        prompts = [p for p in map(_prompt_of, items) if p]
+    except (KeyError, TypeError) as e:
+        raise PromptError(f"{path}: a messages entry lacks role or content ({e})") from None
     if not prompts:
         raise PromptError(f"{path}: no prompts found (expected prompt/text/messages/conversations)")
     return prompts
+
+
+def _as_list(data: Any) -> list[Any]:
+    return data if isinstance(data, list) else [data]
 
 
 class PromptPool:

@@ -45,6 +45,7 @@ from loadtests.results import Row, RunDir
 from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
 from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
 from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
+from picoclaw_vllm import urls
 from picoclaw_vllm.errors import LaunchError, UsageError
 from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
 from picoclaw_vllm.redact import redact, register_secret
@@ -82,18 +83,17 @@ def failure_label(error: LaunchError) -> tuple[str, str]:
 
 
 def server_root(api_base: str) -> str:
-    root = api_base.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
+    return urls.root(api_base.rstrip("/"))
 
 
 def served_model(base_url: str, api_key: str | None) -> str:
     auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        r = httpx.get(f"{base_url}/v1/models", headers=auth, timeout=10)
+        r = httpx.get(urls.join(base_url, "/v1/models"), headers=auth, timeout=10)
         r.raise_for_status()
         return str(r.json()["data"][0]["id"])
     except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
-        raise LaunchError(f"cannot list the models of {base_url}: {e}") from e
+        raise LaunchError(f"cannot list the models of {redact(base_url)}: {redact(str(e))}") from e
 
 
 def vllm_version(base_url: str) -> str | None:
@@ -360,7 +360,7 @@ class _Sweep:
             records,
             self.run.locust_log_path(step_id),
         )
-        self.manifest["locust_commands"][step_id] = run.command_line
+        self.manifest["locust_commands"][step_id] = redact(run.command_line)
         self.run.write_manifest(self.manifest)
         env = dict(os.environ)
         if cfg.api_key:

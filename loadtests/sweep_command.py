@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import re
 import shlex
@@ -11,9 +13,14 @@ from pathlib import Path
 from loadtests.agent_conversation import AGENT_MODES, AgentShape
 from loadtests.metrics import Slo
 from loadtests.options import WORKLOADS
+from loadtests.prompts import PromptError, load_prompt_file
 from loadtests.request_builder import ENDPOINTS, USAGE_STATS
+from loadtests.results import RunDir
+from loadtests.run_layout import MANIFEST
 from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
+from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import MASK
 
 HELP = "measure throughput and latency across vLLM server settings"
 DESCRIPTION = """\
@@ -37,6 +44,9 @@ VLLM_API_KEY) is passed to vLLM and Locust in VLLM_API_KEY, never on a command l
 """
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+MAX_DURATION_S = 7 * 86_400
+LOCAL_READY_S = 600.0
+EXTERNAL_READY_S = 20.0
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -47,7 +57,10 @@ def duration(text: str) -> float:
     m = _DURATION.match(text)
     if not m:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m, 500ms)")
-    return float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+    if seconds > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"duration {text!r} is over a week")
+    return seconds
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -55,8 +68,8 @@ def int_list(text: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from e
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers: {text!r}")
+    if not values or any(v < 1 or v > 10_000_000 for v in values):
+        raise argparse.ArgumentTypeError(f"expected whole numbers from 1 to 10000000: {text!r}")
     return values
 
 
@@ -65,8 +78,8 @@ def float_list(text: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from e
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive numbers: {text!r}")
+    if not values or any(not math.isfinite(v) or v <= 0 or v > 1e7 for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers above 0: {text!r}")
     return values
 
 
@@ -96,8 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     s.add_argument("--docker-image", default="vllm/vllm-openai:latest")
     s.add_argument("--max-num-seqs", type=int_list, default=None, help="e.g. 8,32,128")
     s.add_argument("--tensor-parallel-size", type=int_list, default=(1,), help="e.g. 1,2")
-    s.add_argument("--max-model-len", type=int)
-    s.add_argument("--gpu-memory-utilization", type=float)
+    s.add_argument("--max-model-len", type=argtypes.POSITIVE_INT)
+    s.add_argument("--gpu-memory-utilization", type=argtypes.FRACTION)
     s.add_argument("--dtype")
     s.add_argument(
         "--vllm-arg",
@@ -107,25 +120,29 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
         help="more vLLM flags, passed as given to every launch (repeatable; "
         "write --vllm-arg=--enable-prefix-caching or --vllm-arg '--quantization fp8')",
     )
-    s.add_argument("--ready-timeout", type=duration, default=600.0, help="default 600s")
+    s.add_argument("--ready-timeout", type=duration, default=None,
+                   help=f"default {LOCAL_READY_S:g}s; {EXTERNAL_READY_S:g}s for an external "
+                   "server, which should already be up")  # fmt: skip
     ld = parser.add_argument_group("load")
     ld.add_argument("--concurrency", type=int_list, default=(1,),
                     help="users (closed loop), or caps with --rate; e.g. 1,8,32")  # fmt: skip
     ld.add_argument("--rate", type=float_list, default=(), help="open loop: requests/s, e.g. 1,2,4")
-    ld.add_argument("--burstiness", type=float, default=1.0, help="1 = Poisson arrivals")
+    ld.add_argument("--burstiness", type=argtypes.number(0, 1000, low_open=True), default=1.0,
+                    help="1 = Poisson arrivals")  # fmt: skip
     ld.add_argument("--duration", type=duration, default=30.0, help="measured time per step")
     ld.add_argument("--warmup", type=duration, default=0.0, help="not counted, before each step")
-    ld.add_argument("--prompt-tokens", type=int, default=256)
-    ld.add_argument("--output-tokens", type=int, default=128)
+    ld.add_argument("--prompt-tokens", type=argtypes.integer(1, 10_000_000), default=256)
+    ld.add_argument("--output-tokens", type=argtypes.integer(1, 10_000_000), default=128)
     ld.add_argument("--endpoint", choices=ENDPOINTS, default="chat")
     ld.add_argument("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
     ld.add_argument("--usage-stats", choices=USAGE_STATS, default="final",
                     help="streamed usage: final (like vllm bench serve) or continuous")  # fmt: skip
     ld.add_argument("--prompt-file", type=Path, help="JSONL / ShareGPT prompts")
-    ld.add_argument("--prompt-pool", type=int, default=16,
+    ld.add_argument("--prompt-pool", type=argtypes.integer(1, 100_000), default=16,
                     help="distinct synthetic prompts per Locust worker")  # fmt: skip
-    ld.add_argument("--seed", type=int, default=0)
-    ld.add_argument("--workers", type=int, default=0, help="local Locust workers (0: one process)")
+    ld.add_argument("--seed", type=argtypes.NON_NEGATIVE_INT, default=0)
+    ld.add_argument("--workers", type=argtypes.integer(0, 256), default=0,
+                    help="local Locust workers (0: one process)")  # fmt: skip
     ag = parser.add_argument_group("agent workload (PicoClaw sessions)")
     ag.add_argument(
         "--workload",
@@ -135,15 +152,18 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
         "a PicoClaw session (its tools, system prompt, growing history)",
     )
     ag.add_argument("--agent-mode", choices=AGENT_MODES, default=_AGENT.mode)
-    ag.add_argument("--calls-per-turn", type=int, default=_AGENT.calls_per_turn)
-    ag.add_argument("--turns-per-session", type=int, default=_AGENT.turns_per_session)
+    ag.add_argument("--calls-per-turn", type=argtypes.integer(0, 1000),
+                    default=_AGENT.calls_per_turn)  # fmt: skip
+    ag.add_argument("--turns-per-session", type=argtypes.integer(1, 100_000),
+                    default=_AGENT.turns_per_session)  # fmt: skip
     ag.add_argument(
         "--think-time",
         type=duration,
         default=None,
         help=f"seconds between a session's turns (default {_AGENT.think_time_s:g})",
     )
-    ag.add_argument("--tool-result-chars", type=int, default=_AGENT.tool_result_chars)
+    ag.add_argument("--tool-result-chars", type=argtypes.integer(0, 10_000_000),
+                    default=_AGENT.tool_result_chars)  # fmt: skip
     ag.add_argument(
         "--turn-timeout",
         type=duration,
@@ -151,15 +171,30 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
         help="PicoClaw's request_timeout (default 120s)",
     )
     slo = parser.add_argument_group("SLOs (goodput)")
-    slo.add_argument("--slo-ttft-ms", type=float)
-    slo.add_argument("--slo-tpot-ms", type=float)
-    slo.add_argument("--slo-e2el-ms", type=float)
+    slo.add_argument("--slo-ttft-ms", type=argtypes.POSITIVE)
+    slo.add_argument("--slo-tpot-ms", type=argtypes.POSITIVE)
+    slo.add_argument("--slo-e2el-ms", type=argtypes.POSITIVE)
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
+    """The sweep's config from its flags; every input is checked here, before anything starts."""
     api_key = args.api_key or os.environ.get("VLLM_API_KEY") or None
-    if args.launch == "external" and not args.api_base:
+    if args.launch == "external" and args.api_base is None:
         raise UsageError("--launch external needs --api-base")
+    if args.api_base is not None:
+        try:
+            args.api_base = urls.check_api_base(args.api_base)
+        except urls.BadUrl as e:
+            raise UsageError(str(e)) from None
+    _check_out(args.out, args.resume)
+    if args.prompt_file is not None:
+        try:
+            load_prompt_file(args.prompt_file)
+        except PromptError as e:
+            raise UsageError(f"--prompt-file {e}") from None
+    ready_timeout = args.ready_timeout
+    if ready_timeout is None:
+        ready_timeout = EXTERNAL_READY_S if args.launch == "external" else LOCAL_READY_S
     return SweepConfig(
         out=args.out,
         model=args.model,
@@ -175,7 +210,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         gpu_memory_utilization=args.gpu_memory_utilization,
         dtype=args.dtype,
         extra_vllm_args=vllm_args(args.vllm_arg),
-        ready_timeout_s=args.ready_timeout,
+        ready_timeout_s=ready_timeout,
         concurrency=args.concurrency,
         rates=args.rate,
         burstiness=args.burstiness,
@@ -201,16 +236,44 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
     )
 
 
+def _check_out(out: Path | None, resume: bool) -> None:
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the run")
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"--out {out} is a broken symbolic link (or a link loop)")
+    if resume and not (out / MANIFEST).is_file():
+        what = "does not exist" if not out.exists() else f"holds no sweep ({MANIFEST} is missing)"
+        raise UsageError(f"--resume: {out} {what}; leave out --resume to start a new sweep")
+
+
+def resumed_config(run_dir: RunDir, given: SweepConfig) -> SweepConfig:
+    """The saved config of the sweep to resume; api_base from the flag when the saved one had
+    its credentials masked (they are never written)."""
+    try:
+        saved = run_dir.read_manifest()["config"]
+        config = SweepConfig.from_json(saved, api_key=given.api_key)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise UsageError(f"--resume: {run_dir.path} holds no usable sweep.json ({e})") from None
+    if config.api_base and MASK in config.api_base:
+        if not given.api_base:
+            raise UsageError(
+                "--resume: the sweep's api_base carried credentials, which are not saved; "
+                "give --api-base again"
+            )
+        config = dataclasses.replace(config, api_base=given.api_base)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     from loadtests.progress import RichProgress
-    from loadtests.results import RunDir
     from loadtests.sweep import run_sweep
 
     config = config_from_args(args)
     run_dir = RunDir(config.out)
     if args.resume and run_dir.exists():
-        saved = run_dir.read_manifest()["config"]
-        config = SweepConfig.from_json(saved, api_key=config.api_key)
+        config = resumed_config(run_dir, config)
     progress = RichProgress()
     try:
         run_sweep(config, progress, resume=args.resume)

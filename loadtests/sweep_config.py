@@ -18,6 +18,7 @@ from loadtests.arrivals import LoadMode
 from loadtests.metrics import Slo
 from loadtests.options import Workload
 from loadtests.request_builder import Endpoint, UsageStats
+from picoclaw_vllm.redact import redact
 
 LaunchKind = Literal["local", "docker", "external"]
 LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")
@@ -136,6 +137,8 @@ class SweepConfig:
         """The config as JSON, without the API key."""
         data = dataclasses.asdict(self)
         data.pop("api_key")
+        if self.api_base:  # credentials in the URL are never written (given again on --resume)
+            data["api_base"] = redact(self.api_base)
         data["out"] = str(self.out)
         data["prompt_file"] = str(self.prompt_file) if self.prompt_file else None
         return data

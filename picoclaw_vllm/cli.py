@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from typing import NoReturn, Protocol
 
 from picoclaw_vllm import __version__
 from picoclaw_vllm.errors import PicoclawVllmError, UsageError
-from picoclaw_vllm.redact import redact
+from picoclaw_vllm.redact import printable, redact
 
 PROG = "picoclaw-vllm"
 
@@ -97,10 +98,16 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _crash_report(exc: BaseException) -> Path:
-    path = Path(tempfile.gettempdir()) / f"{PROG}-crash.log"
-    path.write_text(redact("".join(traceback.format_exception(exc))))
-    return path
+def _crash_report(exc: BaseException) -> Path | None:
+    """A new file for each crash, made with O_EXCL and mode 0600 (mkstemp): a planted symlink
+    or an earlier crash's file is never followed nor overwritten. None when none can be made."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{PROG}-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(redact("".join(traceback.format_exception(exc))))
+    except OSError:
+        return None
+    return Path(name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return run(args)
     except PicoclawVllmError as e:
-        print(f"{PROG}: error: {redact(str(e))}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(redact(str(e)))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; everything it started has been stopped", file=sys.stderr)
@@ -124,9 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as e:  # the last line of defence: one line, details on disk
         path = _crash_report(e)
+        where = f"details in {path}" if path else "no crash file could be written"
         print(
-            f"{PROG}: internal error: {type(e).__name__}: {redact(str(e))[:300]} "
-            f"(details in {path})",
+            f"{PROG}: internal error: {type(e).__name__}: "
+            f"{printable(redact(str(e)))[:300]} ({where})",
             file=sys.stderr,
         )
         return 1

@@ -182,8 +182,7 @@ def run(args: argparse.Namespace) -> int:
         env = setup_cpu(log=lambda m: console.print(f"[dim]{m}[/]"))
         console.print(f"embedded CPU vLLM ready ({env.seconds:.0f} s)")
     if args.resume and RunDir(config.out).exists():
-        saved = RunDir(config.out).read_manifest()["config"]
-        config = SweepConfig.from_json(saved, api_key=config.api_key)
+        config = sweep_command.resumed_config(RunDir(config.out), config)
     console.print(f"acceptance run: {config.out}")
 
     doctor = DoctorOnFirstServer(progress, config, args.config, embedded, console)

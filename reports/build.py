@@ -50,6 +50,7 @@ class ReportResult:
     paths: dict[str, Path]
     passed: bool
     document: dict[str, Any]
+    problems: tuple[str, ...] = ()  # what is wrong with the run's data, in plain words
 
     @property
     def exit_code(self) -> int:
@@ -89,4 +90,9 @@ def build_report(
         except OSError as e:
             raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
         paths[fmt] = path
-    return ReportResult(paths, bool(document["verdict"]["passed"]), document)
+    return ReportResult(
+        paths,
+        bool(document["verdict"]["passed"]),
+        document,
+        tuple(scrub(p, run.secrets) for p in run.problems),
+    )

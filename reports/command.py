@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from picoclaw_vllm import argtypes
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.redact import printable
 from reports.build import ALL_FORMATS, build_report
 from reports.gates import Gates, parse_slo_argument, read_gate_file
 
@@ -36,10 +39,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         help="gate(s) as KEY=VALUE pairs, or a TOML/JSON gate file; repeatable, later wins",
     )
     parser.add_argument(
-        "--target-concurrency", type=int, metavar="N", help="judge the gates at N users"
+        "--target-concurrency",
+        type=argtypes.POSITIVE_INT,
+        metavar="N",
+        help="judge the gates at N users",
     )
     parser.add_argument(
-        "--target-rate", type=float, metavar="R", help="judge the gates at R requests/s"
+        "--target-rate", type=argtypes.POSITIVE, metavar="R", help="judge the gates at R requests/s"
     )
     parser.add_argument(
         "--no-doctor-gate", action="store_true", help="do not gate on the doctor's failures"
@@ -71,7 +77,10 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
         path = Path(item)
         if "=" not in item or path.is_file():
             if not path.is_file():
-                raise UsageError(f"--slo {item}: no such gate file (or give KEY=VALUE)")
+                reason = "no such gate file" if not path.is_symlink() else "a broken link or loop"
+                if path.is_dir():
+                    reason = "a folder, not a gate file"
+                raise UsageError(f"--slo {item}: {reason} (or give KEY=VALUE)")
             values.update(read_gate_file(path))
         else:
             values.update(parse_slo_argument(item))
@@ -88,8 +97,10 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
 
 def run(args: argparse.Namespace) -> int:
     result = build_report(args.run_dir, gates_from_args(args), formats_from_args(args), args.out)
-    print(result.headline)
-    print(result.document["recommendation"]["summary"])
+    for problem in result.problems:
+        print(f"warning: {printable(problem)}", file=sys.stderr)
+    print(printable(result.headline))
+    print(printable(result.document["recommendation"]["summary"]))
     for fmt, path in result.paths.items():
         print(f"  {fmt:5} {path}")
     return result.exit_code

@@ -69,7 +69,12 @@ METRIC_DEFINITIONS = {
 
 def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -> dict[str, Any]:
     steps = steps_from_results(run.results, run.samples)
-    gate_results = evaluate(steps, gates, run.doctor)
+    data_problems = run.invalid + (
+        [f"{len(run.missing_steps)} planned step(s) have no result"] if run.missing_steps else []
+    )
+    gate_results = evaluate(
+        steps, gates, run.doctor, data_problems=data_problems, doctor_error=run.doctor_error
+    )
     rec = recommend(steps, gates)
     failing = [g for g in gate_results if g.status == FAIL]
     passed = not failing

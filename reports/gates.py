@@ -14,7 +14,6 @@ a TOML/JSON file (top level or under a `[gates]` table):
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.run_layout import LATENCY_METRICS, STATS
+from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
 
 METRIC_NAMES = {"ttft": "TTFT", "itl": "ITL", "tpot": "TPOT", "e2el": "E2EL"}
@@ -141,15 +141,13 @@ class StepCheck:
 
 def read_gate_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read gate file {path}: {e.strerror or e}") from None
-    try:
-        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(
-            f"gate file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}"
-        ) from None
+        text = jsonfile.read_text(path, max_bytes=1024 * 1024)
+        data: Any = jsonfile.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except jsonfile.BadFile as e:
+        raise ConfigError(f"gate file {path}: {e}") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(f"gate file {path} is not valid TOML: {reason}") from None
     if isinstance(data, dict) and isinstance(data.get("gates"), dict):
         data = data["gates"]
     if not isinstance(data, dict):

@@ -6,7 +6,8 @@ A missing or unreadable run dir raises UsageError with one line that says what i
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,8 +18,10 @@ from typing import Any
 import pandas as pd
 
 from loadtests import run_layout
+from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.redact import MASK, redact, register_secret, secrets_in_env
+from reports import validate
 
 LOG_EXCERPT_LINES = 12
 
@@ -42,6 +45,7 @@ class StepSamples:
     itl_gaps: int
     tpot_requests: int
     errors: dict[str, int] = field(default_factory=dict)
+    bad_lines: int = 0  # lines that are not JSON records, skipped
 
 
 @dataclass(frozen=True)
@@ -54,22 +58,46 @@ class RunData:
     log_excerpts: dict[str, list[str]]  # step_id of a failed row -> last lines of its log
     problems: list[str]
     secrets: frozenset[str] = frozenset()  # found in the inputs; must appear in no output
+    invalid: list[str] = field(default_factory=list)  # why rows were not judged
+    missing_steps: list[str] = field(default_factory=list)  # planned, with no row
+    doctor_error: str | None = None  # doctor.json exists but cannot be used
 
 
 def load_run(run_dir: Path) -> RunData:
     if not run_dir.exists():
-        raise UsageError(f"run dir {run_dir} does not exist")
+        try:
+            run_dir.stat()
+            reason = "does not exist"
+        except OSError as e:
+            reason = "does not exist" if e.errno == errno.ENOENT else jsonfile.os_reason(e)
+        raise UsageError(f"run dir {run_dir}: {reason}")
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a directory (expected a sweep run dir)")
     secrets: set[str] = set()
     for text in _raw_texts(run_dir):
         secrets |= harvest_secrets(text)
     manifest = _read_manifest(run_dir)
-    results = _read_results(run_dir)
-    doctor, problems = _read_doctor(run_dir)
-    samples = {
-        step: s for step in results["step_id"].astype(str) if (s := _read_samples(run_dir, step))
-    }
+    results, problems = _read_results(run_dir)
+    results, invalid = validate.check_rows(results)
+    missing = validate.missing_planned(manifest, results)
+    if missing:
+        problems.append(
+            f"{len(missing)} planned step(s) have no result (an unfinished sweep?): "
+            + ", ".join(missing[:10])
+            + (" ..." if len(missing) > 10 else "")
+        )
+    doctor, doctor_error = _read_doctor(run_dir)
+    if doctor_error:
+        problems.append(doctor_error)
+    samples = {}
+    for step in results["step_id"].astype(str):
+        if (sample := _read_samples(run_dir, step)) is not None:
+            samples[step] = sample
+            if sample.bad_lines:
+                problems.append(
+                    f"records/{step}.jsonl: {sample.bad_lines} line(s) are not JSON records "
+                    "and were skipped"
+                )
     logs = {}
     for row in results.loc[results["status"] != "ok"].to_dict(orient="records"):
         step_id, setting_id = str(row["step_id"]), str(row["setting_id"])
@@ -77,7 +105,19 @@ def load_run(run_dir: Path) -> RunData:
         name = f"locust-{step_id}" if step_id != setting_id else setting_id
         if excerpt := _log_excerpt(run_dir, name):
             logs[step_id] = excerpt
-    return RunData(run_dir, manifest, results, doctor, samples, logs, problems, frozenset(secrets))
+    return RunData(
+        run_dir,
+        manifest,
+        results,
+        doctor,
+        samples,
+        logs,
+        problems + invalid,
+        frozenset(secrets),
+        invalid,
+        missing,
+        doctor_error,
+    )
 
 
 def harvest_secrets(text: str) -> set[str]:
@@ -105,7 +145,8 @@ def _raw_texts(run_dir: Path) -> Iterator[str]:
     for name in (run_layout.MANIFEST, run_layout.DOCTOR_JSON):
         path = run_dir / name
         if path.is_file():
-            yield path.read_text(errors="replace")
+            with contextlib.suppress(jsonfile.BadFile):
+                yield jsonfile.read_text(path)
     logs = run_dir / run_layout.LOGS_DIR
     if logs.is_dir():
         for log in sorted(logs.glob("*.log")):
@@ -117,9 +158,9 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a sweep run dir: {run_layout.MANIFEST} is missing")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not valid JSON ({e})") from None
+        data = jsonfile.read_json(path)
+    except jsonfile.BadFile as e:
+        raise UsageError(f"{path} cannot be used: {e} (line {e.line})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} should hold a JSON object")
     schema = data.get("schema")
@@ -129,12 +170,12 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_results(run_dir: Path) -> pd.DataFrame:
+def _read_results(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     parquet = run_dir / run_layout.RESULTS_PARQUET
-    csv = run_dir / run_layout.RESULTS_CSV
+    csv_path = run_dir / run_layout.RESULTS_CSV
     frame: pd.DataFrame | None = None
     errors = []
-    for path, reader in ((parquet, pd.read_parquet), (csv, pd.read_csv)):
+    for path, reader in ((parquet, pd.read_parquet), (csv_path, pd.read_csv)):
         if not path.is_file():
             continue
         try:
@@ -145,6 +186,9 @@ def _read_results(run_dir: Path) -> pd.DataFrame:
     if frame is None:
         detail = "; ".join(errors) if errors else "no results.parquet or results.csv"
         raise UsageError(f"{run_dir}: cannot read the sweep results ({detail})")
+    problems = [f"{e}; the report reads {run_layout.RESULTS_CSV} instead" for e in errors]
+    if path == csv_path:
+        frame = validate.mark_short_rows(frame, csv_path)
     if frame.empty:
         raise UsageError(f"{run_dir}: the sweep results have no rows yet (no step finished)")
     missing = [c for c in run_layout.SETTING_COLUMNS if c not in frame.columns]
@@ -156,36 +200,44 @@ def _read_results(run_dir: Path) -> pd.DataFrame:
     for column in ("failure_id", "failure_message"):
         frame[column] = frame[column].map(lambda v: redact(str(v)) if _present(v) else None)
     frame["status"] = frame["status"].astype(str)
-    return frame.reset_index(drop=True)
+    return frame.reset_index(drop=True), problems
 
 
-def _read_doctor(run_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
+def _read_doctor(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(doctor.json, None), (None, None) when the doctor was not run, (None, why) when its
+    file is there but unusable."""
     path = run_dir / run_layout.DOCTOR_JSON
-    if not path.is_file():
-        return None, []
+    if not path.exists() and not path.is_symlink():
+        return None, None
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return None, [f"{run_layout.DOCTOR_JSON} could not be read ({e}); doctor results unknown"]
-    if not isinstance(data, dict):
-        return None, [f"{run_layout.DOCTOR_JSON} is not a JSON object; doctor results unknown"]
+        data = jsonfile.read_json(path)
+    except jsonfile.BadFile as e:
+        return None, f"{run_layout.DOCTOR_JSON} cannot be read ({e}); doctor results unknown"
+    if not isinstance(data, dict) or not isinstance(data.get("checks", []), list):
+        return None, f"{run_layout.DOCTOR_JSON} is not the doctor's JSON; doctor results unknown"
     doctor: dict[str, Any] = redact_tree(data)
-    return doctor, []
+    return doctor, None
 
 
 def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
     path = run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl"
     if not path.is_file():
         return None
-    requests = ok = gaps = tpot = 0
+    requests = ok = gaps = tpot = bad = 0
     errors: dict[str, int] = {}
     with path.open(errors="replace") as lines:
         for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+            if not line.strip():
                 continue
-            if not isinstance(record, dict) or record.get("warmup"):
+            try:
+                record = jsonfile.loads(line)
+            except jsonfile.BadFile:
+                bad += 1
+                continue
+            if not isinstance(record, dict):
+                bad += 1
+                continue
+            if record.get("warmup"):
                 continue
             requests += 1
             if record.get("ok"):
@@ -197,7 +249,7 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
                 reason = redact(str(record.get("error") or f"HTTP {record.get('status_code')}"))
                 key = reason[:160]
                 errors[key] = errors.get(key, 0) + 1
-    return StepSamples(requests, ok, gaps, tpot, errors)
+    return StepSamples(requests, ok, gaps, tpot, errors, bad)
 
 
 def _log_excerpt(run_dir: Path, name: str) -> list[str]:

@@ -109,21 +109,48 @@ def judged_step(steps: Sequence[Step], gates: Gates) -> Step | None:
 
 
 def evaluate(
-    steps: Sequence[Step], gates: Gates, doctor: dict[str, Any] | None
+    steps: Sequence[Step],
+    gates: Gates,
+    doctor: dict[str, Any] | None,
+    *,
+    data_problems: Sequence[str] = (),
+    doctor_error: str | None = None,
 ) -> list[GateResult]:
+    """Every gate's result; fails closed: data that is invalid or incomplete, or a target load
+    that was not measured, is a failed gate of its own, never a pass."""
     chosen = judged_step(steps, gates)
+    results = []
+    if data_problems:
+        results.append(
+            GateResult(
+                "data_valid",
+                "the sweep's data is complete and valid",
+                FAIL,
+                "The run's data cannot all be trusted, so no verdict rests on it: "
+                + "; ".join(data_problems[:5])
+                + (f"; and {len(data_problems) - 5} more." if len(data_problems) > 5 else "."),
+            )
+        )
     if chosen is not None:
-        results = [_from_check(check, chosen) for check in judge_step(chosen, gates)]
+        results += [_from_check(check, chosen) for check in judge_step(chosen, gates)]
     else:
         reason = _why_no_step(steps, gates)
-        results = [GateResult(gid, title, FAIL, reason) for gid, title in _unmeasured(gates)]
+        title = (
+            "a load step is measured"
+            if gates.target_concurrency is None and gates.target_rate is None
+            else f"{gates.target_label} is measured"
+        )
+        results.append(GateResult("target_measured", title, FAIL, reason))
+        results += [GateResult(gid, title, FAIL, reason) for gid, title in _unmeasured(gates)]
     if gates.doctor:
-        results.append(doctor_gate(doctor))
+        results.append(doctor_gate(doctor, doctor_error))
     return results
 
 
-def doctor_gate(doctor: dict[str, Any] | None) -> GateResult:
+def doctor_gate(doctor: dict[str, Any] | None, error: str | None = None) -> GateResult:
     title = "the doctor finds no failure"
+    if error is not None:
+        return GateResult("doctor", title, FAIL, f"The doctor's results cannot be read: {error}.")
     if doctor is None:
         return GateResult(
             "doctor", title, SKIP, "The doctor was not run for this sweep (no doctor.json)."

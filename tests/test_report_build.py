@@ -118,7 +118,9 @@ def test_nothing_measured_says_so(run_dir: Path) -> None:
     result = build(run_dir, PASSING)
     assert result.exit_code == 1
     assert result.document["recommendation"]["summary"].startswith("No step was measured")
-    assert "every setting or step failed" in result.document["gates"]["results"][0]["explanation"]
+    explanations = [g["explanation"] for g in result.document["gates"]["results"]]
+    assert any("every setting or step failed" in e for e in explanations)
+    assert any("8 planned step(s) have no result" in e for e in explanations)
     assert "no measured steps" in result.paths["html"].read_text()  # the plots say so
 
 
@@ -343,7 +345,7 @@ def test_doctor_json_is_read_defensively() -> None:
     assert doctor_section({"target": "x"})["target"] is None
 
 
-def test_corrupt_parquet_falls_back_to_csv_and_corrupt_doctor_is_a_warning(
+def test_corrupt_parquet_falls_back_to_csv_named_and_corrupt_doctor_fails_closed(
     run_dir: Path,
 ) -> None:
     (run_dir / run_layout.RESULTS_PARQUET).write_bytes(b"PAR1 not really")
@@ -351,7 +353,11 @@ def test_corrupt_parquet_falls_back_to_csv_and_corrupt_doctor_is_a_warning(
     with (run_dir / run_layout.RECORDS_DIR / "s8-tp1-c8.jsonl").open("a") as records:
         records.write("{half a line\n")
     result = build(run_dir, PASSING)
-    assert result.passed  # the CSV holds the same rows; the doctor gate cannot run
-    assert result.document["verdict"]["skipped_gates"] == ["doctor"]
-    assert any("doctor.json could not be read" in w for w in result.document["warnings"])
+    # the CSV holds the same rows; a doctor.json that cannot be read is not "not run"
+    assert not result.passed and result.document["verdict"]["failed_gates"] == ["doctor"]
+    doctor = next(g for g in result.document["gates"]["results"] if g["gate_id"] == "doctor")
+    assert "cannot be read" in doctor["explanation"]
+    warnings = result.document["warnings"]
+    assert any("results.parquet" in w and "reads results.csv instead" in w for w in warnings)
+    assert any("s8-tp1-c8.jsonl: 1 line(s)" in w for w in warnings)
     assert assert_numbers_match_results(result.document, run_dir) > 200

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from diagnostics.facts import Facts, Target
 from diagnostics.findings import Outcome
+from diagnostics.picoclaw_config import default_path
 
 CheckFn = Callable[[Facts], Outcome]
 
@@ -22,7 +23,8 @@ class Check:
 
 
 def config_where(target: Target) -> str:
-    return target.config.path or "~/.picoclaw/config.json"
+    """The config a fix goes into; when there is none yet, where PicoClaw would read one."""
+    return target.config.path or f"{default_path()} (none yet; create it)"
 
 
 def key_line(target: Target) -> str:

@@ -23,6 +23,19 @@ def check_config(facts: Facts) -> Outcome:
             )
         )
     t = facts.target()
+    if config.warnings:
+        return Outcome.of(
+            *(
+                Finding(
+                    "config_ignored",
+                    Severity.WARN,
+                    warning,
+                    evidence=f"{config.path}: {warning}",
+                    remedy=f"edit {config.path} so that it says what PicoClaw should use",
+                )
+                for warning in config.warnings
+            )
+        )
     if config.path is None:
         return Outcome.ok(
             f"no config at {config_where(t)}: using flags and PicoClaw's defaults",
@@ -69,7 +82,8 @@ def check_fallbacks(facts: Facts) -> Outcome:
 
 
 CHECKS = (
-    Check("config", "PicoClaw config", "PicoClaw config", check_config, (), ("config_invalid",)),
+    Check("config", "PicoClaw config", "PicoClaw config", check_config, (),
+          ("config_invalid", "config_ignored")),
     Check(
         "fallbacks", "Fallback models", "PicoClaw config", check_fallbacks, ("config",),
         ("fallback_missing",),

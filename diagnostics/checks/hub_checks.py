@@ -30,6 +30,18 @@ def check_hub(facts: Facts) -> Outcome:
                 "only when the model is not cached",
             )
         )
+    if answer.state == "token_rejected":
+        return Outcome.of(
+            Finding(
+                "hf_token_rejected",
+                Severity.FAIL,
+                "the Hugging Face Hub rejects the token (HF_TOKEN or the saved login): "
+                "vLLM cannot download the model with it",
+                evidence=f"{where}: {answer.detail}",
+                remedy="set a valid token (HF_TOKEN=hf_... or `hf auth login`), or unset "
+                "HF_TOKEN for a public model",
+            )
+        )
     if answer.state in ("gated_no_token", "gated_no_access"):
         message, remedy = EXPLAIN["hf_gated"]({"repo": answer.repo})
         if answer.state == "gated_no_token":
@@ -45,5 +57,5 @@ def check_hub(facts: Facts) -> Outcome:
 
 CHECKS = (
     Check("hub", "Hugging Face repo", "Hugging Face", check_hub, (),
-          ("hf_gated", "hf_repo_not_found", "hf_hub_unreachable")),
+          ("hf_gated", "hf_repo_not_found", "hf_token_rejected", "hf_hub_unreachable")),
 )  # fmt: skip

@@ -73,6 +73,18 @@ def check_context(facts: Facts) -> Outcome:
     if t.max_tokens > limit:
         answer = facts.context_probe()
         also = f" (and its first prompt alone is {prompt} tokens)" if prompt else ""
+        if answer.ok:
+            return Outcome.of(
+                Finding(
+                    "context_overflow",
+                    Severity.WARN,
+                    f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}, yet "
+                    "the server accepted it: answers are cut where the context ends",
+                    evidence=answer.describe()[:600],
+                    remedy=f"{max_tokens_line(t, _suggested(limit, prompt))} (max_tokens + "
+                    f"prompt must fit in {limit})",
+                )
+            )
         return Outcome.of(
             Finding(
                 "context_overflow",
@@ -140,7 +152,9 @@ def check_context(facts: Facts) -> Outcome:
 
 def _max_tokens_origin(t: Target) -> str:
     if t.config.path is None:
-        return "PicoClaw's default max_tokens"
+        return "PicoClaw's default max_tokens (no config)"
+    if not t.config.max_tokens_set:
+        return f"PicoClaw's default max_tokens (none set in {t.config.path})"
     return f"max_tokens from {t.config.path}"
 
 

@@ -51,12 +51,33 @@ def _port(api_base: str) -> int:
         return 8000
 
 
-def _with_http(api_base: str) -> str:
-    _, sep, rest = api_base.partition("://")
-    return f"http://{rest if sep else api_base}"
+def suggested_api_base(api_base: str) -> str:
+    """api_base as PicoClaw needs it: http:// (unless https:// works) and a path ending in /v1.
+    The one fix both the scheme and the path checks give."""
+    scheme, sep, rest = api_base.partition("://")
+    if not sep:
+        scheme, rest = "http", api_base
+    elif scheme.lower() not in ("http", "https"):
+        scheme = "http"
+    host, slash, path = rest.partition("/")
+    path, qmark, query = (slash + path).partition("?")
+    path = path.rstrip("/")
+    cut = path.find("/v1/")
+    path = path[: cut + 3] if cut >= 0 else path if path.endswith("/v1") else f"{path}/v1"
+    return f"{scheme}://{host}{path}{qmark}{query}"
 
 
 def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
+    if answer.redirect:
+        return Finding(
+            "unexpected_answer",
+            Severity.FAIL,
+            f"{answer.url} redirects ({answer.status}) to {answer.location or 'nowhere'}: "
+            "PicoClaw's POST to /chat/completions does not survive a redirect",
+            evidence=answer.describe(),
+            remedy="point api_base at the address vLLM really answers on (where the redirect "
+            "leads, if that is vLLM), not at a redirecting proxy",
+        )
     if answer.failure is not None or (answer.status in (401, 404) and not answer.is_html):
         return None
     data = answer.json()
@@ -110,7 +131,7 @@ def check_connection(facts: Facts) -> Outcome:
                 host=parts.hostname,
                 api_base=t.api_base,
                 where=config_where(t),
-                fixed=_with_http(t.api_base),
+                fixed=suggested_api_base(t.api_base.replace("https://", "http://", 1)),
             ),
         )
     )
@@ -182,9 +203,7 @@ def check_api_base(facts: Facts) -> Outcome:
     path = urlsplit(t.api_base).path.rstrip("/")
     if path.endswith("/v1"):
         return Outcome.ok(f"{t.api_base} ends in /v1")
-    base = t.api_base.rstrip("/")
-    cut = base.find("/v1/", len(base) - len(path))
-    fixed = base[: cut + 3] if cut >= 0 else f"{base}/v1"
+    fixed = suggested_api_base(t.api_base)
     evidence = f"api_base {t.api_base}: PicoClaw posts to {t.api_base}/chat/completions"
     models_v1 = facts.models_v1()
     if models_v1.status is not None:
@@ -232,6 +251,17 @@ def check_auth(facts: Facts) -> Outcome:
                 evidence=f"{answer.describe()} (Authorization: Bearer *** was sent)",
                 remedy=f"use the exact value the server was given (`--api-key` or VLLM_API_KEY): "
                 f"{key_line(t)}",
+            )
+        )
+    if facts.client.sends_basic_auth:
+        return Outcome.of(
+            Finding(
+                "auth_failed",
+                Severity.FAIL,
+                "the server rejects the user:password in api_base (sent as Basic auth)",
+                evidence=f"{answer.describe()} (Authorization: Basic *** from api_base's "
+                "user info was sent; no API key is set)",
+                remedy=f"fix the user info in api_base, or give the key: {key_line(t)}",
             )
         )
     return Outcome.of(

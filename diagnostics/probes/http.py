@@ -6,6 +6,7 @@ error is mapped to a named `ConnectionFailure`, never raised.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import ssl
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
 
@@ -38,6 +40,11 @@ class HttpAnswer:
     content_type: str = ""
     elapsed_s: float = 0.0
     failure: ConnectionFailure | None = None
+    location: str = ""  # where a redirect points
+
+    @property
+    def redirect(self) -> bool:
+        return self.status is not None and 300 <= self.status < 400
 
     @property
     def ok(self) -> bool:
@@ -74,6 +81,8 @@ class HttpAnswer:
     def describe(self) -> str:
         if self.failure is not None:
             return f"{self.method} {self.url}: {self.failure.message}"
+        if self.redirect:
+            return f"{self.method} {self.url} -> {self.status} redirect to {self.location or '?'}"
         return f"{self.method} {self.url} -> {self.status} {self.excerpt}".rstrip()
 
 
@@ -152,6 +161,7 @@ class ServerClient:
     ) -> None:
         self.api_base = api_base.rstrip("/")
         self.api_key = api_key
+        self.basic_auth = urls.without_userinfo(self.api_base)[1]
         self.timeout_s = timeout_s
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s), transport=transport, follow_redirects=False
@@ -163,16 +173,32 @@ class ServerClient:
     @property
     def root(self) -> str:
         """Where /health, /metrics and /version live: api_base without /v1, else host root."""
-        if self.api_base.endswith("/v1"):
-            return self.api_base[: -len("/v1")]
-        parts = urlsplit(self.api_base)
-        return f"{parts.scheme}://{parts.netloc}" if parts.scheme else self.api_base
+        return urls.root(self.api_base)
+
+    def url(self, suffix: str, *, root: bool = False) -> str:
+        """suffix joined to api_base's path (its query, if any, kept after the path)."""
+        return urls.join(self.root if root else self.api_base, suffix)
+
+    @property
+    def sends_basic_auth(self) -> bool:
+        """api_base carries user:password@ and no key is set: Go sends them as Basic auth."""
+        return self.basic_auth is not None and not self.api_key
 
     def picoclaw_headers(self, with_key: bool = True) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": DEFAULT_USER_AGENT}
         if with_key and self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    def _prepare(self, url: str, headers: dict[str, str]) -> tuple[str, dict[str, str], str]:
+        """(url to request, headers, url to show): user info travels as a Basic header (as
+        Go's client sends it when no Authorization is set), never in what is shown."""
+        real, _ = urls.without_userinfo(url)
+        headers = dict(headers)
+        if self.basic_auth is not None and "Authorization" not in headers:
+            pair = base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            headers["Authorization"] = f"Basic {pair}"
+        return real, headers, redact(real)
 
     def request(
         self,
@@ -186,33 +212,31 @@ class ServerClient:
     ) -> HttpAnswer:
         """`headers` replaces PicoClaw's default ones (a chat request built with its config)."""
         start = time.monotonic()
+        real, sent, shown = self._prepare(url, headers or self.picoclaw_headers(with_key))
         try:
-            r = self._client.request(
-                method, url, json=body, headers=headers or self.picoclaw_headers(with_key)
-            )
+            r = self._client.request(method, real, json=body, headers=sent)
         except Exception as e:  # every network error becomes a named failure
-            failure = classify(e, url, self.timeout_s)
-            return HttpAnswer(method, url, elapsed_s=time.monotonic() - start, failure=failure)
+            failure = classify(e, shown, self.timeout_s)
+            return HttpAnswer(method, shown, elapsed_s=time.monotonic() - start, failure=failure)
         return HttpAnswer(
             method,
-            url,
+            shown,
             status=r.status_code,
             body=redact(r.text[:max_chars]),
             content_type=r.headers.get("content-type", ""),
             elapsed_s=time.monotonic() - start,
+            location=redact(r.headers.get("location", "")[:300]),
         )
 
     def get(self, path: str, *, root: bool = False, max_chars: int = 20_000) -> HttpAnswer:
-        return self.request(
-            "GET", f"{self.root if root else self.api_base}{path}", max_chars=max_chars
-        )
+        return self.request("GET", self.url(path, root=root), max_chars=max_chars)
 
     def chat(self, body: dict[str, Any], headers: dict[str, str]) -> HttpAnswer:
         """POST {api_base}/chat/completions with a body and headers PicoClaw's builder made."""
-        return self.request("POST", f"{self.api_base}/chat/completions", body=body, headers=headers)
+        return self.request("POST", self.url("/chat/completions"), body=body, headers=headers)
 
     def chat_stream(self, body: dict[str, Any], headers: dict[str, str]) -> StreamTiming:
-        url = f"{self.api_base}/chat/completions"
+        url, headers, shown = self._prepare(self.url("/chat/completions"), headers)
         start = time.monotonic()
         arrivals: list[float] = []
         error_chunk: str | None = None
@@ -222,7 +246,7 @@ class ServerClient:
                 if r.status_code != 200:
                     r.read()
                     answer = HttpAnswer(
-                        "POST", url, r.status_code, redact(r.text[:20_000]),
+                        "POST", shown, r.status_code, redact(r.text[:20_000]),
                         r.headers.get("content-type", ""), time.monotonic() - start,
                     )  # fmt: skip
                     return StreamTiming(answer)
@@ -240,12 +264,12 @@ class ServerClient:
                     arrivals.append(time.monotonic())
                 status, ctype = r.status_code, r.headers.get("content-type", "")
         except Exception as e:
-            failure = classify(e, url, self.timeout_s)
+            failure = classify(e, shown, self.timeout_s)
             return StreamTiming(
-                HttpAnswer("POST", url, elapsed_s=time.monotonic() - start, failure=failure)
+                HttpAnswer("POST", shown, elapsed_s=time.monotonic() - start, failure=failure)
             )
         answer = HttpAnswer(
-            "POST", url, status, redact("\n".join(raw)), ctype, time.monotonic() - start
+            "POST", shown, status, redact("\n".join(raw)), ctype, time.monotonic() - start
         )
         ttft = arrivals[0] - start if arrivals else None
         itl = [b - a for a, b in itertools.pairwise(arrivals)]

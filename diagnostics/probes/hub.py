@@ -20,7 +20,8 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 @dataclass(frozen=True)
 class HubAnswer:
     repo: str
-    state: str  # ok, gated_no_token, gated_no_access, not_found, unreachable, offline
+    state: str  # ok, gated_no_token, gated_no_access, not_found, token_rejected, unreachable,
+    # offline
     detail: str = ""
     endpoint: str = DEFAULT_ENDPOINT
     token_used: bool = False
@@ -64,11 +65,13 @@ def check_repo(repo: str, timeout_s: float = 3.0) -> HubAnswer:
 
     try:
         info = api.model_info(repo, timeout=timeout_s)
-    except GatedRepoError as e:
-        return answer("gated_no_access", _first_line(e))
-    except RepositoryNotFoundError as e:
-        return answer("not_found", _first_line(e))
     except Exception as e:
+        if token and _token_rejected(e):
+            return answer("token_rejected", _first_line(e))
+        if isinstance(e, GatedRepoError):
+            return answer("gated_no_access", _first_line(e))
+        if isinstance(e, RepositoryNotFoundError):
+            return answer("not_found", _first_line(e))
         return answer("unreachable", f"{type(e).__name__}: {_first_line(e)}")
     params = info.safetensors.total if info.safetensors is not None else None
     if info.gated:
@@ -79,6 +82,8 @@ def check_repo(repo: str, timeout_s: float = 3.0) -> HubAnswer:
         except GatedRepoError as e:
             return answer("gated_no_access", _first_line(e), params)
         except Exception as e:
+            if _token_rejected(e):
+                return answer("token_rejected", _first_line(e), params)
             return answer("unreachable", f"{type(e).__name__}: {_first_line(e)}", params)
     ok = answer("ok", f"gated={info.gated}", params)
     return HubAnswer(**{**ok.__dict__, "config": _config(endpoint, repo, token, timeout_s)})
@@ -107,6 +112,16 @@ def _config(endpoint: str, repo: str, token: str | None, timeout_s: float) -> di
     except (httpx.HTTPError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _token_rejected(e: BaseException) -> bool:
+    """The Hub answered 401 to a request with a token, not as a gated or missing repo: the
+    token itself is invalid (the Hub then refuses every download, public repos too)."""
+    response = getattr(e, "response", None)
+    if getattr(response, "status_code", None) != 401:
+        return False
+    code = response.headers.get("X-Error-Code", "") if response is not None else ""
+    return code not in ("GatedRepo", "RepoNotFound")
 
 
 def _first_line(e: BaseException) -> str:

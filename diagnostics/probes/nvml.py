@@ -6,7 +6,6 @@ No driver or no NVML library means "not applicable", never an error.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import psutil
 
 from diagnostics.probes.processes import is_vllm_server
+from picoclaw_vllm import jsonfile
 
 MIB = 1024 * 1024
 
@@ -126,7 +126,20 @@ class RecordedReader:
 
     @classmethod
     def from_file(cls, path: Path) -> RecordedReader:
-        return cls(json.loads(path.read_text()))
+        """The recording at path, read and checked once: ValueError says what is wrong."""
+        data = jsonfile.read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError("a GPU recording is a JSON object with a list of gpus")
+        reader = cls(data)
+        try:
+            reader.read()
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            detail = f"missing {e}" if isinstance(e, KeyError) else str(e)[:120]
+            raise ValueError(
+                f'not a GPU recording ({detail}): expected {{"gpus": [{{"index", "name", '
+                '"memory_total_mib", "memory_used_mib", "processes": [...]}]}'
+            ) from None
+        return reader
 
     def read(self) -> GpuSnapshot:
         gpus = tuple(

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from picoclaw_vllm import argtypes
 from picoclaw_vllm.server.cpu_env import setup_cpu
 from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
 from picoclaw_vllm.server.launcher import running_server
@@ -30,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra index for the CPU build of torch (e.g. PyTorch's CPU wheel index)",
     )
     run_p = sub.add_parser("run", help="start the embedded CPU vLLM server and show it")
-    run_p.add_argument("--port", type=int, default=None)
-    run_p.add_argument("--max-num-seqs", type=int, default=8)
-    run_p.add_argument("--tensor-parallel-size", type=int, default=1)
+    run_p.add_argument("--port", type=argtypes.integer(1, 65535), default=None)
+    run_p.add_argument("--max-num-seqs", type=argtypes.POSITIVE_INT, default=8)
+    run_p.add_argument("--tensor-parallel-size", type=argtypes.POSITIVE_INT, default=1)
     run_p.add_argument("--log", type=Path, default=Path("runs/server.log"))
     run_p.add_argument("--once", action="store_true", help="stop after showing it answer")
 
