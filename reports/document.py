@@ -62,6 +62,15 @@ METRIC_DEFINITIONS = {
     "error_rate_pct": "failed / (completed + failed) requests in the measured window, in %",
     "server_waiting": "vllm:num_requests_waiting gauge sampled during the step",
     "server_kv_cache": "vllm:kv_cache_usage_perc gauge (0..1) sampled during the step",
+    "turn_latency": "agent workload: all LLM calls of one user message, first request start "
+    "to last answer; timed out when longer than PicoClaw's request_timeout (120 s default)",
+    "prefix_cache_hit_rate": "vllm:prefix_cache_hits / vllm:prefix_cache_queries over the step",
+    "prompt_tokens_per_s": "vllm:prompt_tokens over the step / measured duration (prefill load)",
+    "sessions_served": "agent workload: the most concurrent PicoClaw sessions at which this and "
+    "every lighter measured level meet every gate; never a level that was not measured",
+    "runs_out_first": "the lightest measured step showing KV cache >= 90 % or preemptions, "
+    "requests waiting beyond --max-num-seqs, the prefix-cache hit rate >= 10 points below a "
+    "lighter step's, or prompt tokens/s growing by less than half as much as the sessions",
     "min_requests": f"numbers resting on < {MIN_REQUESTS} requests (p99: < {MIN_REQUESTS_P99}) "
     "are flagged",
 }
@@ -143,6 +152,9 @@ def fingerprint(
         "workload": _workload(config),
         "goodput_slo_ms": config.get("slo") if isinstance(config.get("slo"), dict) else None,
         "locust_command": _first_command(locust if locust else manifest.get("locust_command")),
+        "turn_timeout_s": config.get("turn_timeout_s")
+        if config.get("workload") == "agent"
+        else None,
         "vllm_args": " ".join(str(a) for a in config.get("extra_vllm_args") or []) or None,
         "settings": settings,
     }
@@ -151,6 +163,8 @@ def fingerprint(
 def _workload(config: dict[str, Any]) -> str | None:
     if not config:
         return None
+    if config.get("workload") == "agent":
+        return _agent_workload(config)
     parts = [
         f"{config.get('endpoint', 'chat')} endpoint",
         (
@@ -167,6 +181,23 @@ def _workload(config: dict[str, Any]) -> str | None:
     workers = config.get("workers")
     parts.append(f"{workers} Locust workers" if workers else "one Locust process")
     return ", ".join(parts)
+
+
+def _agent_workload(config: dict[str, Any]) -> str:
+    workers = config.get("workers")
+    return ", ".join(
+        [
+            f"agent: PicoClaw sessions ({config.get('agent_mode', 'forced')} mode)",
+            f"{config.get('calls_per_turn')} LLM calls a turn",
+            f"{config.get('turns_per_session')} turns a session",
+            f"{config.get('think_time_s')} s think time",
+            f"tool results of {config.get('tool_result_chars')} characters",
+            f"turns time out after {config.get('turn_timeout_s')} s",
+            f"{config.get('duration_s')} s measured after {config.get('warmup_s')} s warm-up "
+            "per step",
+            f"{workers} Locust workers" if workers else "one Locust process",
+        ]
+    )
 
 
 def _date(manifest: dict[str, Any]) -> str | None:

@@ -39,12 +39,14 @@ def _load(step: dict[str, Any]) -> str:
     load = step.get("load")
     if load is None:
         return MISSING
-    return load_text(load, step.get("load_mode"))
+    return load_text(load, step.get("load_mode"), step.get("workload"))
 
 
-def load_text(load: float, mode: Any) -> str:
+def load_text(load: float, mode: Any, workload: Any = None) -> str:
     if mode == "rate":
         return f"{load:g} req/s"
+    if workload == "agent":
+        return f"{load:g} PicoClaw session" + ("" if load == 1 else "s")
     return f"{load:g} user" if load == 1 else f"{load:g} users"
 
 
@@ -93,10 +95,32 @@ SWEEP_TABLES = {
         Column("E2EL p95 ms", _field("e2el_ms_p95")),
     ],
 }
+SWEEP_TABLES["agent"] = [
+    *_SETTING[:3],
+    Column("sessions", _load),
+    Column("turns", lambda s: integer(s.get("turns"))),
+    Column("turn p50 ms", _field("turn_latency_ms_p50", 0)),
+    Column("turn p95 ms", _field("turn_latency_ms_p95", 0)),
+    Column("timed out", lambda s: integer(s.get("turns_timed_out"))),
+    Column("tool-call answers", lambda s: integer(s.get("tool_call_answers"))),
+    Column("text answers", lambda s: integer(s.get("text_answers"))),
+    Column("prompt tokens mean", _field("prompt_tokens_mean", 0)),
+    Column("prefix-cache hit %", _field("server_prefix_cache_hit_rate", 1, 100.0)),
+    Column("prompt tok/s", _field("prompt_tokens_per_s", 1)),
+    Column("preemptions", lambda s: integer(s.get("server_preemptions"))),
+]
 SWEEP_TITLES = {
     "throughput": "Throughput, errors and server state",
     "latency": "Latency (ms)",
 }
+AGENT_TITLE = "PicoClaw sessions: turns, answers and prefix cache"
+
+
+def sweep_titles(document: dict[str, Any]) -> dict[str, str]:
+    """The sweep tables this report shows: the agent one only for agent-workload runs."""
+    if any(s.get("workload") == "agent" for s in document["steps"]):
+        return {**SWEEP_TITLES, "agent": AGENT_TITLE}
+    return dict(SWEEP_TITLES)
 
 
 def sweep_table(document: dict[str, Any], name: str) -> tuple[list[str], list[list[str]]]:

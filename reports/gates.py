@@ -5,6 +5,9 @@ a TOML/JSON file (top level or under a `[gates]` table):
 
     ttft_p95_ms = 500            # any of ttft/itl/tpot/e2el x mean/p50/p90/p95/p99, in ms (<=)
     itl_p95_ms = 50
+    turn_latency_p95_ms = 120000 # agent workload: a whole turn (all LLM calls of one user
+                                 # message), p50/p95/max, in ms (<=)
+    turns_timed_out = 0          # agent workload: turns over PicoClaw's request_timeout (<=)
     error_rate_pct = 1           # failed / all measured requests, in % (<=)
     output_tokens_per_s = 100    # output token throughput (>=)
     target_concurrency = 8       # the load the gates are judged at (closed loop) ...
@@ -25,22 +28,45 @@ from loadtests.run_layout import LATENCY_METRICS, STATS
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
 
-METRIC_NAMES = {"ttft": "TTFT", "itl": "ITL", "tpot": "TPOT", "e2el": "E2EL"}
+TURN_LATENCY = "turn_latency"  # the agent workload's per-turn metric (run_layout.AGENT_COLUMNS)
+TURN_STATS = ("p50", "p95", "max")
+METRIC_NAMES = {
+    "ttft": "TTFT",
+    "itl": "ITL",
+    "tpot": "TPOT",
+    "e2el": "E2EL",
+    TURN_LATENCY: "turn latency",
+}
 METRIC_WORDS = {
     "ttft": "time until the first words appear",
     "itl": "pause between streamed chunks",
     "tpot": "time per generated token",
     "e2el": "time for the whole answer",
+    TURN_LATENCY: "time for a whole agent turn (every LLM call of one user message)",
 }
-STAT_NAMES = {"mean": "mean", "p50": "median", "p90": "p90", "p95": "p95", "p99": "p99"}
+STAT_NAMES = {
+    "mean": "mean",
+    "p50": "median",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+    "max": "longest",
+}
 STAT_WORDS = {
     "mean": "on average",
     "p50": "for half of the requests",
     "p90": "for 90% of requests",
     "p95": "for 95% of requests",
     "p99": "for 99% of requests",
+    "max": "for every one",
 }
-SCALAR_KEYS = ("error_rate_pct", "output_tokens_per_s", "target_concurrency", "target_rate")
+SCALAR_KEYS = (
+    "error_rate_pct",
+    "output_tokens_per_s",
+    "turns_timed_out",
+    "target_concurrency",
+    "target_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,7 @@ class Gates:
     latency: tuple[LatencyLimit, ...] = ()
     max_error_rate_pct: float | None = None
     min_output_tokens_per_s: float | None = None
+    max_turns_timed_out: float | None = None
     target_concurrency: int | None = None
     target_rate: float | None = None
     doctor: bool = True
@@ -96,6 +123,7 @@ class Gates:
             latency=tuple(latency.values()),
             max_error_rate_pct=scalars.get("error_rate_pct"),
             min_output_tokens_per_s=scalars.get("output_tokens_per_s"),
+            max_turns_timed_out=scalars.get("turns_timed_out"),
             target_concurrency=int(concurrency) if concurrency is not None else None,
             target_rate=scalars.get("target_rate"),
             doctor=doctor,
@@ -118,6 +146,7 @@ class Gates:
         values.update(
             error_rate_pct=self.max_error_rate_pct,
             output_tokens_per_s=self.min_output_tokens_per_s,
+            turns_timed_out=self.max_turns_timed_out,
             target_concurrency=self.target_concurrency,
             target_rate=self.target_rate,
             doctor=self.doctor,
@@ -167,10 +196,15 @@ def parse_slo_argument(text: str) -> dict[str, str]:
 
 
 def known_keys() -> str:
-    return ", ".join(["ttft_p95_ms (any metric_stat_ms)", *SCALAR_KEYS, "doctor"])
+    return ", ".join(
+        ["ttft_p95_ms (any metric_stat_ms)", "turn_latency_p95_ms", *SCALAR_KEYS, "doctor"]
+    )
 
 
 def _latency_key(key: str) -> tuple[str, str] | None:
+    if key.startswith(TURN_LATENCY + "_") and key.endswith("_ms"):
+        stat = key[len(TURN_LATENCY) + 1 : -3]
+        return (TURN_LATENCY, stat) if stat in TURN_STATS else None
     parts = key.split("_")
     if len(parts) != 3 or parts[2] != "ms":
         return None

@@ -1,5 +1,7 @@
 """The report's plots, drawn with matplotlib from the report document and returned as inline
-SVG text (no files, no network): throughput, latency with SLO lines, server queue and KV cache."""
+SVG text (no files, no network): throughput, latency with SLO lines, server queue and KV cache;
+for the agent workload also TTFT by call and turn index, and turn latency, prefix-cache hit
+rate and prompt tokens/s against the number of PicoClaw sessions."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
     )
     target = _target(document["gates"]["config"], mode)
     limits = {k: v for k, v in document["gates"]["config"].items() if k.endswith("_ms")}
+    agent = _agent_plots(document, steps, series, failed, target, limits)
     return [
         _plot(
             "throughput",
@@ -106,7 +109,149 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
                 Line2D([], [], color="#444", linestyle="--", label="waiting: mean"),
             ],
         ),
+        *agent,
     ]
+
+
+def _agent_plots(
+    document: dict[str, Any],
+    steps: list[dict[str, Any]],
+    series: dict[str, tuple[str, list[dict[str, Any]]]],
+    failed: Sequence[str],
+    target: float | None,
+    limits: dict[str, Any],
+) -> list[Plot]:
+    if not any(s.get("workload") == "agent" for s in steps):
+        return []
+    timeout = document["fingerprint"].get("turn_timeout_s")
+    return [
+        _position_plot(steps, document["fingerprint"]["settings"]),
+        _plot(
+            "agent_sessions",
+            "PicoClaw sessions: turn latency, prefix cache and prefill",
+            "Turn latency (all LLM calls of one user message; dotted p50, solid p95) with the "
+            "gate and PicoClaw's request_timeout; vLLM's prefix-cache hit rate (a fall means "
+            "the shared system prompt and histories are evicted); prompt tokens/s (prefill).",
+            series,
+            "concurrent PicoClaw sessions (closed loop)",
+            failed,
+            target,
+            [
+                ("turn latency (s)", _turn_latency(limits, timeout)),
+                ("prefix-cache hit rate (%)", _hit_rate),
+                ("prompt tokens/s", _lines("prompt_tokens_per_s")),
+            ],
+            key=[
+                Line2D([], [], color="#444", linestyle=":", label="turn p50"),
+                Line2D([], [], color="#444", linestyle="-", label="turn p95"),
+            ],
+        ),
+    ]
+
+
+def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) -> Plot:
+    """TTFT (median) by call index within a turn and by turn index within a session: the
+    history grows along both, so does the prefill of every call. One line per step."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = {s["setting_id"]: s["label"] for s in settings}
+    order = list(dict.fromkeys(s["setting_id"] for s in steps))
+    styles: list[LineStyle] = ["-", "--", ":"]
+    drawn = False
+    for ax, key, xlabel in (
+        (axes[0][0], "ttft_by_call_index", "call index within a turn"),
+        (axes[0][1], "ttft_by_turn_index", "turn index within a session"),
+    ):
+        for step in steps:
+            points = step.get(key) or {}
+            if not points:
+                continue
+            sid = step["setting_id"]
+            loads = sorted({s["load"] for s in steps if s["setting_id"] == sid})
+            xs = sorted(int(i) for i in points)
+            ax.plot(
+                xs,
+                [points[str(x)]["ttft_ms_p50"] for x in xs],
+                marker="o",
+                markersize=4,
+                color=colours[order.index(sid) % len(colours)],
+                linestyle=styles[loads.index(step["load"]) % len(styles)],
+                label=f"{labels.get(sid, sid)}, {step['load']:g} sessions",
+            )
+            ax.set_xticks(xs)
+            drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "no agent records", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("TTFT median (ms)")
+        ax.set_ylim(bottom=0)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    rows = -(-len(handles) // 3) if handles else 0
+    if handles:
+        fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.055 * rows + 0.01 if rows else 0, 1, 1))
+    return Plot(
+        "agent_ttft",
+        "TTFT by position in the conversation",
+        "Median time to first token of each LLM call by its index within the turn (left) "
+        "and by the turn's index within the session (right), one line per setting and number "
+        "of sessions: the history grows along both axes.",
+        _svg(fig),
+    )
+
+
+def _turn_latency(limits: dict[str, Any], timeout: Any) -> Drawer:
+    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+        for stat, style in (("p50", ":"), ("p95", "-")):
+            pairs = [
+                (s["load"], s[f"turn_latency_ms_{stat}"] / 1000.0)
+                for s in steps
+                if s.get(f"turn_latency_ms_{stat}") is not None
+            ]
+            if pairs:
+                ax.plot(
+                    *zip(*pairs, strict=True),
+                    linestyle=style,
+                    marker="o",
+                    markersize=3,
+                    color=colour,
+                    label=label if stat == "p95" else None,
+                )
+        for stat in ("p50", "p95", "max"):
+            limit = limits.get(f"turn_latency_{stat}_ms")
+            if limit is not None:
+                line = ax.axhline(
+                    limit / 1000.0,
+                    color=SLO_COLOUR,
+                    linewidth=1.2,
+                    linestyle="--",
+                    label=f"gate: turn {stat} ≤ {limit / 1000.0:g} s",
+                )
+                line.set_gid(GATE_LINE)
+        if isinstance(timeout, int | float) and timeout not in (
+            (limits.get("turn_latency_p95_ms") or 0) / 1000.0,
+        ):
+            line = ax.axhline(
+                timeout,
+                color="#8a5300",
+                linewidth=1.0,
+                linestyle="-.",
+                label=f"PicoClaw request_timeout {timeout:g} s",
+            )
+            line.set_gid(GATE_LINE)
+
+    return draw
+
+
+def _hit_rate(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+    pairs = [
+        (s["load"], 100 * s["server_prefix_cache_hit_rate"])
+        for s in steps
+        if s.get("server_prefix_cache_hit_rate") is not None
+    ]
+    if pairs:
+        ax.plot(*zip(*pairs, strict=True), marker="o", color=colour, label=label)
+    ax.set_ylim(top=105)
 
 
 Drawer = Callable[[Axes, list[dict[str, Any]], str, str], None]

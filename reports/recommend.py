@@ -1,5 +1,7 @@
 """The recommendation: which setting, at what load, meets every gate, and what the next load
-step up would cost. When nothing meets the gates, which gate breaks first."""
+step up would cost. When nothing meets the gates, which gate breaks first. For the agent
+workload it is the capacity answer (reports.capacity): how many concurrent PicoClaw sessions
+each setting serves within the gates, which serves the most, and what runs out first."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+from reports.capacity import SettingCapacity, capacities, sessions_text
 from reports.gates import Gates, StepCheck
 from reports.steps import Step
 from reports.verdict import judge_step
@@ -30,6 +33,9 @@ class Recommendation:
     output_throughput: float | None = None
     next_step: dict[str, Any] | None = None
     first_failing_gates: list[str] = field(default_factory=list)
+    workload: str = "chat"
+    sessions: float | None = None  # agent workload: sessions the recommended setting serves
+    capacity: list[dict[str, Any]] = field(default_factory=list)  # agent: one per setting
 
 
 def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
@@ -40,6 +46,8 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             "No step was measured, so there is nothing to recommend.",
             ["Fix the causes shown under “Failed settings and steps” and run the sweep again."],
         )
+    if any(s.is_agent for s in ok):
+        return _recommend_sessions(ok, gates)
     best: tuple[Step, list[Step]] | None = None
     for _, group in groupby(ok, key=lambda s: s.setting_id):
         series = sorted(group, key=_load)
@@ -81,6 +89,70 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
         request_throughput=step.number("request_throughput"),
         output_throughput=step.number("output_throughput"),
         next_step=next_step,
+    )
+
+
+def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
+    caps = capacities(ok, gates)
+    if not caps:
+        return Recommendation(
+            False,
+            "No closed-loop agent step was measured, so the sessions served are unknown.",
+            workload="agent",
+        )
+    best = max(caps, key=_capacity_rank)
+    details = [c.sentence() for c in sorted(caps, key=_capacity_rank, reverse=True)]
+    table = [c.as_json() for c in caps]
+    step = best.step
+    if step is None:
+        lightest = min((c for c in caps if c.failing), key=lambda c: len(c.broken))
+        names = " and ".join(c.title for c in lightest.broken)
+        return Recommendation(
+            False,
+            "No setting serves even the lightest measured number of PicoClaw sessions within "
+            f"the gates. The first gate to fail is {names} "
+            f"({lightest.label}, {sessions_text(lightest.failing)}).",
+            details,
+            first_failing_gates=[c.gate_id for c in lightest.broken],
+            workload="agent",
+            sessions=0.0,
+            capacity=table,
+        )
+    most = ", the most of the settings measured" if len(caps) > 1 else ""
+    at_least = "" if best.failing is not None else "at least "
+    summary = (
+        f"Use {best.label}: it serves {at_least}{sessions_text(step)} at once within the "
+        f"gates{most} ({step.number('output_throughput') or 0:.1f} output tokens/s, "
+        f"{step.number('request_throughput') or 0:.2f} LLM calls/s at that load)."
+    )
+    return Recommendation(
+        True,
+        summary,
+        details,
+        setting_id=step.setting_id,
+        max_num_seqs=step.get("max_num_seqs"),
+        tensor_parallel_size=step.get("tensor_parallel_size"),
+        step_id=step.step_id,
+        load_mode=step.load_mode,
+        load=step.load,
+        goodput=step.number("goodput"),
+        request_throughput=step.number("request_throughput"),
+        output_throughput=step.number("output_throughput"),
+        next_step=_next_step(step, best.failing, gates) if best.failing else None,
+        workload="agent",
+        sessions=best.sessions,
+        capacity=table,
+    )
+
+
+def _capacity_rank(cap: SettingCapacity) -> tuple[float, float, float, float]:
+    step = cap.step
+    seqs = step.number("max_num_seqs") if step else None
+    return (
+        cap.sessions,
+        (step.number("output_throughput") or 0.0) if step else 0.0,
+        -((step.number("tensor_parallel_size") or 1.0) if step else 1.0),
+        -(seqs if seqs is not None else math.inf),
     )
 
 

@@ -8,11 +8,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from reports.formatting import (
-    SWEEP_TITLES,
     fingerprint_rows,
     gate_value,
     status_mark,
     sweep_table,
+    sweep_titles,
     unknown,
 )
 from reports.plots import make_plots
@@ -31,7 +31,7 @@ def render_html(document: dict[str, Any]) -> str:
     env.filters["mark"] = status_mark
     tables = [
         {"name": name, "title": title, "table": sweep_table(document, name)}
-        for name, title in SWEEP_TITLES.items()
+        for name, title in sweep_titles(document).items()
     ]
     plots = [
         {"id": p.plot_id, "title": p.title, "caption": p.caption, "svg": Markup(p.svg)}

@@ -62,6 +62,12 @@ def render_junit(document: dict[str, Any]) -> str:
 
 def _properties(document: dict[str, Any]) -> dict[str, Any]:
     fp = document["fingerprint"]
+    rec = document["recommendation"]
+    agent = (
+        {"workload": "agent", "picoclaw_sessions_served": rec.get("sessions")}
+        if rec.get("workload") == "agent"
+        else {}
+    )
     return {
         "report.schema": document["schema"],
         "tool.version": document["tool"]["version"],
@@ -70,4 +76,5 @@ def _properties(document: dict[str, Any]) -> dict[str, Any]:
         "model": fp["model"],
         "vllm.version": fp["vllm_version"],
         "recommendation": document["recommendation"]["summary"],
+        **agent,
     }

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from reports.formatting import (
-    SWEEP_TITLES,
     fingerprint_rows,
     gate_value,
     status_mark,
     sweep_table,
+    sweep_titles,
     unknown,
 )
 
@@ -46,7 +46,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         *_doctor(document["doctor"]),
         "",
     ]
-    for name, title in SWEEP_TITLES.items():
+    for name, title in sweep_titles(document).items():
         lines += [f"## Sweep: {title}", "", _table(*sweep_table(document, name)), ""]
     if document["failed_settings"]:
         lines += ["## Failed settings and steps", ""]

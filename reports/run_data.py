@@ -46,6 +46,9 @@ class StepSamples:
     tpot_requests: int
     errors: dict[str, int] = field(default_factory=dict)
     bad_lines: int = 0  # lines that are not JSON records, skipped
+    # agent workload: TTFT (ms) of the successful calls by call index in the turn / turn index
+    ttft_by_call: dict[int, list[float]] = field(default_factory=dict)
+    ttft_by_turn: dict[int, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,8 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
         return None
     requests = ok = gaps = tpot = bad = 0
     errors: dict[str, int] = {}
+    by_call: dict[int, list[float]] = {}
+    by_turn: dict[int, list[float]] = {}
     with path.open(errors="replace") as lines:
         for line in lines:
             if not line.strip():
@@ -245,11 +250,17 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
                 itl = record.get("itl_ms")
                 gaps += len(itl) if isinstance(itl, list) else 0
                 tpot += 1 if _present(record.get("tpot_ms")) else 0
+                ttft = record.get("ttft_ms")
+                if isinstance(ttft, int | float):
+                    for key, into in (("call_index", by_call), ("turn_index", by_turn)):
+                        index = record.get(key)
+                        if isinstance(index, int) and not isinstance(index, bool):
+                            into.setdefault(index, []).append(float(ttft))
             else:
                 reason = redact(str(record.get("error") or f"HTTP {record.get('status_code')}"))
                 key = reason[:160]
                 errors[key] = errors.get(key, 0) + 1
-    return StepSamples(requests, ok, gaps, tpot, errors, bad)
+    return StepSamples(requests, ok, gaps, tpot, errors, bad, by_call, by_turn)
 
 
 def _log_excerpt(run_dir: Path, name: str) -> list[str]:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from loadtests import run_layout
@@ -56,7 +57,7 @@ class Step:
         load = self.load
         if load is None:
             return "-"
-        return load_text(load, self.load_mode)
+        return load_text(load, self.load_mode, self.values.get("workload"))
 
     @property
     def setting_label(self) -> str:
@@ -77,8 +78,20 @@ class Step:
         total = self.completed + self.failed
         return 100.0 * self.failed / total if total else None
 
+    @property
+    def is_agent(self) -> bool:
+        return self.values.get("workload") == "agent"
+
+    @property
+    def prompt_tokens_per_s(self) -> float | None:
+        """Prefill load: prompt tokens vLLM counted in the step, per measured second."""
+        tokens, duration = self.number("server_prompt_tokens"), self.number("duration_s")
+        return tokens / duration if tokens is not None and duration else None
+
     def rests_on(self, metric: str) -> int:
-        """How many requests a latency metric of this step is computed from."""
+        """How many requests (turns, for turn latency) a latency metric is computed from."""
+        if metric == "turn_latency":
+            return int(self.number("turns") or 0)
         if metric == "tpot" and self.samples is not None:
             return self.samples.tpot_requests
         return self.completed
@@ -92,9 +105,26 @@ class Step:
             itl_gaps=self.samples.itl_gaps if self.samples else None,
             tpot_requests=self.samples.tpot_requests if self.samples else None,
             error_reasons=dict(self.samples.errors) if self.samples else {},
+            prompt_tokens_per_s=self.prompt_tokens_per_s,
+            ttft_by_call_index=_positions(self.samples.ttft_by_call) if self.samples else {},
+            ttft_by_turn_index=_positions(self.samples.ttft_by_turn) if self.samples else {},
             warnings=list(self.warnings),
         )
         return data
+
+
+def _positions(ttfts: dict[int, list[float]]) -> dict[str, dict[str, float]]:
+    """TTFT per call index (or turn index): median, p95 and how many calls, as JSON keys."""
+    out = {}
+    for index in sorted(ttfts):
+        values = ttfts[index]
+        if values:
+            out[str(index)] = {
+                "ttft_ms_p50": float(np.percentile(values, 50)),
+                "ttft_ms_p95": float(np.percentile(values, 95)),
+                "calls": float(len(values)),
+            }
+    return out
 
 
 def setting_label(max_num_seqs: Any, tp: Any) -> str:

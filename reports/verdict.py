@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.gates import METRIC_WORDS, STAT_WORDS, Gates, StepCheck
+from reports.gates import METRIC_WORDS, STAT_WORDS, TURN_LATENCY, Gates, StepCheck
 from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -39,7 +39,8 @@ def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
     for limit in gates.latency:
         n = step.rests_on(limit.metric)
         needed = MIN_REQUESTS_P99 if limit.stat == "p99" else MIN_REQUESTS
-        notes = [f"rests on {n} requests (< {needed})"] if n < needed else []
+        what = "turns" if limit.metric == TURN_LATENCY else "requests"
+        notes = [f"rests on {n} {what} (< {needed})"] if n < needed and limit.stat != "max" else []
         value = step.number(limit.column)
         checks.append(
             StepCheck(
@@ -77,6 +78,19 @@ def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
                 "tokens/s",
                 tps is not None and tps >= gates.min_output_tokens_per_s,
                 step.completed,
+            )
+        )
+    if gates.max_turns_timed_out is not None:
+        timed_out = step.number("turns_timed_out")
+        checks.append(
+            StepCheck(
+                "turns_timed_out",
+                f"turns over PicoClaw's request_timeout ≤ {gates.max_turns_timed_out:g}",
+                timed_out,
+                gates.max_turns_timed_out,
+                "turns",
+                timed_out is not None and timed_out <= gates.max_turns_timed_out,
+                int(step.number("turns") or 0),
             )
         )
     return checks
@@ -211,9 +225,19 @@ def explain(check: StepCheck, step: Step) -> str:
             f"The server produced {check.measured:.1f} output tokens/s {where}: "
             f"{enough} (needed at least {limit})."
         )
-    metric, stat = check.gate_id.split("_")[:2]
+    if check.gate_id == "turns_timed_out":
+        turns = int(step.number("turns") or 0)
+        return (
+            f"{check.measured:.0f} of {turns} agent turns {where} took longer than PicoClaw's "
+            f"request_timeout, so PicoClaw would have given up on them "
+            f"({verdict} the limit of {limit})."
+        )
+    metric, stat = check.gate_id.removesuffix("_ms").rsplit("_", 1)
+    words = STAT_WORDS[stat]
+    if metric == TURN_LATENCY:
+        words = words.replace("requests", "turns").replace("every one", "every turn")
     return (
-        f"{STAT_WORDS[stat].capitalize()}, the {METRIC_WORDS[metric]} was "
+        f"{words.capitalize()}, the {METRIC_WORDS[metric]} was "
         f"{'' if stat == 'mean' else 'at most '}{check.measured:.1f} ms {where}: "
         f"{verdict} the limit of {limit}."
     )
@@ -243,6 +267,13 @@ def _unmeasured(gates: Gates) -> list[tuple[str, str]]:
     if gates.min_output_tokens_per_s is not None:
         checks.append(
             ("output_tokens_per_s", f"output ≥ {gates.min_output_tokens_per_s:g} tokens/s")
+        )
+    if gates.max_turns_timed_out is not None:
+        checks.append(
+            (
+                "turns_timed_out",
+                f"turns over PicoClaw's request_timeout ≤ {gates.max_turns_timed_out:g}",
+            )
         )
     return checks
 

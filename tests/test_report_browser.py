@@ -1,6 +1,7 @@
 """The HTML report in a real browser: headless Chromium (Debian's `chromium`) opens the file
 offline (file://, every host unresolvable), logs no console message, shows the three plots with
-drawn content, and leaves a screenshot in .artifacts/ for a person to look at."""
+drawn content (five for an agent-workload run, with the capacity answer), and leaves a
+screenshot in .artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from report_chromium import (
     plot_figures,
     screenshot_pixels,
 )
+from report_synthetic_agent_run import write_synthetic_agent_run
 from report_synthetic_run import write_synthetic_run
 
+from reports.acceptance_command import DEFAULT_AGENT_GATES
 from reports.build import build_report
-from reports.gates import Gates
+from reports.gates import Gates, parse_slo_argument
 
 if CHROMIUM is None:
     if os.environ.get("CI"):
@@ -89,3 +92,25 @@ def test_page_prints(tmp_path: Path, report_html: Path, artifacts_dir: Path) -> 
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
     assert 2 <= pages <= 12, pages  # A4 landscape: a few pages, plots on their own page
+
+
+def test_agent_report_shows_capacity_and_agent_plots(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> None:
+    run_dir = write_synthetic_agent_run(tmp_path_factory.mktemp("browser-agent") / "run")
+    gates = Gates.from_values(parse_slo_argument(DEFAULT_AGENT_GATES))
+    page = build_report(run_dir, gates, formats=["html"]).paths["html"]
+    result = chromium(tmp_path, page, "--dump-dom")
+    assert console_messages(result.stderr) == []
+    dom = result.stdout
+    assert "it serves 8 PicoClaw sessions at once within the gates" in dom
+    assert "What runs out first: the queue above --max-num-seqs" in dom
+    figures = plot_figures(dom)
+    assert list(figures) == ["throughput", "latency", "server", "agent_ttft", "agent_sessions"]
+    for name in ("agent_ttft", "agent_sessions"):
+        assert len(re.findall(r"<path\b", figures[name])) > 20, name
+    assert "call index within a turn" in figures["agent_ttft"]
+    assert "concurrent PicoClaw sessions" in figures["agent_sessions"]
+    pixels = screenshot_pixels(tmp_path, page, artifacts_dir / "report-agent.png", 5200)
+    for colour in PLOT_COLOURS:
+        assert colour_count(pixels, colour) > 2000, colour
