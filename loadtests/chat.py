@@ -10,7 +10,10 @@ per user message (a turn of several calls), think time between turns; each call 
 with its turn and call index, and a turn's last call carries the whole turn's latency.
 
 Options (`--prompt-tokens`, `--output-tokens`, `--load-mode rate --rate 4`, `--warmup`,
-`--records PATH`, ...: see `locust -f loadtests/chat.py --help`) come from loadtests.options.
+`--records PATH`, `--workload agent`, ...) come from loadtests.options. Locust answers `--help`
+before it loads this file, so `locust -f loadtests/chat.py --help` does not list them: run
+`picoclaw-vllm load-options` (or `python -m loadtests.options`), read loadtests/README.md, or
+open the web UI, where they are under "Custom parameters".
 Each request is measured the way `vllm bench serve` measures it (loadtests.measure); Locust
 shows TTFT, TPOT and E2EL next to the HTTP request, but the trusted numbers are the raw
 records written to `--records` (one JSON line per request; distributed workers send theirs

@@ -3,6 +3,11 @@
     locust -f loadtests/chat.py --host http://localhost:8000 --headless -u 8 -r 8 -t 60s \\
         --prompt-tokens 256 --output-tokens 128 --records runs/my.jsonl
 
+Locust answers `--help` before it imports the locustfile, so `locust -f loadtests/chat.py
+--help` does not list these. They are listed by `picoclaw-vllm load-options` (or
+`python -m loadtests.options`), in loadtests/README.md, and in Locust's web UI under "Custom
+parameters" (every option is added with Locust's default include_in_web_ui=True).
+
 The API key option is masked in the web UI and never printed; without it the key comes from
 VLLM_API_KEY or PicoClaw's config (see loadtests.api_key).
 """
@@ -184,15 +189,62 @@ def add_arguments(parser: Any) -> None:
     )
 
 
+class _Plain(argparse.ArgumentParser):
+    """A plain argparse parser that takes Locust's extra keywords and remembers the env vars."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.env_vars: dict[str, str] = {}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        env = kwargs.pop("env_var", None)
+        kwargs.pop("is_secret", None)
+        kwargs.pop("include_in_web_ui", None)
+        action = super().add_argument(*args, **kwargs)
+        if env:
+            self.env_vars[action.dest] = env
+        return action
+
+
 def parse_for_test(argv: list[str]) -> LoadOptions:
     """Parse only these options (a plain argparse parser): for tests and tools."""
-
-    class _Plain(argparse.ArgumentParser):
-        def add_argument(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.pop("env_var", None)
-            kwargs.pop("is_secret", None)
-            return super().add_argument(*args, **kwargs)
-
     parser = _Plain()
     add_arguments(parser)
     return LoadOptions.from_namespace(parser.parse_args(argv))
+
+
+LOCUSTFILE = "loadtests/chat.py"
+
+
+def describe_options() -> str:
+    """Every option of the load profile with its default and env var, as a Locust user needs
+    them (`locust -f loadtests/chat.py --help` cannot show them)."""
+    parser = _Plain(prog=f"locust -f {LOCUSTFILE}", add_help=False)
+    add_arguments(parser)
+    lines = [
+        f"Options of {LOCUSTFILE}, given to locust after Locust's own (-u, -r, -t, --host, "
+        "--headless, ...).",
+        "Locust's --help does not list them: it answers before it loads the locustfile. In the "
+        "web UI they are under 'Custom parameters'. Each is also read from the environment "
+        "variable shown.",
+        "",
+    ]
+    for action in parser._actions:
+        flag = action.option_strings[0]
+        kind = {int: "N", float: "X"}.get(action.type, "TEXT")  # type: ignore[call-overload]
+        value = "{" + ",".join(map(str, action.choices)) + "}" if action.choices else kind
+        env = f"env {parser.env_vars[action.dest]}"
+        shown = action.default not in ("", None) and action.dest != "api_key"
+        lines.append(f"  {flag} {value}")
+        lines.append(f"      {action.help} [{f'default {action.default}; ' if shown else ''}{env}]")
+    lines += [
+        "",
+        "example:",
+        f"  locust -f {LOCUSTFILE} --host http://localhost:8000 --headless -u 8 -r 8 -t 60s \\",
+        "      --workload agent --calls-per-turn 4 --think-time 5 --records runs/agent.jsonl",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(describe_options(), end="")

@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "reports.acceptance_command",
         "doctor, sweep and report in one pre-deployment run",
     ),
+    "load-options": (
+        "loadtests.options_command",
+        "list the options of the Locust load profile (locust -f loadtests/chat.py)",
+    ),
     "server": (
         "picoclaw_vllm.server.command",
         "set up the local CPU vLLM environment, or start a server and show it answering",

@@ -54,4 +54,8 @@ def artifacts_dir() -> Path:
     return path
 
 
-from conftest_sweep import small_sweep, small_sweep_run  # noqa: E402, F401
+from conftest_sweep import (  # noqa: E402, F401
+    small_agent_sweep_run,
+    small_sweep,
+    small_sweep_run,
+)

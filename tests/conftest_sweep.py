@@ -6,6 +6,11 @@ divide the tiny model's 4 heads, so both TP 3 settings are failed rows), closed-
 concurrency 1 and 6, 6 s steps after a 1 s warm-up, 64-token prompts, 32 output tokens,
 SLOs TTFT 2 s and TPOT 200 ms. It takes several minutes (four server starts).
 Set PICOCLAW_VLLM_TEST_SWEEP_RUN to an existing run directory to reuse it while iterating.
+
+`small_agent_sweep_run` is the same with the agent workload (SMALL_AGENT_SWEEP): PicoClaw
+sessions at --max-num-seqs 2 and 8 x TP 1, 1 and 4 sessions, 3 calls a turn, 1 s think time,
+10 s steps after a 2 s warm-up (two server starts). PICOCLAW_VLLM_TEST_AGENT_SWEEP_RUN reuses
+an existing one.
 """
 
 from __future__ import annotations
@@ -42,6 +47,25 @@ def small_sweep_config(out: Path) -> SweepConfig:
     )
 
 
+def small_agent_sweep_config(out: Path) -> SweepConfig:
+    return SweepConfig(
+        out=out,
+        api_key=TEST_API_KEY,
+        max_num_seqs=(2, 8),
+        tensor_parallel_sizes=(1,),
+        concurrency=(1, 4),
+        duration_s=10.0,
+        warmup_s=2.0,
+        output_tokens=32,
+        slo=Slo(ttft_ms=2000.0),
+        ready_timeout_s=300.0,
+        metrics_interval_s=0.25,
+        workload="agent",
+        calls_per_turn=3,
+        think_time_s=1.0,
+    )
+
+
 @dataclass
 class SmallSweep:
     run_dir: Path
@@ -65,3 +89,14 @@ def small_sweep(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Smal
 def small_sweep_run(small_sweep: SmallSweep) -> Path:
     """The run directory of a real small sweep (see the module docstring)."""
     return small_sweep.run_dir
+
+
+@pytest.fixture(scope="session")
+def small_agent_sweep_run(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of a real small agent-workload sweep (see the module docstring)."""
+    reuse = os.environ.get("PICOCLAW_VLLM_TEST_AGENT_SWEEP_RUN")
+    if reuse:
+        return Path(reuse)
+    out = tmp_path_factory.mktemp("agent-sweep") / "small"
+    run_sweep(small_agent_sweep_config(out), RecordingObserver())
+    return out

@@ -49,7 +49,7 @@ def assert_numbers_match_results(document: dict[str, Any], run_dir: Path) -> int
     for gate in document["gates"]["results"]:
         if gate["step_id"] is None or not gate["gate_id"].endswith("_ms"):
             continue
-        metric, stat = gate["gate_id"].split("_")[:2]
+        metric, stat = gate["gate_id"].removesuffix("_ms").rsplit("_", 1)
         expected = rows[gate["step_id"]][f"{metric}_ms_{stat}"]
         assert math.isclose(gate["measured"], expected), gate
         compared += 1
