@@ -2,10 +2,11 @@
 
 One real CPU vLLM server (the embedded tiny model). At each concurrency level both clients
 send chat completions with the same prompt length (tokens, chat template included), the same
-output length (`ignore_eos`), `temperature` 0 and distinct prompts. vLLM's client sends
-`--num-prompts` requests; Locust then runs for the time vLLM's run took (plus its own set-up
-time), so both measure about the same number of requests. Repeats alternate the order
-(vLLM first, then Locust first, ...) so that drift in the server hits both.
+output length (`ignore_eos`), `temperature` 0 and distinct prompts. Both send exactly the
+same number of requests: vLLM's client `--num-prompts N`, Locust the load profile's own
+`--num-prompts N` (the whole run stops after N requests and drains, as vLLM's does; its `-t`
+is only a safety limit). Repeats alternate the order (vLLM first, then Locust first, ...) so
+that drift in the server hits both.
 
 The figures of this tool come from its raw records via loadtests.metrics; vLLM's from its
 result JSON. Each repeat gives one ratio (this tool / vLLM) per figure; the report shows the
@@ -193,10 +194,12 @@ def run_agreement(
             w,
             base_url=base,
             model=model,
-            run_time_s=run_s + setup_s["estimate"],
+            # --num-prompts ends the run; -t only bounds a run that hangs
+            run_time_s=4 * run_s + 60 + setup_s["estimate"],
             records=records,
             step_id=tag,
             prompt_pool=min(512, max(32, 2 * w.requests)),
+            num_prompts=w.requests,
         )
         commands.setdefault(f"locust-c{w.concurrency}", argv)
         launched = time.time()
@@ -207,7 +210,7 @@ def run_agreement(
                 samplers.extend(stack.enter_context(CpuSampler(p)) for p in (proc, server_proc))
 
             run = run_locust(
-                argv, records=records, log_path=work / f"{tag}.log", timeout_s=run_s + 180,
+                argv, records=records, log_path=work / f"{tag}.log", timeout_s=4 * run_s + 240,
                 during=sample,
             )  # fmt: skip
         if not run.records:

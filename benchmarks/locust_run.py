@@ -10,7 +10,7 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ def locust_argv(
     processes: int = 1,
     prompt_pool: int = 32,
     prompt_file: Path | None = None,
+    num_prompts: int = 0,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     argv = [
         locust_bin(), "-f", str(LOCUST_FILE), "--headless", "--only-summary",
@@ -59,7 +61,9 @@ def locust_argv(
         argv += ["--prompt-file", str(prompt_file)]
     if processes > 1:
         argv += ["--processes", str(processes)]
-    return argv
+    if num_prompts:
+        argv += ["--num-prompts", str(num_prompts)]
+    return argv + list(extra)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser, events, task
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 try:
@@ -52,6 +53,7 @@ from loadtests.record_sinks import (
     receive_on_master,
 )
 from loadtests.records import RecordWriter, RequestRecord
+from loadtests.request_quota import RequestQuota, share
 from picoclaw_vllm.redact import redact
 
 log = logging.getLogger("picoclaw_vllm.load")
@@ -106,8 +108,11 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     ns = environment.parsed_options
     # Options may have come from the master just now: read them again.
     session.options = load_options.LoadOptions.from_namespace(ns)
-    session.rate_share = 1.0 / int(getattr(ns, WORKERS_OPTION, 1) or 1)
+    workers = int(getattr(ns, WORKERS_OPTION, 1) or 1)
+    session.rate_share = 1.0 / workers
     session.stopping = False
+    total = session.options.num_prompts
+    session.quota = RequestQuota(share(total, workers, runner.worker_index) if total else None)
     started = time.monotonic()
     try:
         session.prepare(environment.host or "", seed_offset=max(0, runner.worker_index))
@@ -178,8 +183,21 @@ class ChatUser(FastHttpUser):
         if session.options.workload == "agent":
             self.agent_turn(session)
             return
-        req = session.next_request()
-        self.measure(session, req.path, req.body, req.headers)
+        if not session.quota.take():  # --num-prompts reached: this user is done
+            raise StopUser()
+        try:
+            req = session.next_request()
+            self.measure(session, req.path, req.body, req.headers)
+        finally:
+            self.finished(session)
+
+    def finished(self, s: LoadSession) -> None:
+        """One request done; the last one of --num-prompts ends the run (records written)."""
+        if s.quota.release():
+            log.info(
+                "%s: the %d requests of --num-prompts are done", s.worker, s.options.num_prompts
+            )
+            gevent.spawn(self.environment.runner.quit)
 
     def agent_turn(self, s: LoadSession) -> None:
         """One user message: PicoClaw's calls until a text answer (or the cap), in order."""
@@ -189,11 +207,16 @@ class ChatUser(FastHttpUser):
         conv.start_turn()
         turn_start = time.perf_counter()
         while True:
+            if not s.quota.take():  # --num-prompts reached: the turn is cut, the user done
+                raise StopUser()
             call: AgentCall = conv.next_call()
             req = s.agent_request(call.body)
-            outcome, start_unix, start, end, status = self.exchange(
-                s, req.path, req.body, req.headers, " (agent)"
-            )
+            try:
+                outcome, start_unix, start, end, status = self.exchange(
+                    s, req.path, req.body, req.headers, " (agent)"
+                )
+            finally:
+                ended = s.quota.release()
             goes_on = outcome.ok and conv.after_answer(call, outcome.answer_kind)
             last = not goes_on or s.stopping
             turn: dict[str, object] = {}
@@ -209,7 +232,12 @@ class ChatUser(FastHttpUser):
                 call_index=call.call_index, **turn,
             )  # fmt: skip
             self.fire_metrics(record)
-            if last:
+            if ended:
+                log.info(
+                    "%s: the %d calls of --num-prompts are done", s.worker, s.options.num_prompts
+                )
+                gevent.spawn(self.environment.runner.quit)
+            if last or ended:
                 return
 
     def exchange(

@@ -28,6 +28,7 @@ from loadtests.prompts import (
 from loadtests.record_sinks import RecordSink
 from loadtests.records import RequestRecord
 from loadtests.request_builder import RequestSpec, api_path, encoded_body, headers
+from loadtests.request_quota import RequestQuota
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.redact import register_secret
 
@@ -76,6 +77,7 @@ class LoadSession:
         self.seed_offset = 0
         self.schedule: ArrivalSchedule | None = None
         self.stopping = False
+        self.quota = RequestQuota()
         self._ids = itertools.count(1)
         self._pool: PromptPool | None = None
         self._spec: RequestSpec | None = None

@@ -49,6 +49,7 @@ class LoadOptions:
     burstiness: float = 1.0
     step_id: str = "locust"
     request_timeout_s: float = 600.0
+    num_prompts: int = 0  # > 0: the whole run stops after this many requests
     workload: Workload = "chat"
     agent: AgentShape = _AGENT
 
@@ -75,6 +76,7 @@ class LoadOptions:
             burstiness=float(ns.burstiness),
             step_id=ns.step_id,
             request_timeout_s=float(ns.request_timeout),
+            num_prompts=_non_negative("--num-prompts", int(ns.num_prompts)),
             workload=ns.workload,
             agent=AgentShape(
                 mode=_agent_mode(ns.agent_mode),
@@ -92,6 +94,12 @@ class LoadOptions:
         return (
             self.records or Path("runs") / f"locust-records-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         )
+
+
+def _non_negative(flag: str, value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{flag} must be 0 (no limit) or more, not {value}")
+    return value
 
 
 def _agent_mode(value: str) -> AgentMode:
@@ -136,6 +144,14 @@ def add_arguments(parser: Any) -> None:
     opt("--burstiness", type=float, default=1.0, help="open loop: gamma shape (1 = Poisson)")
     opt("--step-id", default="locust", help="step id written into each record")
     opt("--request-timeout", type=float, default=600.0, help="seconds before a request fails")
+    opt(
+        "--num-prompts",
+        type=int,
+        default=0,
+        help="stop the whole run after this many requests, all users (and workers) together, "
+        "then end once they have finished, as vllm bench serve --num-prompts does "
+        "(0: run for -t); keep -t as a safety limit",
+    )
     opt(
         "--workload",
         choices=list(WORKLOADS),
