@@ -5,7 +5,8 @@ measured step; a level that was not measured is never claimed.
 What "runs out" means, read from the server's own figures of each step (lightest first; the
 first step where any shows names the resource, several when they show together):
   kv_cache      the KV cache was >= 90 % full, or vLLM preempted requests
-  queue         requests waited in vLLM's queue (more sessions in flight than --max-num-seqs)
+  queue         requests waited in vLLM's queue (>= 10 ms on average) with more sessions
+                than --max-num-seqs
   prefix_cache  the prefix-cache hit rate fell >= 10 points below a lighter step's (evictions)
   prefill       prompt tokens/s grew by less than half as much as the sessions did, with
                 no queue (the scheduler had room, the compute did not)
@@ -23,6 +24,7 @@ from reports.steps import Step
 from reports.verdict import judge_step
 
 KV_FULL = 0.9
+QUEUE_MS = 10.0  # a mean wait in vLLM's queue below this is no queue
 HIT_RATE_DROP = 0.10
 PREFILL_GROWTH = 0.5
 RESOURCES = ("kv_cache", "queue", "prefix_cache", "prefill")
@@ -169,14 +171,19 @@ def _kv_cache(step: Step, load: float) -> Shortage | None:
 
 
 def _queue(step: Step, load: float) -> Shortage | None:
+    """A session has one call in flight at a time, so a queue above --max-num-seqs needs
+    more sessions than that; a request seen waiting for a moment (the gauge sampled between
+    its arrival and the next engine step) is not one."""
     waiting = step.number("server_waiting_max")
-    if waiting is None or waiting < 1:
-        return None
-    seqs = step.get("max_num_seqs")
-    cap = f"--max-num-seqs {seqs:g}" if isinstance(seqs, int | float) else "--max-num-seqs"
+    seqs = step.number("max_num_seqs")
     queue_ms = step.number("server_queue_ms_mean")
+    if waiting is None or waiting < 1 or (seqs is not None and load <= seqs):
+        return None
+    if queue_ms is not None and queue_ms < QUEUE_MS:
+        return None
+    cap = f"--max-num-seqs {seqs:g}" if seqs is not None else "--max-num-seqs"
     wait = f", mean wait {queue_ms:.0f} ms" if queue_ms is not None else ""
-    return Shortage("queue", load, f"up to {waiting:.0f} requests waiting beyond {cap}{wait}")
+    return Shortage("queue", load, f"up to {waiting:.0f} waiting beyond {cap}{wait}")
 
 
 def _prefix_cache(step: Step, lighter: Sequence[Step], load: float) -> Shortage | None:

@@ -16,7 +16,16 @@ from loadtests import run_layout
 NUMERIC_COLUMNS = [
     c
     for c in run_layout.COLUMNS
-    if c not in ("step_id", "setting_id", "status", "failure_id", "failure_message", "load_mode")
+    if c
+    not in (
+        "step_id",
+        "setting_id",
+        "status",
+        "failure_id",
+        "failure_message",
+        "load_mode",
+        "workload",
+    )
 ]
 
 

@@ -53,7 +53,9 @@ def test_capacity_answer_per_setting_and_the_best(run_dir: Path) -> None:
     } == EXPECTED_RUNS_OUT
     assert capacity["s4-tp1"]["first_failing_load"] == 8
     assert capacity["s4-tp1"]["runs_out_first"][0]["load"] == 8
-    assert "beyond --max-num-seqs 4" in capacity["s4-tp1"]["runs_out_first"][0]["evidence"]
+    assert (
+        "4 waiting beyond --max-num-seqs 4" in capacity["s4-tp1"]["runs_out_first"][0]["evidence"]
+    )
     assert set(capacity["s4-tp1"]["broken_gates"]) == {
         "ttft_p95_ms",
         "turn_latency_p95_ms",
@@ -149,8 +151,11 @@ def test_prefill_runs_out_when_prompt_tokens_stop_growing() -> None:
     assert shortage.resource == "prefill" and shortage.load == 4
     assert "1900 at 2 PicoClaw sessions, 2300 at 4" in shortage.evidence
     # a queue explains the plateau instead: then the queue is named, not prefill
-    queued = [*series[:2], _step(4, 2300.0, server_waiting_max=3)]
+    queued = [*series[:2], _step(4, 2300.0, server_waiting_max=3, max_num_seqs=2)]
     assert [s.resource for s in runs_out_first(queued)] == ["queue"]
+    # a request seen waiting for a moment with room to spare is no queue
+    blip = [_step(1, 1000.0, server_waiting_max=1, server_queue_ms_mean=1.0)]
+    assert runs_out_first(blip) == []
     growing = [_step(1, 1000.0), _step(2, 1900.0), _step(4, 3900.0)]
     assert runs_out_first(growing) == []
     (cap,) = capacities(growing, Gates())
