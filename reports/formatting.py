@@ -144,7 +144,11 @@ def gate_value(result: dict[str, Any]) -> str:
     measured = result.get("measured")
     if measured is None:
         return MISSING
-    digits = 2 if result.get("unit") == "%" else (0 if result.get("unit") == "failures" else 1)
+    digits = (
+        2
+        if result.get("unit") == "%"
+        else (0 if result.get("unit") in ("failures", "turns") else 1)
+    )
     return f"{number(measured, digits)} {result.get('unit', '')}".strip()
 
 

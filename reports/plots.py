@@ -53,10 +53,11 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
     steps = [s for s in steps if (s.get("load_mode") or "concurrency") == mode]
     series = _by_setting(steps, document["fingerprint"]["settings"])
     failed = [f"{f['label']}: {f['cause']}" for f in document["failed_settings"]]
+    sessions = all(s.get("workload") == "agent" for s in steps) and bool(steps)
     xlabel = (
         "request rate asked (requests/s, open loop)"
         if mode == "rate"
-        else ("concurrent users (closed loop)")
+        else f"concurrent {'PicoClaw sessions' if sessions else 'users'} (closed loop)"
     )
     target = _target(document["gates"]["config"], mode)
     limits = {k: v for k, v in document["gates"]["config"].items() if k.endswith("_ms")}
@@ -162,6 +163,7 @@ def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) 
         (axes[0][0], "ttft_by_call_index", "call index within a turn"),
         (axes[0][1], "ttft_by_turn_index", "turn index within a session"),
     ):
+        ticks: set[int] = set()
         for step in steps:
             points = step.get(key) or {}
             if not points:
@@ -176,10 +178,13 @@ def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) 
                 markersize=4,
                 color=colours[order.index(sid) % len(colours)],
                 linestyle=styles[loads.index(step["load"]) % len(styles)],
-                label=f"{labels.get(sid, sid)}, {step['load']:g} sessions",
+                label=f"{labels.get(sid, sid)}, {step['load']:g} session"
+                + ("" if step["load"] == 1 else "s"),
             )
-            ax.set_xticks(xs)
+            ticks.update(xs)
             drawn = True
+        if ticks:
+            ax.set_xticks(sorted(ticks))
         if not drawn:
             ax.text(0.5, 0.5, "no agent records", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel(xlabel)
