@@ -170,26 +170,35 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def render(doc: dict[str, Any]) -> str:
-    b, s = doc["result"]["build"], doc["result"]["summary"]
     lines = [
         f"# Agent workload: the load generator's own cost ({doc['started_at']})",
         "",
         f"Machine: {doc['machine'].get('cpu_model')}, {doc['machine'].get('logical_cpus')} "
-        f"logical CPUs. Other activity at start: {doc['activity_before']}.",
+        f"logical CPUs. Load average before/after: {doc['activity_before'].get('loadavg')} / "
+        f"{doc['activity_after'].get('loadavg')}.",
         "",
-        "## Building PicoClaw request bodies (in process)",
+    ]
+    return "\n".join([*lines, *result_md(doc["result"])])
+
+
+def result_md(result: dict[str, Any]) -> list[str]:
+    b, s = result["build"], result["summary"]
+    lines = [
+        "## Agent requests: the load generator's own cost",
         "",
-        f"{b['bodies']} bodies of whole default sessions: {b['body_bytes_min']:,}-"
-        f"{b['body_bytes_max']:,} bytes (median {b['body_bytes_median']:,}); "
-        f"**{b['build_us_per_body']:.1f} µs CPU per body** ({b['build_us_per_kb']:.2f} µs/KB).",
+        f"Building PicoClaw request bodies in process: {b['bodies']} bodies of whole default "
+        f"sessions, {b['body_bytes_min']:,}-{b['body_bytes_max']:,} bytes (median "
+        f"{b['body_bytes_median']:,}); **{b['build_us_per_body']:.1f} µs CPU per body** "
+        f"({b['build_us_per_kb']:.2f} µs/KB).",
         "",
     ]
     if not s.get("pairs"):
-        return "\n".join([*lines, "No Locust pair completed.", ""])
+        return [*lines, "No Locust pair completed.", ""]
     lines += [
-        f"## Locust against the instant stub ({s['pairs']} pairs, 32 users, 256-event answers)",
+        f"Locust against the instant stub ({s['pairs']} pairs, 32 users, 256-event answers; "
+        "mean and range over the pairs):",
         "",
-        "| figure | agent (20-60 KB bodies) | chat (short prompts) |",
+        "| figure | agent (PicoClaw bodies) | chat (short prompts) |",
         "|---|---|---|",
     ]
     for key, label in (
@@ -206,10 +215,10 @@ def render(doc: dict[str, Any]) -> str:
     lines += [
         "",
         f"CPU per request, agent / chat: **{ratio['mean']:.2f}** (range {ratio['min']:.2f}-"
-        f"{ratio['max']:.2f} over the pairs).",
+        f"{ratio['max']:.2f}).",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -234,6 +234,12 @@ def doctor_md(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def agent_cost_md(result: dict[str, Any]) -> list[str]:
+    from benchmarks.agent_cost import result_md
+
+    return result_md(result)
+
+
 def render(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     v = doc["versions"]
@@ -260,6 +266,8 @@ def render(doc: dict[str, Any]) -> str:
         lines += ceiling_md(doc["ceiling"])
     if "doctor" in doc:
         lines += doctor_md(doc["doctor"])
+    if "agent_cost" in doc:
+        lines += agent_cost_md(doc["agent_cost"])
     for name, err in (doc.get("errors") or {}).items():
         lines += [f"**{name} failed**: {err}", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -24,6 +24,8 @@ from types import FrameType
 from typing import Any
 
 from benchmarks import report
+from benchmarks.agent_cost import QUICK as QUICK_AGENT_COST
+from benchmarks.agent_cost import AgentCostPlan, run_agent_cost
 from benchmarks.agreement import QUICK_AGREEMENT, AgreementPlan, run_agreement
 from benchmarks.ceiling import QUICK_CEILING, CeilingPlan, run_ceiling
 from benchmarks.common import REPO
@@ -35,7 +37,7 @@ from picoclaw_vllm.server.cpu_env import setup_cpu
 from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
 from picoclaw_vllm.server.launcher import running_server
 
-PARTS = ("agreement", "doctor", "ceiling")
+PARTS = ("agreement", "doctor", "ceiling", "agent-cost")
 SCHEMA = "picoclaw-vllm/benchmarks/v1"
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -148,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except Exception as e:
                 doc["errors"]["ceiling"] = _error(e)
+        if "agent-cost" in parts:
+            log("the load generator's cost per agent request (stub server)")
+            try:
+                plan = QUICK_AGENT_COST if args.quick else AgentCostPlan()
+                doc["agent_cost"] = run_agent_cost(plan, work / "agent-cost", log)
+            except Exception as e:
+                doc["errors"]["agent-cost"] = _error(e)
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         doc["errors"]["interrupted"] = "Ctrl-C or SIGTERM"
