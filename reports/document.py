@@ -17,10 +17,16 @@ shows as None ("unknown"), never as an error.
                         measured, threshold, unit, step_id, setting_id, load, rests_on, warnings}]
     recommendation      found, summary, details, the setting and step, goodput, throughputs,
                         next_step {step_id, load, output_throughput(_gain_pct), broken_gates},
-                        first_failing_gates
+                        first_failing_gates, workload; for the agent workload also sessions
+                        (served by the recommended setting) and capacity [{setting_id, label,
+                        sessions, highest_measured, limit_measured, step_id,
+                        first_failing_step_id, first_failing_load, broken_gates,
+                        runs_out_first [{resource, load, evidence}], summary}]
     doctor              present, status, versions, target, checks, counts, findings
     steps               every results column of every row, plus load, error_rate_pct,
                         requests_measured, itl_gaps, tpot_requests, error_reasons,
+                        prompt_tokens_per_s, ttft_by_call_index / ttft_by_turn_index
+                        {index: {ttft_ms_p50, ttft_ms_p95, calls}} (agent records),
                         gates_missed, warnings
     failed_settings     step_id, label, cause, failure_id, failure_message, log_excerpt
     warnings            numbers that rest on too few requests, unreadable inputs
