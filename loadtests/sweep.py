@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
 
+ServerReadyHook = Callable[[ServerHandle], None]
 START_FAILED = "server_start_failed"
 LOAD_FAILED = "load_failed"
 PROMPTS_FILE = "prompts.jsonl"  # in the run directory
@@ -147,11 +148,17 @@ def _redact_file(path: Path) -> None:
 
 class _Sweep:
     def __init__(
-        self, config: SweepConfig, observer: SweepObserver, gpu: GpuReader, resume: bool
+        self,
+        config: SweepConfig,
+        observer: SweepObserver,
+        gpu: GpuReader,
+        resume: bool,
+        on_server_ready: ServerReadyHook | None = None,
     ) -> None:
         self.config = config
         self.resume = resume
         self.observer = observer
+        self.on_server_ready = on_server_ready
         self.gpu = gpu
         self.run = RunDir(config.out)
         self.plan = config.settings()
@@ -266,6 +273,8 @@ class _Sweep:
                         api_base=handle.api_base,
                     )
                 )
+                if self.on_server_ready is not None:
+                    self.on_server_ready(handle)
                 for step_id, load in todo:
                     self.step_index += 1
                     row = self.run_step(plan, step_id, load, handle, ready_s, version)
@@ -429,14 +438,17 @@ def run_sweep(
     *,
     resume: bool = False,
     gpu: GpuReader | None = None,
+    on_server_ready: ServerReadyHook | None = None,
 ) -> Path:
     """Run the sweep `config` describes and return its run directory (see module docstring).
 
     observer: gets on_start / on_update(Progress) / on_complete(rows); default: silent.
+    on_server_ready: called with each server once it answers, before its load steps (the
+    acceptance run diagnoses the first one there).
     resume: continue the sweep already in config.out (its saved config is not re-checked).
     gpu: what reads GPU memory and utilization during steps; default: local NVML if present.
     """
     register_secret(config.api_key)
     cfg = replace(config, out=Path(config.out))
     reader = gpu if gpu is not None else NvmlReader()
-    return _Sweep(cfg, observer or SilentObserver(), reader, resume).execute()
+    return _Sweep(cfg, observer or SilentObserver(), reader, resume, on_server_ready).execute()

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write the acceptance report (HTML, Markdown, JSON, JUnit) from a run",
     ),
     "acceptance": (
-        "reports.acceptance_command",
+        "picoclaw_vllm.acceptance_command",
         "doctor, sweep and report in one pre-deployment run",
     ),
     "load-options": (

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import TEST_API_KEY
 
+from picoclaw_vllm.acceptance_command import _fill_defaults, embedded_picoclaw_config
 from picoclaw_vllm.cli import build_parser
 from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN
 from picoclaw_vllm.server.launcher import ServerHandle
-from reports.acceptance_command import _fill_defaults, embedded_picoclaw_config
 
 
 def _acceptance(

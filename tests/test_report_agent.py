@@ -20,9 +20,9 @@ from report_synthetic_agent_run import (
 )
 from report_synthetic_run import write_synthetic_run
 
+from picoclaw_vllm.acceptance_command import DEFAULT_AGENT_GATES, DEFAULT_GATES, _fill_defaults
 from picoclaw_vllm.cli import build_parser
 from picoclaw_vllm.errors import ConfigError
-from reports.acceptance_command import DEFAULT_AGENT_GATES, DEFAULT_GATES, _fill_defaults
 from reports.build import ReportResult, build_report
 from reports.capacity import capacities, runs_out_first
 from reports.formatting import AGENT_TITLE

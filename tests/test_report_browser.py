@@ -22,7 +22,7 @@ from report_chromium import (
 from report_synthetic_agent_run import write_synthetic_agent_run
 from report_synthetic_run import write_synthetic_run
 
-from reports.acceptance_command import DEFAULT_AGENT_GATES
+from picoclaw_vllm.acceptance_command import DEFAULT_AGENT_GATES
 from reports.build import build_report
 from reports.gates import Gates, parse_slo_argument
 

@@ -22,9 +22,9 @@ from loadtests import sweep_command
 from loadtests.results import RunDir
 from loadtests.run_layout import DOCTOR_JSON
 from loadtests.sweep_config import SweepConfig
-from loadtests.sweep_observer import Progress, SweepObserver
 from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
+from picoclaw_vllm.server.launcher import ServerHandle
 from reports import command as report_command
 
 HELP = "doctor, sweep and report in one pre-deployment run"
@@ -121,25 +121,17 @@ def embedded_picoclaw_config(path: Path, api_base: str) -> Path:
 
 @dataclass
 class DoctorOnFirstServer:
-    """Wraps the sweep's observer; diagnoses the first server that becomes ready."""
+    """The sweep's server-ready hook: diagnoses the first server that answers."""
 
-    inner: SweepObserver
     config: SweepConfig
     picoclaw_config: Path | None
     embedded: bool
     console: Console
     diagnosis: dict[str, Any] | None = None
 
-    def on_start(self, config: SweepConfig, plan: list[Any], run_dir: Path) -> None:
-        self.inner.on_start(config, plan, run_dir)
-
-    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None:
-        self.inner.on_complete(rows, run_dir)
-
-    def on_update(self, progress: Progress) -> None:
-        self.inner.on_update(progress)
-        if progress.phase == "server_ready" and self.diagnosis is None and progress.api_base:
-            self.diagnosis = self.run_doctor(progress.api_base, log_text=None)
+    def __call__(self, handle: ServerHandle) -> None:
+        if self.diagnosis is None:
+            self.diagnosis = self.run_doctor(handle.api_base, log_text=None)
             write_doctor(self.config.out, self.diagnosis)
 
     def run_doctor(self, api_base: str, log_text: str | None) -> dict[str, Any]:
@@ -192,12 +184,12 @@ def run(args: argparse.Namespace) -> int:
         config = sweep_command.resumed_config(RunDir(config.out), config)
     console.print(f"acceptance run: {config.out}")
 
-    doctor = DoctorOnFirstServer(progress, config, args.config, embedded, console)
+    doctor = DoctorOnFirstServer(config, args.config, embedded, console)
     if config.launch == "external" and config.api_base:
         doctor.diagnosis = doctor.run_doctor(config.api_base, log_text=None)
         write_doctor(config.out, doctor.diagnosis)
     try:
-        run_sweep(config, doctor, resume=args.resume)
+        run_sweep(config, progress, resume=args.resume, on_server_ready=doctor)
     finally:
         progress.close()
     if doctor.diagnosis is None and not (config.out / DOCTOR_JSON).exists():
