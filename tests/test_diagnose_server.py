@@ -181,6 +181,11 @@ def test_max_tokens_above_max_model_len(
     assert rc == 1
 
 
+# Each queued request waits for 3 of these answers ahead of it: seconds, well past a 1 s probe
+# timeout (990-token answers left the average queue wait at 0.7-1.4 s on this machine).
+VERY_LONG_ANSWER = 4000
+
+
 def _queue_time_s(before: Metrics, after: Metrics) -> float:
     """vLLM's own record of how long the requests finished between two scrapes waited."""
     waited = after.histogram_mean_since(before, QUEUE_TIME)
@@ -234,7 +239,9 @@ def test_request_timing_out_in_a_full_queue_is_slowness(
     # when the probe is sent, and for the probe's life by vLLM's queue-time histogram: the
     # requests done meanwhile waited longer than the probe's 1 s timeout. The doctor reads
     # both too, twice; --deadline is generous so that a slow /metrics still answers it.
-    with QueueLoad(vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS) as load:
+    with QueueLoad(
+        vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS, VERY_LONG_ANSWER
+    ) as load:
         before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
         with load.watch() as seen:
             _, doc = run_json(
@@ -264,7 +271,9 @@ def test_overloaded_server_is_diagnosed_within_the_deadline(
         sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
         "--api-base", vllm_server.api_base, "--model", "tiny-llama", "--api-key", TEST_API_KEY,
     ]  # fmt: skip
-    with QueueLoad(vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS) as load:
+    with QueueLoad(
+        vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS, VERY_LONG_ANSWER
+    ) as load:
         before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
         margin = startup_s()  # measured: the CLI's start-up on the loaded machine right now
         with load.watch() as seen:
