@@ -271,9 +271,7 @@ def test_overloaded_server_is_diagnosed_within_the_deadline(
         sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
         "--api-base", vllm_server.api_base, "--model", "tiny-llama", "--api-key", TEST_API_KEY,
     ]  # fmt: skip
-    with QueueLoad(
-        vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS, VERY_LONG_ANSWER
-    ) as load:
+    with QueueLoad(vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS) as load:
         before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
         margin = startup_s()  # measured: the CLI's start-up on the loaded machine right now
         with load.watch() as seen:
