@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup setup-cpu browser acceptance test lint clean
+.PHONY: setup setup-cpu browser acceptance test test-fast lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: setup
 
 test: lint setup-cpu browser
 	$(BIN)/pytest
+
+# The tests that need no vLLM (stand-ins, units, synthetic runs): about a minute.
+test-fast: setup
+	$(BIN)/pytest -m 'not vllm'
 
 clean:
 	rm -rf $(VENV) runs .artifacts

@@ -12,6 +12,7 @@ from typing import IO
 
 from rich.console import Console
 
+from diagnostics.deadline import TIMEOUT_FACTOR, process_start
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.nvml import GpuReader, RecordedReader
 from diagnostics.server_runs import ServerLog, read_server_log
@@ -27,7 +28,10 @@ Each problem comes with its evidence and the exact fix.
 
 Settings come from PicoClaw's config (--config, else $PICOCLAW_HOME/config.json, else
 ~/.picoclaw/config.json); flags override it. Exit status: 0 clean, 1 a failure (or a
-warning with --strict), 2 usage or config error. `--list` shows every finding id."""
+warning with --strict), 2 usage or config error. `--list` shows every finding id.
+
+It ends within --deadline (default 3 x --timeout: 30 s) and about a second, however slow or
+overloaded the server: what the probes saw by then is the diagnosis."""
 
 # the newest lines of --docker/--journal: a week of a busy server; log_scan bounds the bytes
 LOG_LINES = 2_000_000
@@ -43,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--api-key", metavar="KEY", help="server key (default $VLLM_API_KEY)")
     target.add_argument("--timeout", type=argtypes.TIMEOUT_S, default=10.0, metavar="S",
                         help="bound on each probe request (default 10)")  # fmt: skip
+    target.add_argument("--deadline", type=argtypes.TIMEOUT_S, metavar="S",
+                        help="bound on the whole diagnosis: requests still waiting are "
+                        f"cancelled and judged (default {TIMEOUT_FACTOR} x --timeout)")  # fmt: skip
     logs = target.add_mutually_exclusive_group()
     logs.add_argument("--log", metavar="FILE", help="vLLM server log ('-' reads stdin)")
     logs.add_argument("--docker", metavar="CONTAINER", help="read `docker logs CONTAINER`")
@@ -166,6 +173,9 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         model=args.model,
         api_key=args.api_key,
         timeout_s=args.timeout,
+        deadline_s=args.deadline,
+        # run as its own process (not called in-process), the budget includes the start-up
+        started_at=process_start() if getattr(args, "whole_process", False) else None,
         config_path=args.config,
         server_log=server_log,
         log_source=server_log.scan.source if server_log else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from diagnostics import picoclaw_config
+from diagnostics.deadline import Deadline, DeadlineExceeded, default_budget
 from diagnostics.options import DiagnoseOptions
 from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
 from diagnostics.probes import hub, kernel_log, metrics, processes
@@ -36,6 +37,11 @@ TOKENIZE_MAX_CHARS = 2_000_000
 FORCED_CALL_TOOLS = ("read_file", "list_dir", "exec")
 # a model list is small, but a server with many adapters can list megabytes of valid JSON
 MODELS_MAX_CHARS = 32_000_000
+# A busy API server on 2 CPU cores took up to 10 s to answer /metrics: evidence scrapes are
+# bounded by the deadline, not by --timeout.
+METRICS_TIMEOUT_S = 30.0
+# A probe that waits on another thread's probe gives up this long after the deadline.
+GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class LatencySample:
     streams: list[StreamTiming]
     metrics_samples: list[metrics.Metrics]
     rtt_s: float | None
+    not_sent: int = 0  # probes the deadline left no time for
 
 
 def build_target(options: DiagnoseOptions, config: PicoclawConfig) -> Target:
@@ -135,17 +142,26 @@ class Facts:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._client: ServerClient | None = None
+        budget = options.deadline_s or default_budget(options.timeout_s)
+        self.deadline = Deadline(budget, start=options.started_at)
 
     def _once(self, name: str, compute: Callable[[], T]) -> T:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        # another thread computing it is itself bounded by the deadline; never wait past it
+        if not lock.acquire(timeout=max(0.0, self.deadline.remaining() + GRACE_S)):
+            raise DeadlineExceeded(f"{name} did not finish before the deadline")
+        try:
             if name not in self._values:
                 self._values[name] = compute()
             value: T = self._values[name]
             return value
+        finally:
+            lock.release()
 
     def close(self) -> None:
+        """Stop every request still in flight and the client; waits for nothing."""
+        self.deadline.cancel()
         if self._client is not None:
             self._client.close()
 
@@ -173,8 +189,9 @@ class Facts:
         def make() -> ServerClient:
             t = self.target()
             return ServerClient(
-                t.api_base, t.api_key, self.options.timeout_s, self.options.transport
-            )
+                t.api_base, t.api_key, self.options.timeout_s, self.options.transport,
+                self.deadline,
+            )  # fmt: skip
 
         self._client = self._once("client", make)
         return self._client
@@ -218,8 +235,15 @@ class Facts:
     def metrics_before(self) -> metrics.Metrics | None:
         return self._once("metrics_before", self._scrape)
 
+    def metrics_after(self) -> metrics.Metrics | None:
+        """/metrics once the first probes are done: the queue they met, seen a second time."""
+        return self._once("metrics_after", self._scrape)
+
     def _scrape(self) -> metrics.Metrics | None:
-        answer = self.client.get("/metrics", root=True, max_chars=METRICS_MAX_CHARS)
+        answer = self.client.request(
+            "GET", self.client.url("/metrics", root=True), max_chars=METRICS_MAX_CHARS,
+            timeout_s=max(self.options.timeout_s, METRICS_TIMEOUT_S),
+        )  # fmt: skip
         return metrics.parse(answer.body) if answer.ok else None
 
     def picoclaw_request(
@@ -318,16 +342,19 @@ class Facts:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        streams = []
+        streams, not_sent = [], 0
         try:
             body, headers = self.picoclaw_request(
                 stream=True, max_tokens=self.options.probe_max_tokens, extra={"ignore_eos": True}
             )
             for _ in range(self.options.probe_requests):
-                streams.append(self.client.chat_stream(body, headers))
+                stream = self.client.chat_stream(body, headers)
+                if _unsent(stream):
+                    not_sent += 1
+                else:
+                    streams.append(stream)
         finally:
             stop.set()
-            sampler.join(timeout=self.options.timeout_s + 1)
         after = self._scrape()
         if after is not None:
             samples.append(after)
@@ -336,7 +363,8 @@ class Facts:
             start = time.monotonic()
             if self.client.get("/health", root=True).status is not None:
                 rtts.append(time.monotonic() - start)
-        return LatencySample(streams, samples, min(rtts) if rtts else None)
+        # the sampler may still be inside a scrape: its late sample is dropped, not awaited
+        return LatencySample(streams, list(samples), min(rtts) if rtts else None, not_sent)
 
     # --- this machine --------------------------------------------------------------------
     def processes(self) -> list[processes.VllmProcess]:
@@ -392,3 +420,8 @@ class Facts:
         model = self.target().model
         root = served[model].root if model in served else None
         return Path(root) if root and Path(root, "config.json").exists() else None
+
+
+def _unsent(stream: StreamTiming) -> bool:
+    failure = stream.answer.failure
+    return failure is not None and failure.kind == "deadline" and stream.answer.elapsed_s == 0

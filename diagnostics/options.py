@@ -22,6 +22,8 @@ class DiagnoseOptions:
     model: str | None = None
     api_key: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
+    deadline_s: float | None = None  # the whole diagnosis; None: deadline.default_budget
+    started_at: float | None = None  # time.monotonic() the budget counts from (default: now)
     config_path: Path | None = None
     log_text: str | None = None
     log_source: str | None = None  # where log_text came from, for evidence

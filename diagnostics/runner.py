@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,7 @@ from diagnostics.checks import (
 )
 from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
+from diagnostics.deadline import DeadlineExceeded
 from diagnostics.facts import Facts, Target
 from diagnostics.findings import Finding, Outcome, Severity, Status
 from diagnostics.options import DiagnoseOptions
@@ -61,6 +62,7 @@ CHECKS: tuple[Check, ...] = (
     *hub_checks.CHECKS,
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+GRACE_S = 0.5  # how long past the deadline a check may take to write down what it saw
 SERVER_CHECKS = {
     *("connection", "api_base", "health", "auth", "model", "context"),
     *("tools", "completion", "tool_call"),
@@ -176,9 +178,28 @@ def _warm(facts: Facts, checks: list[Check]) -> None:
         probes.append(lambda: _picoclaw_requests(facts, forced_call="tool_call" in names))
     if config_ok and "hub" in names and facts.options.check_hub:
         probes.append(facts.hub)
-    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        for future in [pool.submit(p) for p in probes]:
-            future.result()
+    threads = [_daemon(p) for p in probes]
+    for t in threads:
+        t.join(timeout=_wait_s(facts))
+
+
+def _wait_s(facts: Facts) -> float:
+    """How long to wait for a probe or a check: to the deadline and its grace, and a moment
+    (that a check of nothing but local facts needs) once those have passed."""
+    return max(0.05, facts.deadline.remaining() + GRACE_S)
+
+
+def _daemon(work: Callable[[], object]) -> threading.Thread:
+    """A thread the interpreter does not wait for at exit; what it raises is dropped (a probe
+    that raised here is run again, and judged, inside its check)."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            work()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def _picoclaw_requests(facts: Facts, *, forced_call: bool) -> None:
@@ -196,8 +217,28 @@ def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckR
         if prior is not None and (prior.status in (Status.FAIL, Status.SKIP) or prior.outcome.halt):
             return CheckResult(check, Outcome.skip(f"needs '{prior.check.title}' to pass"))
     start = time.monotonic()
+    result: list[CheckResult] = []
+    thread = threading.Thread(
+        target=lambda: result.append(_judge(check, facts, start)), daemon=True
+    )
+    thread.start()
+    thread.join(timeout=_wait_s(facts))
+    if result:
+        return result[0]
+    return CheckResult(check, _out_of_time(facts), time.monotonic() - start)
+
+
+def _out_of_time(facts: Facts) -> Outcome:
+    return Outcome.skip(
+        f"not finished within the diagnosis's {facts.deadline.budget_s:g} s deadline (--deadline)"
+    )
+
+
+def _judge(check: Check, facts: Facts, start: float) -> CheckResult:
     try:
         outcome = check.run(facts)
+    except DeadlineExceeded:
+        outcome = _out_of_time(facts)
     except Exception as e:  # a crashing check is a result, never a traceback
         outcome = Outcome.of(
             Finding(
@@ -211,20 +252,29 @@ def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckR
     return CheckResult(check, outcome, time.monotonic() - start)
 
 
+def _version(facts: Facts) -> object:
+    try:
+        return facts.version().json()
+    except DeadlineExceeded:
+        return None
+
+
 def diagnose(options: DiagnoseOptions) -> Diagnosis:
+    """Within options.deadline_s (default 3 x timeout_s) plus about a second, whatever the
+    server does; every thread it leaves behind is a daemon, cut off at the deadline."""
     start = time.monotonic()
     facts = Facts(options)
     checks = selected(options.checks)
+    version = None
     try:
         facts.config()
         target = facts.target()
-        # a probe that raised here is run again, and judged, inside its check
-        with contextlib.suppress(Exception):
-            _warm(facts, checks)
+        _warm(facts, checks)
         done: dict[str, CheckResult] = {}
         for check in checks:
             done[check.name] = _run_one(check, facts, done)
-        version = facts.version().json() if "connection" in done else None
+        if "connection" in done and done["connection"].status != Status.SKIP:
+            version = _version(facts)
     finally:
         facts.close()
     return Diagnosis(

@@ -116,10 +116,12 @@ def _crash_report(exc: BaseException) -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    whole_process = argv is None
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser(_command_in(argv))
         args = parser.parse_args(argv)
+        args.whole_process = whole_process  # the command is this process: time from its start
         run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
         if run is None:
             parser.print_help()

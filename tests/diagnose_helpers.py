@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,25 @@ def legacy_config(
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"agents": {"defaults": defaults}, "providers": providers}))
     return path
+
+
+def explain(doc: dict[str, Any]) -> str:
+    """The whole diagnosis, for an assertion's message: a failure explains itself."""
+    return "the diagnosis was:\n" + json.dumps(doc, indent=1)
+
+
+def one_finding(doc: dict[str, Any], finding_id: str) -> dict[str, Any]:
+    """The first finding with this id; a failure message with the diagnosis when none."""
+    found = [f for f in doc["findings"] if f["id"] == finding_id]
+    assert found, f"no {finding_id!r} finding; {explain(doc)}"
+    return found[0]
+
+
+def startup_s() -> float:
+    """What starting the CLI costs on this machine at this moment (a bare `diagnose --list`):
+    the margin a timed whole-process test adds for a loaded, shared machine."""
+    root = Path(__file__).resolve().parent.parent
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "picoclaw_vllm", "diagnose", "--list"], cwd=root,
+                   capture_output=True, check=True)  # fmt: skip
+    return time.monotonic() - start

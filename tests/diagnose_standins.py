@@ -258,3 +258,69 @@ def raw_markup_tool_calls(markup: str) -> Handler:
         return json_reply(200, {"id": "c", "object": "chat.completion", "choices": [choice]})
 
     return handler
+
+
+@contextmanager
+def dripping_stream(
+    interval_s: float = 1.0, streaming: threading.Event | None = None
+) -> Iterator[str]:
+    """A server whose chat streams never end: one token every interval_s, forever (until the
+    client leaves); everything else answers like vLLM at once. `streaming` is set when a
+    stream starts."""
+    stop = threading.Event()
+
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path.endswith("/models"):
+                self._send(200, json.dumps(MODELS).encode())
+            elif self.path == "/version":
+                self._send(200, b'{"version": "0.32.0"}')
+            elif self.path == "/metrics":
+                self._send(200, b"vllm:num_requests_waiting{} 0.0\n", "text/plain")
+            else:
+                self._send(200, b"")
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if not json.loads(body or b"{}").get("stream"):
+                choice = {"index": 0, "message": {"role": "assistant", "content": "hi"}}
+                self._send(200, json.dumps({"object": "chat.completion", "choices": [choice]})
+                           .encode())  # fmt: skip
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if streaming is not None:
+                streaming.set()
+            chunk = b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+            try:
+                while not stop.wait(interval_s):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            except OSError:
+                return  # the client left
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

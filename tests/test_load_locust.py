@@ -113,6 +113,7 @@ def test_open_loop_with_warmup(vllm_server: ServerHandle, tmp_path: Path) -> Non
     )  # fmt: skip
     records = read_records(records_path)
     assert any(r.warmup for r in records) and any(not r.warmup for r in records)
+    # ordering by construction: the warm-up window ends before measuring starts (one clock);
     # warm-up requests all started before the measured ones
     assert max(r.start_unix for r in records if r.warmup) <= min(
         r.start_unix for r in records if not r.warmup

@@ -28,6 +28,7 @@ def test_rate_step_with_two_workers(vllm_server: ServerHandle, tmp_path: Path) -
     assert (row["step_id"], row["load_mode"], row["request_rate"], row["concurrency"]) == (
         "external-r4-c4", "rate", 4.0, 4,
     )  # fmt: skip
+    # margin: 4 s at 4 requests/s of 16 tokens; the CPU vLLM answers one in well under 1 s
     assert row["completed"] > 0 and row["failed"] == 0
     records = read_records(run_dir / run_layout.RECORDS_DIR / "external-r4-c4.jsonl")
     assert len({r.worker for r in records}) == 2

@@ -67,6 +67,8 @@ def interrupt(proc: subprocess.Popen[str], watched: list[psutil.Process]) -> str
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=90)
     assert proc.returncode == 130, output
+    # margin: the sweep stops its server group (SIGTERM, then SIGKILL after a bounded wait)
+    # before it exits; 10 s more only absorbs a starved machine reaping the processes
     deadline = time.monotonic() + 10
     while alive(watched) and time.monotonic() < deadline:
         time.sleep(0.2)

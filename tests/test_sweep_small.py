@@ -61,6 +61,9 @@ def test_ok_steps_match_their_raw_records(small_sweep_run: Path, results: pd.Dat
 
 
 def test_server_side_figures_show_queueing_above_max_num_seqs(results: pd.DataFrame) -> None:
+    # Measures with a margin, not a created condition: a sweep step's load is what the step
+    # is. The crowded (6 users, 2 slots) and roomy (6 users, 8 slots) facts must each show in
+    # at least one of two TP settings, and means are bounded with 5 % slack (Little's law).
     crowded_waiting, roomy_running = [], []
     for tp in (1, 2):
         crowded = results.loc[f"s2-tp{tp}-c6"]  # 6 users, room for 2

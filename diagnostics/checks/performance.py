@@ -95,6 +95,11 @@ def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tup
 def check_latency(facts: Facts) -> Outcome:
     options = facts.options
     sample = facts.latency()
+    if not sample.streams:
+        return Outcome.skip(
+            f"the diagnosis's {facts.deadline.budget_s:g} s deadline left no time for the speed "
+            "probes (--deadline)"
+        )
     ttfts = [s.ttft_s for s in sample.streams if s.ttft_s is not None]
     itls = [gap for s in sample.streams for gap in s.itl_s]
     failed = [s for s in sample.streams if s.ttft_s is None]
@@ -117,6 +122,14 @@ def check_latency(facts: Facts) -> Outcome:
     what = []
     if ttft is None or failed:
         what.append(f"{len(failed)} of {len(sample.streams)} probes got no token in time")
+    cut = [
+        s for s in failed if s.answer.failure is not None and s.answer.failure.kind == "deadline"
+    ]
+    if cut:
+        what.append(
+            f"{len(cut)} still waiting for a first token at the deadline, after up to "
+            f"{max(s.answer.elapsed_s for s in cut):.1f} s"
+        )
     if ttft is not None and slow_ttft:
         what.append(f"TTFT {_ms(ttft)} > {_ms(options.ttft_threshold_s)}")
     if slow_itl:

@@ -6,9 +6,12 @@ from diagnostics.checks.base import Check, config_where, max_tokens_line, model_
 from diagnostics.facts import Facts, Target
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
+from diagnostics.probes.metrics import QUEUE_TIME
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
 ENGINE_DEAD_TEXT = "EngineCore encountered an issue"
+# queueing explains a timed-out probe when requests waited this share of --timeout on average
+QUEUE_SHARE_OF_TIMEOUT = 0.5
 
 
 def check_model(facts: Facts) -> Outcome:
@@ -218,9 +221,10 @@ def check_completion(facts: Facts) -> Outcome:
 
 
 def _past_timeout(answer: HttpAnswer, timeout_s: float) -> str | None:
-    """How an answer missed the timeout: none came, or it came later than the timeout (a
-    CPU-starved client notices its timer only when it runs again, after the answer came)."""
-    if answer.failure is not None and answer.failure.kind == "no_answer":
+    """How an answer missed the timeout: none came (within --timeout or before the deadline),
+    or it came later than the timeout (a CPU-starved client notices its timer only when it
+    runs again, after the answer came)."""
+    if answer.failure is not None and answer.failure.kind in ("no_answer", "deadline"):
         return answer.describe()
     if answer.ok and answer.elapsed_s > timeout_s:
         return f"{answer.method} {answer.url} answered only after {answer.elapsed_s:.1f} s"
@@ -228,20 +232,38 @@ def _past_timeout(answer: HttpAnswer, timeout_s: float) -> str | None:
 
 
 def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
-    """A request that timed out while vLLM's queue is full is slowness, not breakage."""
-    late = [m for a in answers if (m := _past_timeout(a, facts.options.timeout_s))]
-    before = facts.metrics_before()
-    if not late or before is None or not before.waiting:
+    """A request that timed out while vLLM's queue is full is slowness, not breakage.
+
+    The queue is read from /metrics twice, before the probes and after they timed out: on two
+    busy CPU cores one scrape of the waiting gauge can miss the queue, and the queue-time
+    histogram between the two scrapes says how long the requests finished meanwhile waited."""
+    timeout = facts.options.timeout_s
+    late = [m for a in answers if (m := _past_timeout(a, timeout))]
+    if not late:
         return None
+    seen = [m for m in (facts.metrics_before(), facts.metrics_after()) if m is not None]
+    waiting = max((m.waiting or 0 for m in seen), default=0.0)
+    running = max((m.running or 0 for m in seen), default=0.0)
+    queue_s = seen[-1].histogram_mean_since(seen[0], QUEUE_TIME) if len(seen) == 2 else None
+    long_queue = queue_s is not None and queue_s >= QUEUE_SHARE_OF_TIMEOUT * timeout
+    if not waiting and not long_queue:
+        return None
+    waited = max(a.elapsed_s for a in answers)
+    queue = []
+    if waiting:
+        queue.append(f"{waiting:.0f} requests wait in vLLM's queue while {running:.0f} run")
+    if queue_s is not None:
+        queue.append(
+            f"requests finished meanwhile waited {queue_s:.1f} s on average in vLLM's queue"
+        )
     t = facts.target()
     return Finding(
         "slow_responses",
         Severity.WARN,
-        f"no answer within {facts.options.timeout_s:g} s: {before.waiting:.0f} requests wait "
-        f"in vLLM's queue while {before.running or 0:.0f} run",
-        evidence=f"{late[0]}; /metrics: vllm:num_requests_waiting "
-        f"{before.waiting:.0f}, running {before.running or 0:.0f}; PicoClaw gives up after "
-        f"{t.request_timeout_s:g} s (request_timeout)",
+        f"no answer within {timeout:g} s: {'; '.join(queue)}",
+        evidence=f"{late[0]}; the probe waited {waited:.1f} s; /metrics (before the probes and "
+        f"after): vllm:num_requests_waiting up to {waiting:.0f}, running up to {running:.0f}; "
+        f"PicoClaw gives up after {t.request_timeout_s:g} s (request_timeout)",
         remedy="raise --max-num-seqs (if KV cache allows), add replicas, or lower the load; "
         "meanwhile raise request_timeout in PicoClaw's config",
     )

@@ -16,6 +16,8 @@ KIND_LABELS = {
     "dns": "DNS lookup failed",
     "connect_timeout": "connect timed out",
     "no_answer": "no answer within the timeout",
+    "deadline": "no answer before the diagnosis's deadline",
+    "stream_timeout": "a stream that did not end within the timeout",
     "tls": "TLS error",
     "wrong_scheme": "wrong URL scheme",
     "protocol": "not an HTTP server",
@@ -34,6 +36,8 @@ _CONNECTION_REMEDY = {
     "(nc -vz {host} {port})",
     "no_answer": "the server accepts connections but is wedged or something else holds "
     "port {port}: check its log and `ss -ltnp 'sport = :{port}'`; restart vLLM",
+    "deadline": "the server accepts connections but answers too slowly for the doctor's "
+    "--deadline: check its load and log, or rerun with a longer --deadline",
     "tls": "use the scheme the server speaks (vLLM serves plain http:// unless given "
     "--ssl-keyfile) or fix the proxy's certificate",
     "wrong_scheme": '{where}: "api_base": "{fixed}" (vLLM speaks plain http:// by default)',

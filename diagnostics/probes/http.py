@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from diagnostics.deadline import Deadline
 from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
@@ -27,7 +29,8 @@ BODY_EXCERPT_CHARS = 500
 
 @dataclass(frozen=True)
 class ConnectionFailure:
-    kind: str  # refused, dns, connect_timeout, no_answer, closed, tls, wrong_scheme, protocol, ...
+    kind: str  # refused, dns, connect_timeout, no_answer, closed, tls, wrong_scheme, protocol,
+    # stream_timeout, deadline, ...
     message: str
 
 
@@ -150,7 +153,11 @@ def classify(exc: Exception, url: str, timeout_s: float) -> ConnectionFailure:
 
 
 class ServerClient:
-    """One httpx client per diagnosis; PicoClaw's headers; answers, never exceptions."""
+    """One httpx client per diagnosis; PicoClaw's headers; answers, never exceptions.
+
+    Every request is bounded by its own timeout and by the diagnosis's deadline (when given);
+    a request that cannot be sent in time is answered at once with a `deadline` failure.
+    """
 
     def __init__(
         self,
@@ -158,11 +165,13 @@ class ServerClient:
         api_key: str | None,
         timeout_s: float,
         transport: httpx.BaseTransport | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.api_base = api_base.rstrip("/")
         self.api_key = api_key
         self.basic_auth = urls.without_userinfo(self.api_base)[1]
         self.timeout_s = timeout_s
+        self.deadline = deadline
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s), transport=transport, follow_redirects=False
         )
@@ -200,6 +209,30 @@ class ServerClient:
             headers["Authorization"] = f"Basic {pair}"
         return real, headers, redact(real)
 
+    def _bound(self, timeout_s: float | None, queued: bool) -> float | None:
+        own = self.timeout_s if timeout_s is None else timeout_s
+        return own if self.deadline is None else self.deadline.bound(own, queued=queued)
+
+    def _cut(self, queued: bool) -> bool:
+        """Whether the deadline (not the request's own timeout) ended a request just now."""
+        return self.deadline is not None and self.deadline.remaining(queued=queued) <= 0.1
+
+    def _failure(self, exc: Exception, url: str, start: float, queued: bool) -> ConnectionFailure:
+        if self._cut(queued):
+            return _deadline_failure(url, time.monotonic() - start)
+        return classify(exc, url, self.timeout_s)
+
+    def _track(self, response: httpx.Response) -> int | None:
+        if self.deadline is None:
+            return None
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        return self.deadline.track(sock if isinstance(sock, socket.socket) else None)
+
+    def _untrack(self, key: int | None) -> None:
+        if self.deadline is not None:
+            self.deadline.untrack(key)
+
     def request(
         self,
         method: str,
@@ -209,15 +242,26 @@ class ServerClient:
         with_key: bool = True,
         max_chars: int = 20_000,
         headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> HttpAnswer:
-        """`headers` replaces PicoClaw's default ones (a chat request built with its config)."""
+        """`headers` replaces PicoClaw's default ones (a chat request built with its config);
+        `timeout_s` replaces --timeout for this one (still cut by the deadline). Chat requests
+        (a body) may wait in vLLM's queue."""
         start = time.monotonic()
         real, sent, shown = self._prepare(url, headers or self.picoclaw_headers(with_key))
+        bound = self._bound(timeout_s, queued=body is not None)
+        if bound is None:
+            return HttpAnswer(method, shown, failure=_deadline_failure(shown, 0.0))
+        key = None
         try:
-            r = self._client.request(method, real, json=body, headers=sent)
+            with self._client.stream(method, real, json=body, headers=sent, timeout=bound) as r:
+                key = self._track(r)
+                r.read()
         except Exception as e:  # every network error becomes a named failure
-            failure = classify(e, shown, self.timeout_s)
+            failure = self._failure(e, shown, start, queued=body is not None)
             return HttpAnswer(method, shown, elapsed_s=time.monotonic() - start, failure=failure)
+        finally:
+            self._untrack(key)
         return HttpAnswer(
             method,
             shown,
@@ -236,21 +280,33 @@ class ServerClient:
         return self.request("POST", self.url("/chat/completions"), body=body, headers=headers)
 
     def chat_stream(self, body: dict[str, Any], headers: dict[str, str]) -> StreamTiming:
+        """A streamed chat request, timed; it ends by --timeout (its whole life, not only each
+        read) and by the deadline, so a stream that never ends cannot hold the doctor."""
         url, headers, shown = self._prepare(self.url("/chat/completions"), headers)
         start = time.monotonic()
+        bound = self._bound(None, queued=True)
+        if bound is None:
+            return StreamTiming(HttpAnswer("POST", shown, failure=_deadline_failure(shown, 0.0)))
         arrivals: list[float] = []
         error_chunk: str | None = None
         raw: list[str] = []
+        failure: ConnectionFailure | None = None
+        status, ctype, key = None, "", None
         try:
-            with self._client.stream("POST", url, json=body, headers=headers) as r:
+            with self._client.stream("POST", url, json=body, headers=headers, timeout=bound) as r:
+                key = self._track(r)
+                status, ctype = r.status_code, r.headers.get("content-type", "")
                 if r.status_code != 200:
                     r.read()
                     answer = HttpAnswer(
-                        "POST", shown, r.status_code, redact(r.text[:20_000]),
-                        r.headers.get("content-type", ""), time.monotonic() - start,
+                        "POST", shown, r.status_code, redact(r.text[:20_000]), ctype,
+                        time.monotonic() - start,
                     )  # fmt: skip
                     return StreamTiming(answer)
                 for line in r.iter_lines():
+                    if time.monotonic() - start > bound:
+                        failure = self._stream_cut(shown, start, len(arrivals))
+                        break
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
@@ -262,15 +318,32 @@ class ServerClient:
                         error_chunk = redact(data[:BODY_EXCERPT_CHARS])
                         continue
                     arrivals.append(time.monotonic())
-                status, ctype = r.status_code, r.headers.get("content-type", "")
         except Exception as e:
-            failure = classify(e, shown, self.timeout_s)
-            return StreamTiming(
-                HttpAnswer("POST", shown, elapsed_s=time.monotonic() - start, failure=failure)
-            )
+            failure = self._failure(e, shown, start, queued=True)
+        finally:
+            self._untrack(key)
         answer = HttpAnswer(
-            "POST", shown, status, redact("\n".join(raw)), ctype, time.monotonic() - start
-        )
+            "POST", shown, status if failure is None else None, redact("\n".join(raw)), ctype,
+            time.monotonic() - start, failure,
+        )  # fmt: skip
         ttft = arrivals[0] - start if arrivals else None
         itl = [b - a for a, b in itertools.pairwise(arrivals)]
         return StreamTiming(answer, ttft, itl, len(arrivals), error_chunk)
+
+    def _stream_cut(self, url: str, start: float, chunks: int) -> ConnectionFailure:
+        if self._cut(queued=True):
+            return _deadline_failure(url, time.monotonic() - start)
+        return ConnectionFailure(
+            "stream_timeout",
+            f"the stream did not end within {self.timeout_s:g} s ({chunks} chunks by then)",
+        )
+
+
+def _deadline_failure(url: str, waited_s: float) -> ConnectionFailure:
+    host = urlsplit(url).netloc
+    if waited_s <= 0:
+        return ConnectionFailure("deadline", f"not sent to {host}: the diagnosis's deadline passed")
+    return ConnectionFailure(
+        "deadline",
+        f"{host} had not answered when the diagnosis's deadline came ({waited_s:.1f} s)",
+    )

@@ -1,0 +1,119 @@
+"""The doctor ends within its deadline however the server behaves, and a first SIGTERM or
+Ctrl-C stops it, measured on the whole process (start-up and exit included). The server is a
+LOCAL stand-in (tests/diagnose_standins.py): a chat stream that never ends, one token a
+second, is not something the real vLLM can be made to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from diagnose_helpers import one_finding, startup_s
+from diagnose_standins import dripping_stream
+
+from diagnostics.deadline import Deadline, default_budget
+
+ROOT = Path(__file__).resolve().parent.parent
+# The documented bound is the deadline (start-up and exit included); 2 s is the margin the
+# issue sets. On this shared 2-core machine a bare `diagnose --list` has taken 0.3 to 4.7 s
+# (load average 8), so each timed test adds what start-up costs right now: a measured margin.
+EXIT_MARGIN_S = 2.0
+
+
+STREAMING = threading.Event()
+
+
+@pytest.fixture
+def dripping() -> Iterator[str]:
+    STREAMING.clear()
+    with dripping_stream(interval_s=1.0, streaming=STREAMING) as base:
+        yield f"{base}/v1"
+
+
+def doctor(api_base: str, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PICOCLAW_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "picoclaw_vllm", "diagnose", "--api-base", api_base,
+         "--model", "tiny-llama", "--no-hub", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str], timeout_s: float) -> tuple[str, str]:
+    """The process's output; killed (and the test failed) when it runs past timeout_s."""
+    try:
+        return proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"still running after {timeout_s:g} s: {(out + err)[-2000:]}")
+
+
+def test_a_stream_that_never_ends_is_cut_at_the_deadline(dripping: str, tmp_path: Path) -> None:
+    margin = EXIT_MARGIN_S + startup_s()
+    start = time.monotonic()
+    proc = doctor(dripping, tmp_path, "--timeout", "5", "--json")
+    out, err = finish(proc, 60)
+    wall = time.monotonic() - start
+    budget = default_budget(5.0)
+    assert wall <= budget + margin, (wall, margin, err)
+    doc = json.loads(out)
+    completion = next(c for c in doc["checks"] if c["name"] == "completion")
+    assert completion["status"] == "fail", json.dumps(doc, indent=1)
+    finding = one_finding(doc, "completion_failed")
+    assert "did not end within 5 s" in finding["evidence"], finding
+    assert proc.returncode == 1 and "Traceback" not in err
+
+
+def test_the_deadline_flag_overrides_the_default(dripping: str, tmp_path: Path) -> None:
+    margin = EXIT_MARGIN_S + startup_s()
+    start = time.monotonic()
+    proc = doctor(dripping, tmp_path, "--timeout", "30", "--deadline", "4", "--json")
+    out, err = finish(proc, 60)
+    wall = time.monotonic() - start
+    assert wall <= 4 + margin, (wall, margin, err)
+    doc = json.loads(out)
+    finding = one_finding(doc, "completion_failed")
+    assert "deadline" in finding["evidence"], finding
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_first_signal_stops_the_doctor(dripping: str, tmp_path: Path, sig: int) -> None:
+    proc = doctor(dripping, tmp_path, "--timeout", "60")
+    # created and confirmed: the doctor is reading a dripping stream (its deadline 180 s away)
+    assert STREAMING.wait(60), "the doctor never started its stream"
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, err = finish(proc, 30)
+    assert time.monotonic() - sent < EXIT_MARGIN_S, err
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_bad_deadline_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    proc = doctor("http://127.0.0.1:9/v1", tmp_path, "--deadline", value)
+    _, err = finish(proc, 60)
+    assert proc.returncode == 2 and "--deadline" in err and "Traceback" not in err, err
+
+
+def test_requests_stop_before_the_end_so_metrics_can_be_read_once_more() -> None:
+    deadline = Deadline(10.0)
+    try:
+        assert deadline.bound(30.0) == pytest.approx(9.0, abs=0.1)  # 1 s to write and exit
+        assert deadline.bound(30.0, queued=True) == pytest.approx(7.5, abs=0.1)
+        assert deadline.bound(1.0, queued=True) == 1.0
+    finally:
+        deadline.cancel()
+    gone = Deadline(0.01)
+    time.sleep(0.02)
+    assert gone.bound(5.0) is None and gone.expired
+    gone.cancel()
