@@ -33,7 +33,7 @@ from diagnostics.checks import (
     gpu,
     hub_checks,
     performance,
-    requests,
+    picoclaw_request,
     server,
     tool_calling,
 )
@@ -52,9 +52,9 @@ SCHEMA = "picoclaw-vllm/diagnosis/v1"
 CHECKS: tuple[Check, ...] = (
     *config_checks.CHECKS,
     *server.CHECKS,
-    *requests.MODEL_AND_CONTEXT,
+    *picoclaw_request.MODEL_AND_CONTEXT,
     tool_calling.CHECKS[0],
-    *requests.COMPLETION,
+    *picoclaw_request.COMPLETION,
     tool_calling.CHECKS[1],
     *performance.CHECKS,
     *server_log_checks.CHECKS,

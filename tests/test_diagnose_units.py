@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from diagnostics.checks.performance import check_latency
-from diagnostics.checks.requests import check_completion, check_model
+from diagnostics.checks.picoclaw_request import check_completion, check_model
 from diagnostics.checks.server import check_api_base, check_connection
 from diagnostics.facts import Facts, LatencySample
 from diagnostics.options import DiagnoseOptions

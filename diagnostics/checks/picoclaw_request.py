@@ -1,4 +1,4 @@
-"""What PicoClaw sends: the model name, its max_tokens, and a real request of its shape."""
+"""What PicoClaw sends: the model name, its prompt against the context, and its real request."""
 
 from __future__ import annotations
 
