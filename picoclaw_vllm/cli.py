@@ -117,6 +117,10 @@ def _crash_report(exc: BaseException) -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     whole_process = argv is None
+    if whole_process:
+        # a shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt: a first Ctrl-C (or kill -INT) must stop the tool all the same
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser(_command_in(argv))

@@ -89,7 +89,12 @@ def test_a_killed_tool_leaves_no_group_behind(tmp_path) -> None:  # type: ignore
 
 def test_stop_group_dismisses_its_watchdog() -> None:
     proc = spawn_group([sys.executable, "-c", "import time; time.sleep(60)"])
-    watchdogs = [p for p in psutil.Process().children() if "killpg" in " ".join(p.cmdline())]
+    # this group's watchdog (others, e.g. the session server's, may be running too)
+    watchdogs = [
+        p
+        for p in psutil.Process().children()
+        if "killpg" in " ".join(p.cmdline()) and str(proc.pid) in p.cmdline()
+    ]
     assert len(watchdogs) == 1
     assert stop_group(proc, grace_s=0.5) is True
     assert not watchdogs[0].is_running() or watchdogs[0].status() == "zombie"
