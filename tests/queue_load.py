@@ -105,6 +105,19 @@ class QueueLoad:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.wait_idle()
+
+    def wait_idle(self, timeout_s: float = 180) -> None:
+        """Until vLLM's /metrics shows nothing running or waiting: the next test finds an
+        idle server, not the tail of this load (a request whose client left may still run)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                m = scrape(self.base_url)
+                if not (m.waiting or 0) and not (m.running or 0):
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"vLLM still busy {timeout_s:g} s after the load stopped")
 
     def stop(self) -> None:
         self._stop.set()

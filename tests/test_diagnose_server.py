@@ -4,9 +4,6 @@ every outcome a live server can show for real."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,12 +16,10 @@ from diagnose_helpers import (
     one_finding,
     run_cli,
     run_json,
-    startup_s,
     status_of,
 )
-from queue_load import QueueLoad, scrape, server_niced
+from queue_load import QueueLoad, scrape
 
-from diagnostics.deadline import default_budget
 from diagnostics.probes.metrics import QUEUE_TIME, Metrics
 from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN, free_port
 from picoclaw_vllm.server.launcher import ServerHandle
@@ -256,43 +251,6 @@ def test_request_timing_out_in_a_full_queue_is_slowness(
     assert "in vLLM's queue" in finding["message"], explain(doc)
     assert "--max-num-seqs" in finding["remedy"]
     assert "completion_failed" not in ids(doc), explain(doc)
-
-
-def test_overloaded_server_is_diagnosed_within_the_deadline(
-    vllm_server: ServerHandle, tmp_path: Path
-) -> None:
-    """The whole `diagnose` process, start-up to exit, ends within its deadline (3 x --timeout)
-    + 2 s while the queue is full, and names the slowness and its cause. Creates and confirms
-    its condition as above; the bound is the documented one plus the issue's 2 s. The default
-    --timeout (deadline 30 s): with the engine busy on both cores, vLLM's API server gets about
-    a tenth of a core and has taken up to 25 s to answer /metrics, the evidence of the cause."""
-    env = {**os.environ, "PICOCLAW_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
-    argv = [
-        sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
-        "--api-base", vllm_server.api_base, "--model", "tiny-llama", "--api-key", TEST_API_KEY,
-    ]  # fmt: skip
-    # the engine at a lower CPU priority (server_niced): the doctor's own process must not
-    # wait tens of seconds for a core, as it did on two cores shared with a full engine
-    with (
-        QueueLoad(vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS) as load,
-        server_niced(vllm_server.pid),
-    ):
-        before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
-        margin = startup_s()  # measured: the CLI's start-up on the loaded machine right now
-        with load.watch() as seen:
-            start = time.monotonic()
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-            wall = time.monotonic() - start
-        after = scrape(vllm_server.base_url)
-    doc = json.loads(proc.stdout)
-    print(f"\noverloaded: whole process {wall:.1f} s, diagnosis {doc['duration_s']} s")
-    queued = _queue_time_s(before, after)
-    # the queue was full when sent (wait_full) and stayed busy: requests waited in it
-    assert queued > 0.5, f"the condition: {queued:.2f} s in the queue; {seen.describe()}"
-    assert wall <= default_budget(10.0) + 2 + margin, f"{wall:.1f} s; {explain(doc)}"
-    finding = one_finding(doc, "slow_responses")
-    assert "queue" in finding["message"] and "--max-num-seqs" in finding["remedy"], explain(doc)
-    assert TEST_API_KEY not in proc.stdout + proc.stderr
 
 
 def v3_config(tmp_path: Path, api_base: str, model: str, key: str | None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, LatencySample
@@ -95,10 +96,20 @@ def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tup
 def check_latency(facts: Facts) -> Outcome:
     options = facts.options
     sample = facts.latency()
+    judged_from = f"{len(sample.streams)} probe requests of {options.probe_max_tokens} tokens"
     if not sample.streams:
-        return Outcome.skip(
-            f"the diagnosis's {facts.deadline.budget_s:g} s deadline left no time for the speed "
-            "probes (--deadline)"
+        # no time left for the speed probes: PicoClaw's own streamed request is the evidence
+        earlier = facts.chat_stream()
+        if earlier.ttft_s is None and earlier.answer.failure is None:
+            return Outcome.skip(
+                f"the diagnosis's {facts.deadline.budget_s:g} s deadline left no time for the "
+                "speed probes (--deadline)"
+            )
+        before = facts.metrics_before()
+        samples = sample.metrics_samples or ([before] if before is not None else [])
+        sample = replace(sample, streams=[earlier], metrics_samples=samples)
+        judged_from = (
+            "no time was left for the speed probes (--deadline); PicoClaw's streamed request"
         )
     ttfts = [s.ttft_s for s in sample.streams if s.ttft_s is not None]
     itls = [gap for s in sample.streams for gap in s.itl_s]
@@ -106,8 +117,7 @@ def check_latency(facts: Facts) -> Outcome:
     ttft = statistics.median(ttfts) if ttfts else None
     itl = statistics.median(itls) if itls else None
     notes = [
-        f"{len(sample.streams)} probe requests of {options.probe_max_tokens} tokens: "
-        f"median TTFT {_ms(ttft)}, median ITL {_ms(itl)}, RTT {_ms(sample.rtt_s)}",
+        f"{judged_from}: median TTFT {_ms(ttft)}, median ITL {_ms(itl)}, RTT {_ms(sample.rtt_s)}",
         f"thresholds: TTFT {_ms(options.ttft_threshold_s)}, ITL {_ms(options.itl_threshold_s)}",
     ]
     for m in sample.metrics_samples[-1:]:

@@ -25,6 +25,9 @@ from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
 
 BODY_EXCERPT_CHARS = 500
+# vLLM's uvicorn closes a connection idle for 5 s (VLLM_HTTP_TIMEOUT_KEEP_ALIVE): reusing one
+# near that moment races its close ("closed without an answer"), so idle ones go sooner.
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,10 @@ class ServerClient:
         self.timeout_s = timeout_s
         self.deadline = deadline
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), transport=transport, follow_redirects=False
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
         )
 
     def close(self) -> None:
