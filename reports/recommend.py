@@ -75,6 +75,11 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             f"so its limit lies above {step.load_label}."
         ]
     )
+    return _recommending(step, summary, details, goodput=goodput, next_step=next_step)
+
+
+def _recommending(step: Step, summary: str, details: list[str], **more: Any) -> Recommendation:
+    """A found recommendation of `step`: its setting, its load and its throughputs."""
     return Recommendation(
         True,
         summary,
@@ -85,10 +90,9 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
         step_id=step.step_id,
         load_mode=step.load_mode,
         load=step.load,
-        goodput=goodput,
         request_throughput=step.number("request_throughput"),
         output_throughput=step.number("output_throughput"),
-        next_step=next_step,
+        **more,
     )
 
 
@@ -125,19 +129,11 @@ def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
         f"gates{most} ({step.number('output_throughput') or 0:.1f} output tokens/s, "
         f"{step.number('request_throughput') or 0:.2f} LLM calls/s at that load)."
     )
-    return Recommendation(
-        True,
+    return _recommending(
+        step,
         summary,
         details,
-        setting_id=step.setting_id,
-        max_num_seqs=step.get("max_num_seqs"),
-        tensor_parallel_size=step.get("tensor_parallel_size"),
-        step_id=step.step_id,
-        load_mode=step.load_mode,
-        load=step.load,
         goodput=step.number("goodput"),
-        request_throughput=step.number("request_throughput"),
-        output_throughput=step.number("output_throughput"),
         next_step=_next_step(step, best.failing, gates) if best.failing else None,
         workload="agent",
         sessions=best.sessions,
