@@ -6,11 +6,14 @@ Set PICOCLAW_VLLM_TEST_BASE_URL to reuse a server already running with the same 
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from diagnose_helpers import DIAGNOSES
+from engine_cpu import pin_engine
 
 from picoclaw_vllm.server.backends import ExternalBackend
 from picoclaw_vllm.server.cpu_env import setup_cpu
@@ -41,10 +44,23 @@ def vllm_server(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     else:
         log = tmp_path_factory.mktemp("vllm") / "session-server.log"
         handle = start_server(dev_server_settings(), embedded_backend(), log_path=log)
+        pin_engine(handle.pid)
     try:
         yield handle
     finally:
         assert handle.stop(), "the session vLLM server left processes behind"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+    """A failed test's report carries every diagnosis it produced (the JSON, whole)."""
+    if call.when == "setup":
+        DIAGNOSES.clear()
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and DIAGNOSES:
+        for number, doc in enumerate(DIAGNOSES, 1):
+            report.sections.append((f"diagnosis {number}", json.dumps(doc, indent=1)))
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ import pytest
 
 from picoclaw_vllm.cli import main
 
+# Every diagnosis the current test produced: conftest attaches them to its failure report,
+# so an assertion on a real server's findings always explains itself.
+DIAGNOSES: list[dict[str, Any]] = []
+
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     rc = main(["diagnose", *argv])
@@ -23,7 +27,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     rc, out, err = run_cli(capsys, "--json", *argv)
     assert out.strip(), err
-    return rc, json.loads(out)
+    doc = json.loads(out)
+    DIAGNOSES.append(doc)
+    return rc, doc
 
 
 def ids(doc: dict[str, Any]) -> list[str]:

@@ -41,6 +41,10 @@ class QueueSample:
 class QueueWatch:
     samples: list[QueueSample] = field(default_factory=list)
 
+    def fewest_waiting(self) -> float | None:
+        """The shortest queue any scrape saw: >= 1 means it never emptied while watched."""
+        return min((s.waiting for s in self.samples), default=None)
+
     def describe(self) -> str:
         return ", ".join(
             f"{s.at_s:.1f}s: {s.waiting:.0f} waiting/{s.running:.0f} running" for s in self.samples
@@ -175,30 +179,3 @@ class QueueLoad:
             thread.join(timeout=35)
             with contextlib.suppress(httpx.HTTPError):
                 read()
-
-
-@contextlib.contextmanager
-def server_niced(pid: int | None, niceness: int = 15) -> Iterator[None]:
-    """The engine's processes (the API server's children: engine core, workers) at a lower
-    CPU priority, restored after. On the CPU vLLM the engine takes both cores when its queue
-    is full, and the doctor's own process then waits seconds for a core, which no deadline of
-    its own can bound; on a GPU host the engine does not compete for the client's CPU, and
-    this models that."""
-    import psutil
-
-    procs: list[psutil.Process] = []
-    if pid is not None:
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(pid)
-            procs = root.children(recursive=True)
-    before: dict[int, int] = {}
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            before[p.pid] = p.nice()
-            p.nice(niceness)
-    try:
-        yield
-    finally:
-        for p in procs:
-            with contextlib.suppress(psutil.Error, PermissionError):
-                p.nice(before.get(p.pid, 0))

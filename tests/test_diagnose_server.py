@@ -4,6 +4,9 @@ every outcome a live server can show for real."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,10 +19,12 @@ from diagnose_helpers import (
     one_finding,
     run_cli,
     run_json,
+    startup_s,
     status_of,
 )
 from queue_load import QueueLoad, scrape
 
+from diagnostics.deadline import default_budget
 from diagnostics.probes.metrics import QUEUE_TIME, Metrics
 from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN, free_port
 from picoclaw_vllm.server.launcher import ServerHandle
@@ -230,27 +235,59 @@ def test_request_timing_out_in_a_full_queue_is_slowness(
 ) -> None:
     # Creates and confirms its condition (it once missed under the full suite: a streaming
     # load starved vLLM's API server, which then held requests before the scheduler and
-    # answered /metrics late and with 0 waiting). The queue is confirmed full from /metrics
-    # when the probe is sent, and for the probe's life by vLLM's queue-time histogram: the
-    # requests done meanwhile waited longer than the probe's 1 s timeout. The doctor reads
-    # both too, twice; --deadline is generous so that a slow /metrics still answers it.
+    # answered /metrics late and with 0 waiting; later the engine starved the test's own
+    # process, and the doctor's /metrics scrapes ran out of time). The queue is confirmed
+    # full from /metrics when the probe is sent, and never empty while the doctor runs (every
+    # scrape of the watch, 0.2 s apart, and one after). The answers are long (4000 tokens):
+    # none of the queued requests can start and end within the probe's life.
     with QueueLoad(
         vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS, VERY_LONG_ANSWER
     ) as load:
-        before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
+        load.wait_full(2 * SESSION_MAX_NUM_SEQS)
         with load.watch() as seen:
             _, doc = run_json(
                 capsys, "--api-base", vllm_server.api_base, "--model", "tiny-llama",
                 "--api-key", TEST_API_KEY, "--check", "completion", "--timeout", "1",
                 "--deadline", "120",
             )  # fmt: skip
-        after = scrape(vllm_server.base_url)
-    queued = _queue_time_s(before, after)
-    assert queued > 1, f"the condition: {queued:.2f} s in the queue; {seen.describe()}"
+    fewest = seen.fewest_waiting()
+    assert fewest is not None and fewest >= 1, f"the condition: {seen.describe()}"
     finding = one_finding(doc, "slow_responses")
     assert "in vLLM's queue" in finding["message"], explain(doc)
     assert "--max-num-seqs" in finding["remedy"]
     assert "completion_failed" not in ids(doc), explain(doc)
+
+
+def test_overloaded_server_is_diagnosed_within_the_deadline(
+    vllm_server: ServerHandle, tmp_path: Path
+) -> None:
+    """The whole `diagnose` process, start-up to exit, ends within its deadline (3 x --timeout)
+    + 2 s while the queue is full, and names the slowness and its cause. Creates and confirms
+    its condition (the queue seen full in /metrics when the doctor starts, and vLLM's
+    queue-time histogram over its life); the bound is the documented one plus the issue's 2 s
+    and the CLI's start-up measured on the loaded machine just before. The engine runs on its
+    own core (conftest, engine_cpu.py): as on a GPU host, it does not starve the client."""
+    env = {**os.environ, "PICOCLAW_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    argv = [
+        sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
+        "--api-base", vllm_server.api_base, "--model", "tiny-llama", "--api-key", TEST_API_KEY,
+    ]  # fmt: skip
+    with QueueLoad(vllm_server.base_url, TEST_API_KEY, 4 * SESSION_MAX_NUM_SEQS) as load:
+        before = load.wait_full(2 * SESSION_MAX_NUM_SEQS)
+        margin = startup_s()
+        with load.watch() as seen:
+            start = time.monotonic()
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+            wall = time.monotonic() - start
+        after = scrape(vllm_server.base_url)
+    doc = json.loads(proc.stdout)
+    print(f"\noverloaded: whole process {wall:.1f} s, diagnosis {doc['duration_s']} s")
+    queued = _queue_time_s(before, after)
+    assert queued > 0.5, f"the condition: {queued:.2f} s in the queue; {seen.describe()}"
+    assert wall <= default_budget(10.0) + 2 + margin, f"{wall:.1f} s; {explain(doc)}"
+    finding = one_finding(doc, "slow_responses")
+    assert "queue" in finding["message"] and "--max-num-seqs" in finding["remedy"], explain(doc)
+    assert TEST_API_KEY not in proc.stdout + proc.stderr
 
 
 def v3_config(tmp_path: Path, api_base: str, model: str, key: str | None) -> Path:
@@ -276,7 +313,7 @@ def test_current_format_with_key_in_security_yml_is_clean(
 ) -> None:
     path = v3_config(tmp_path, vllm_server.api_base, "vllm/tiny-llama", TEST_API_KEY)
     rc, doc = run_json(capsys, "--config", str(path), "--check", "completion")
-    assert doc["findings"] == [] and rc == 0
+    assert doc["findings"] == [] and rc == 0, explain(doc)
     assert doc["target"]["config_format"] == "v3"
 
 
