@@ -14,12 +14,12 @@ from typing import IO, Any
 
 import orjson
 
-from loadtests.measure import Outcome
 from loadtests.run_layout import RECORD_FIELDS
+from picoclaw_vllm.vllm_api.measurement import RequestOutcome
 
 
 @dataclass(kw_only=True)
-class RequestRecord(Outcome):
+class RequestRecord(RequestOutcome):
     """One request as the records file keeps it: its measurement and where it came from."""
 
     step_id: str
