@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtests.run_layout import LATENCY_METRICS, STATS
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
+from sweeps.run_layout import LATENCY_METRICS, STATS
 
 TURN_LATENCY = "turn_latency"  # the agent workload's per-turn metric (run_layout.AGENT_COLUMNS)
 TURN_STATS = ("p50", "p95", "max")

@@ -9,17 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadtests import run_layout
-from loadtests.locust_process import RecordTail, locust_command
-from loadtests.metrics import Slo
 from loadtests.records import RecordWriter, RequestRecord
-from loadtests.results import ALL_COLUMNS, RunDir
-from loadtests.server_metrics import GpuSample, Sample, StepSampler, figures, parse_prometheus
-from loadtests.summary import best_steps
-from loadtests.sweep import failure_label, no_measurement, server_setup
-from loadtests.sweep_command import add_arguments, config_from_args, duration
-from loadtests.sweep_config import LoadStep, SweepConfig
 from picoclaw_vllm.errors import LaunchError, UsageError
+from sweeps import run_layout
+from sweeps.command import add_arguments, config_from_args, duration
+from sweeps.config import LoadStep, SweepConfig
+from sweeps.engine import failure_label, no_measurement, server_setup
+from sweeps.locust_process import RecordTail, locust_command
+from sweeps.results import ALL_COLUMNS, RunDir
+from sweeps.server_metrics import GpuSample, Sample, StepSampler, figures, parse_prometheus
+from sweeps.step_figures import Slo
+from sweeps.summary import best_steps
 
 METRICS = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -348,7 +348,7 @@ class TestSweepGpuReader:
 
     def test_recorded_reading_becomes_a_sample(self) -> None:
         from diagnostics.probes.nvml import RecordedReader
-        from loadtests.server_metrics import NvmlReader
+        from sweeps.server_metrics import NvmlReader
 
         reader = NvmlReader(RecordedReader.from_file(self.DATA / "h100_80gb_training_job.json"))
         sample = reader.read()
@@ -358,7 +358,7 @@ class TestSweepGpuReader:
 
     def test_no_driver_reads_nothing(self) -> None:
         from diagnostics.probes.nvml import RecordedReader
-        from loadtests.server_metrics import NvmlReader
+        from sweeps.server_metrics import NvmlReader
 
         assert NvmlReader(RecordedReader({"not_applicable": "no driver"})).read() is None
 

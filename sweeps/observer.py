@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from loadtests.sweep_config import SettingPlan, SweepConfig
+from sweeps.config import SettingPlan, SweepConfig
 
 Phase = Literal[
     "starting", "server_ready", "server_failed", "running", "step_done", "skipped",

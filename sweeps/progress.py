@@ -11,11 +11,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from loadtests.metrics import Slo
-from loadtests.summary import best_steps, number
-from loadtests.sweep_config import SettingPlan, SweepConfig
-from loadtests.sweep_observer import Progress
 from picoclaw_vllm.redact import printable
+from sweeps.config import SettingPlan, SweepConfig
+from sweeps.observer import Progress
+from sweeps.step_figures import Slo
+from sweeps.summary import best_steps, number
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

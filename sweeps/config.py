@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from loadtests.agent_conversation import AgentMode, AgentShape
 from loadtests.arrivals import LoadMode
-from loadtests.metrics import Slo
 from loadtests.options import Workload
 from loadtests.request_builder import Endpoint, UsageStats
 from picoclaw_vllm.redact import redact
+from sweeps.step_figures import Slo
 
 LaunchKind = Literal["local", "docker", "external"]
 LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests.metrics import Slo
+from sweeps.step_figures import Slo
 
 
 def number(row: dict[str, Any], key: str) -> float | None:

@@ -1,4 +1,4 @@
-"""Writing a sweep run directory (layout: loadtests.run_layout) one step at a time.
+"""Writing a sweep run directory (layout: sweeps.run_layout) one step at a time.
 
 Each finished step is appended to results.csv and results.parquet is rewritten from it, so
 an interrupted sweep keeps every finished step and `--resume` knows which ones to skip.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from loadtests import run_layout as layout
-from loadtests.sweep_config import SweepConfig
+from sweeps import run_layout as layout
+from sweeps.config import SweepConfig
 
 EXTRA_COLUMNS = [
     *(f"{m}_ms_std" for m in layout.LATENCY_METRICS),

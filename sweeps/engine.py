@@ -1,13 +1,13 @@
 """The sweep engine: for each server setting start vLLM, run each load step, stop vLLM.
 
     from diagnostics.log_signatures import root_cause
-from loadtests.sweep import run_sweep
-    from loadtests.sweep_config import SweepConfig
+from sweeps.engine import run_sweep
+    from sweeps.config import SweepConfig
     run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
                                     concurrency=(1, 8), duration_s=8, output_tokens=32))
 
 `run_sweep(config, observer=None, *, gpu=None) -> Path` returns the run directory
-(layout: loadtests.run_layout). Each step is written before the next starts. A setting whose
+(layout: sweeps.run_layout). Each step is written before the next starts. A setting whose
 server does not start is one failed row labelled with the doctor's finding id
 (diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
 `resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
@@ -30,21 +30,8 @@ from typing import Any
 import httpx
 
 from diagnostics.log_signatures import root_cause
-from loadtests.locust_process import (
-    LocustFailed,
-    LocustRun,
-    RecordTail,
-    locust_command,
-    locust_timeout_s,
-    run_locust,
-)
-from loadtests.metrics import summarize
 from loadtests.prompts import ServerTokenizer, synthetic_prompts
 from loadtests.records import read_records
-from loadtests.results import Row, RunDir
-from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
-from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
-from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
 from picoclaw_vllm import urls
 from picoclaw_vllm.errors import LaunchError, UsageError
 from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
@@ -59,6 +46,19 @@ from picoclaw_vllm.server.backends import (
 from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
+from sweeps.config import LoadStep, SettingPlan, SweepConfig
+from sweeps.locust_process import (
+    LocustFailed,
+    LocustRun,
+    RecordTail,
+    locust_command,
+    locust_timeout_s,
+    run_locust,
+)
+from sweeps.observer import Progress, SilentObserver, SweepObserver
+from sweeps.results import Row, RunDir
+from sweeps.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
+from sweeps.step_figures import summarize
 
 ServerReadyHook = Callable[[ServerHandle], None]
 START_FAILED = "server_start_failed"

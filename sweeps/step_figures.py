@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtests.records import RequestRecord
-from loadtests.run_layout import LATENCY_METRICS, STATS
+from sweeps.run_layout import LATENCY_METRICS, STATS
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 

@@ -5,7 +5,8 @@ RUN_DIR/
                         settings and load steps asked for, the exact vLLM and Locust commands
   results.csv           one row per step (columns below), appended as each step finishes
   results.parquet       the same rows, rewritten after each step
-  records/STEP_ID.jsonl raw per-request records (one JSON object per request)
+  records/STEP_ID.jsonl raw per-request records (one JSON object per request, with
+                        loadtests.records.RECORD_FIELDS)
   logs/SETTING_ID.log   the vLLM server log of each setting (API keys redacted)
   doctor.json           the doctor's JSON (`picoclaw-vllm diagnose --json`), when run
 
@@ -87,28 +88,3 @@ AGENT_COLUMNS = [
     "prompt_tokens_max",
 ]
 COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS + AGENT_COLUMNS
-
-RECORD_FIELDS = [
-    "step_id",
-    "request_id",
-    "worker",  # locust worker id / pid, so distributed runs can be told apart
-    "start_unix",  # wall-clock start (for ordering across processes)
-    "ok",
-    "status_code",
-    "error",  # reason when not ok: "HTTP 400: ...", "stream ended without [DONE]", ...
-    "prompt_tokens",
-    "output_tokens",
-    "ttft_ms",
-    "e2el_ms",
-    "tpot_ms",
-    "itl_ms",  # list of gaps between consecutive choices-bearing events
-    "warmup",  # True for requests started during the warm-up (not counted)
-    "answer_kind",  # "tool_call" or "text"
-    "cached_tokens",  # prompt tokens vLLM took from its prefix cache, when it reports them
-    # agent workload only: where the call stands, and on a turn's last call the whole turn
-    "session_id",
-    "turn_index",
-    "call_index",
-    "turn_latency_ms",
-    "turn_timed_out",
-]
