@@ -1,4 +1,6 @@
-"""Acceptance gates (SLOs): what they are, where they come from, and how one step is judged.
+"""Acceptance gates: limits on a step's figures (percentiles, error rate, throughput), where
+they come from, and how one step is judged. Not the per-request SLOs that goodput counts
+(sweeps.step_figures.GoodputSlo).
 
 Gates come from `key = value` pairs, given on the command line (`--slo ttft_p95_ms=500`) or in
 a TOML/JSON file (top level or under a `[gates]` table):

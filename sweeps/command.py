@@ -20,7 +20,7 @@ from picoclaw_vllm.redact import MASK
 from sweeps.config import LAUNCH_KINDS, SweepConfig
 from sweeps.results import RunDir
 from sweeps.run_layout import MANIFEST
-from sweeps.step_figures import Slo
+from sweeps.step_figures import GoodputSlo
 
 HELP = "measure throughput and latency across vLLM server settings"
 DESCRIPTION = """\
@@ -225,7 +225,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         prompt_pool=args.prompt_pool,
         seed=args.seed,
         workers=args.workers,
-        slo=Slo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
+        slo=GoodputSlo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
         workload=args.workload or "chat",
         agent_mode=args.agent_mode,
         calls_per_turn=args.calls_per_turn,

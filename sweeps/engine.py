@@ -57,7 +57,7 @@ from sweeps.locust_process import (
 )
 from sweeps.observer import Progress, SilentObserver, SweepObserver
 from sweeps.results import Row, RunDir
-from sweeps.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
+from sweeps.server_metrics import GpuUsageReader, HttpScraper, NvmlUsageReader, StepSampler, figures
 from sweeps.step_figures import summarize
 
 ServerReadyHook = Callable[[ServerHandle], None]
@@ -151,7 +151,7 @@ class _Sweep:
         self,
         config: SweepConfig,
         observer: SweepObserver,
-        gpu: GpuReader,
+        gpu: GpuUsageReader,
         resume: bool,
         on_server_ready: ServerReadyHook | None = None,
     ) -> None:
@@ -437,7 +437,7 @@ def run_sweep(
     observer: SweepObserver | None = None,
     *,
     resume: bool = False,
-    gpu: GpuReader | None = None,
+    gpu: GpuUsageReader | None = None,
     on_server_ready: ServerReadyHook | None = None,
 ) -> Path:
     """Run the sweep `config` describes and return its run directory (see module docstring).
@@ -450,5 +450,5 @@ def run_sweep(
     """
     register_secret(config.api_key)
     cfg = replace(config, out=Path(config.out))
-    reader = gpu if gpu is not None else NvmlReader()
+    reader = gpu if gpu is not None else NvmlUsageReader()
     return _Sweep(cfg, observer or SilentObserver(), reader, resume, on_server_ready).execute()

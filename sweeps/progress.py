@@ -14,7 +14,7 @@ from rich.text import Text
 from picoclaw_vllm.redact import printable
 from sweeps.config import SettingPlan, SweepConfig
 from sweeps.observer import Progress
-from sweeps.step_figures import Slo
+from sweeps.step_figures import GoodputSlo
 from sweeps.summary import best_steps, number
 
 
@@ -49,7 +49,7 @@ class RichProgress:
     def __init__(self, console: Console | None = None) -> None:
         # not a terminal (a log file, CI): wide enough for the table instead of 80 columns
         self.console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-        self.slo = Slo()
+        self.slo = GoodputSlo()
         self._live: Live | None = None
         self._rows: list[dict[str, Any]] = []
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sweeps.step_figures import Slo
+from sweeps.step_figures import GoodputSlo
 
 
 def number(row: dict[str, Any], key: str) -> float | None:
@@ -36,7 +36,7 @@ def _max_by(rows: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return max(scored, key=lambda vr: vr[0])[1] if scored else None
 
 
-def best_steps(rows: Sequence[dict[str, Any]], slo: Slo) -> list[Best]:
+def best_steps(rows: Sequence[dict[str, Any]], slo: GoodputSlo) -> list[Best]:
     """Highest output throughput overall; per SLO, the highest whose p99 meets it; goodput."""
     ok = _ok(rows)
     found = [Best("highest output tok/s", _max_by(ok, "output_throughput"))]

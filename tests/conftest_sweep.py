@@ -26,7 +26,7 @@ from conftest import TEST_API_KEY
 from sweeps.config import SweepConfig
 from sweeps.engine import run_sweep
 from sweeps.observer import RecordingObserver
-from sweeps.step_figures import Slo
+from sweeps.step_figures import GoodputSlo
 
 
 def small_sweep_config(out: Path) -> SweepConfig:
@@ -41,7 +41,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         prompt_tokens=64,
         output_tokens=32,
         prompt_pool=8,
-        slo=Slo(ttft_ms=2000.0, tpot_ms=200.0),
+        slo=GoodputSlo(ttft_ms=2000.0, tpot_ms=200.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
     )
@@ -57,7 +57,7 @@ def small_agent_sweep_config(out: Path) -> SweepConfig:
         duration_s=10.0,
         warmup_s=2.0,
         output_tokens=32,
-        slo=Slo(ttft_ms=2000.0),
+        slo=GoodputSlo(ttft_ms=2000.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
         workload="agent",

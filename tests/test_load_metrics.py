@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from loadtests.records import RequestRecord
-from sweeps.step_figures import Slo, describe, percentile, pstdev, summarize
+from sweeps.step_figures import GoodputSlo, describe, percentile, pstdev, summarize
 
 
 def rec(
@@ -106,7 +106,7 @@ class TestSummarize:
             rec(100.0, ttft=50.0, e2el=50.0, out=1, itl=[]),  # one token: tpot counts as 0
             rec(100.0, ok=False),
         ]
-        row = summarize(records, Slo(ttft_ms=200.0, tpot_ms=150.0))
+        row = summarize(records, GoodputSlo(ttft_ms=200.0, tpot_ms=150.0))
         assert row["duration_s"] == pytest.approx(0.9)
         assert row["goodput"] == pytest.approx(2 / 0.9)
 
