@@ -56,7 +56,8 @@ from sweeps.locust_process import (
     run_locust,
 )
 from sweeps.observer import Progress, SilentObserver, SweepObserver
-from sweeps.results import Row, RunDir
+from sweeps.results import RunDir
+from sweeps.run_layout import Manifest, ResultRow
 from sweeps.server_metrics import GpuUsageReader, HttpScraper, NvmlUsageReader, StepSampler, figures
 from sweeps.step_figures import summarize
 
@@ -164,7 +165,8 @@ class _Sweep:
         self.plan = config.settings()
         self.steps_total = sum(len(p.steps) for p in self.plan)
         self.step_index = 0
-        self.manifest: dict[str, Any] = {}
+        # a new run's manifest, replaced by the run's own when resuming (open)
+        self.manifest: Manifest = self.run.new_manifest(config)
 
     def open(self) -> set[str]:
         if self.run.exists():
@@ -174,7 +176,6 @@ class _Sweep:
                 )
             self.manifest = self.run.read_manifest()
             return self.run.finished_ids()
-        self.manifest = self.run.new_manifest(self.config)
         self.run.write_manifest(self.manifest)
         return set()
 
@@ -334,7 +335,7 @@ class _Sweep:
         path.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
         return path
 
-    def setting_row(self, plan: SettingPlan, step_id: str) -> Row:
+    def setting_row(self, plan: SettingPlan, step_id: str) -> ResultRow:
         return {
             "step_id": step_id,
             "setting_id": plan.setting_id,
@@ -353,7 +354,7 @@ class _Sweep:
         handle: ServerHandle,
         ready_s: float | None,
         version: str | None,
-    ) -> Row:
+    ) -> ResultRow:
         cfg = self.config
         records = self.run.records_path(step_id)
         run = LocustRun(
@@ -411,12 +412,14 @@ class _Sweep:
             sampler.stop()
             scraper.close()
             _redact_file(run.log)
-        row["wall_s"] = time.monotonic() - started
+        wall_s = time.monotonic() - started
+        row["wall_s"] = wall_s
         found = read_records(records)
-        row |= summarize(found, cfg.slo)
+        step = summarize(found, cfg.slo)
+        row |= step
         measured = [r for r in found if not r.warmup]
         if row["status"] == "ok" and not measured:
-            why = no_measurement(len(found), row["wall_s"], cfg.duration_s)
+            why = no_measurement(len(found), wall_s, cfg.duration_s)
             row |= {"status": "failed", "failure_id": LOAD_FAILED, "failure_message": why}
         to_monotonic = time.monotonic() - time.time()
         since = (
@@ -427,7 +430,7 @@ class _Sweep:
         ends = [r.end_unix for r in measured if r.end_unix is not None]
         until = to_monotonic + max(ends) if ends else math.inf
         row |= figures(
-            sampler.window(since), gauges_until=until, request_rate=row.get("request_throughput")
+            sampler.window(since), gauges_until=until, request_rate=step["request_throughput"]
         )
         return row
 

@@ -20,6 +20,8 @@ Latency columns are in milliseconds and follow `vllm bench serve`'s definitions
 
 from __future__ import annotations
 
+from typing import Any, NotRequired, TypedDict
+
 SCHEMA = "picoclaw-vllm/sweep/v1"
 
 MANIFEST = "sweep.json"
@@ -88,3 +90,47 @@ AGENT_COLUMNS = [
     "prompt_tokens_max",
 ]
 COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS + AGENT_COLUMNS
+
+ResultValue = str | int | float | None
+# One results row: column (COLUMNS, and results.EXTRA_COLUMNS) -> value. A row the sweep has
+# just measured holds numbers (None for an empty cell); one read back from results.csv holds
+# every value as its text ("" for an empty cell).
+ResultRow = dict[str, ResultValue]
+
+
+class SettingPlanEntry(TypedDict):
+    """sweep.json `settings[SETTING_ID]`: one server setting and its load steps."""
+
+    max_num_seqs: int | None
+    tensor_parallel_size: int | None
+    steps: list[str]
+
+
+class ServerEntry(TypedDict):
+    """sweep.json `servers[SETTING_ID]`: a vLLM server the sweep started (so a leftover of a
+    killed sweep can be named and stopped)."""
+
+    pid: int
+    pgid: int
+    port: int
+    command: str | None
+    started_unix: float
+    tool_pid: int
+    stopped_unix: NotRequired[float]
+
+
+class Manifest(TypedDict):
+    """sweep.json as the sweep writes it (a reader of a run dir must still check it)."""
+
+    schema: str
+    created_unix: float
+    tool_version: str
+    locust_version: str
+    vllm_version: str | None
+    platform: dict[str, str]  # python, platform
+    model: str | None
+    config: dict[str, Any]  # SweepConfig.to_json()
+    settings: dict[str, SettingPlanEntry]
+    vllm_commands: dict[str, str | None]  # setting id -> command line
+    locust_commands: dict[str, str]  # step id -> command line
+    servers: NotRequired[dict[str, ServerEntry]]
