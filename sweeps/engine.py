@@ -1,15 +1,14 @@
 """The sweep engine: for each server setting start vLLM, run each load step, stop vLLM.
 
-    from diagnostics.log_signatures import root_cause
-from sweeps.engine import run_sweep
+    from sweeps.engine import run_sweep
     from sweeps.config import SweepConfig
     run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
                                     concurrency=(1, 8), duration_s=8, output_tokens=32))
 
-`run_sweep(config, observer=None, *, gpu=None) -> Path` returns the run directory
-(layout: sweeps.run_layout). Each step is written before the next starts. A setting whose
-server does not start is one failed row labelled with the doctor's finding id
-(diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
+`run_sweep(config, observer=None, *, resume=False, gpu=None, on_server_ready=None) -> Path`
+returns the run directory (layout: sweeps.run_layout). Each step is written before the next
+starts. A setting whose server does not start is one failed row labelled with the doctor's
+finding id (diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
 `resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
 An interrupt (KeyboardInterrupt; the CLI turns SIGTERM into one) stops the server and Locust
 and keeps every finished step.
