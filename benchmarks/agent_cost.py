@@ -40,8 +40,8 @@ from benchmarks.common import REPO, Workload, stub_server
 from benchmarks.locust_run import locust_argv, run_locust
 from benchmarks.machine import machine, other_activity
 from loadtests.agent_conversation import AgentShape, Conversation
-from loadtests.metrics import mean, pstdev
 from picoclaw_vllm.picoclaw import request as picoclaw_request
+from sweeps.step_figures import mean, pstdev
 
 RESULTS = REPO / "benchmarks" / "results"
 ANSWER_TOKENS = AgentShape().tool_call_tokens  # the stub streams max_tokens events: 256

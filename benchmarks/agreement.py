@@ -8,7 +8,7 @@ same number of requests: vLLM's client `--num-prompts N`, Locust the load profil
 is only a safety limit). Repeats alternate the order (vLLM first, then Locust first, ...) so
 that drift in the server hits both.
 
-The figures of this tool come from its raw records via loadtests.metrics; vLLM's from its
+The figures of this tool come from its raw records via sweeps.step_figures; vLLM's from its
 result JSON. Each repeat gives one ratio (this tool / vLLM) per figure; the report shows the
 mean ratio and the range over repeats, and each tool's own spread (relative std).
 """
@@ -31,8 +31,8 @@ from benchmarks.locust_run import figures as locust_figures
 from benchmarks.locust_run import first_errors, locust_argv, run_locust
 from benchmarks.vllm_bench import VllmBench, bench_argv, command_line, read_result
 from benchmarks.vllm_bench import figures as vllm_figures
-from loadtests.metrics import mean, pstdev
 from picoclaw_vllm.server.launcher import ServerHandle
+from sweeps.step_figures import mean, pstdev
 
 COMPARED = (
     "output_throughput",

@@ -33,8 +33,8 @@ from benchmarks.locust_run import locust_argv, run_locust
 from benchmarks.locust_run import samples_ms as locust_samples
 from benchmarks.vllm_bench import VllmBench, bench_argv, read_result
 from benchmarks.vllm_bench import samples_ms as vllm_samples
-from loadtests.metrics import mean, percentile
 from picoclaw_vllm.paths import tiny_model_dir
+from sweeps.step_figures import mean, percentile
 
 ALL_CPUS = set(os.sched_getaffinity(0))
 # A one-process client gets CPU 1 to itself and the stub CPU 0: vLLM's CPU worker binds its

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO
-from loadtests.metrics import mean
 from picoclaw_vllm.server.embedded import free_port
+from sweeps.step_figures import mean
 
 DIAGNOSE_TIMEOUT_S = 300.0
 # Where the CLI's start-up time goes: each is a fresh interpreter doing only this.

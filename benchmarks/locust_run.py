@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, BenchmarkError, Workload, group, pinned
-from loadtests.metrics import summarize
 from loadtests.records import RequestRecord, read_records
+from sweeps.step_figures import summarize
 
 LOCUST_FILE = REPO / "loadtests" / "chat.py"
 # All users at once, as `vllm bench serve` starts its first --max-concurrency requests
@@ -113,7 +113,7 @@ FIGURE_KEYS = {
 
 
 def figures(records: list[RequestRecord]) -> dict[str, float]:
-    """The compared figures, computed by loadtests.metrics from the raw records."""
+    """The compared figures, computed by sweeps.step_figures from the raw records."""
     row: dict[str, Any] = summarize(records)
     out = {ours: float(row[theirs] or 0.0) for ours, theirs in FIGURE_KEYS.items()}
     ok = [r for r in records if r.ok and not r.warmup]

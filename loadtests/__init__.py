@@ -1,1 +1,2 @@
-"""Locust load profiles for vLLM, their metric maths, and sweeps across server settings."""
+"""The Locust load profile for vLLM: what runs inside the Locust process (`locust -f
+loadtests/chat.py`). The sweep engine that runs it step by step is the `sweeps` package."""

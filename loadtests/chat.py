@@ -14,10 +14,11 @@ Options (`--prompt-tokens`, `--output-tokens`, `--load-mode rate --rate 4`, `--w
 before it loads this file, so `locust -f loadtests/chat.py --help` does not list them: run
 `picoclaw-vllm load-options` (or `python -m loadtests.options`), read loadtests/README.md, or
 open the web UI, where they are under "Custom parameters".
-Each request is measured the way `vllm bench serve` measures it (loadtests.measure); Locust
-shows TTFT, TPOT and E2EL next to the HTTP request, but the trusted numbers are the raw
-records written to `--records` (one JSON line per request; distributed workers send theirs
-to the master, which writes them all).
+Each request is measured the way `vllm bench serve` measures it
+(picoclaw_vllm.vllm_api.measurement, shared with the doctor); Locust shows TTFT, TPOT and
+E2EL next to the HTTP request, but the trusted numbers are the raw records written to
+`--records` (one JSON line per request; distributed workers send theirs to the master, which
+writes them all).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from loadtests import options as load_options
 from loadtests.agent_conversation import AgentCall, Conversation
 from loadtests.http_stream import read_answer
 from loadtests.load_session import LoadSession, LoadSetupError
-from loadtests.measure import Outcome
 from loadtests.record_sinks import (
     FLUSH_INTERVAL_S,
     FileSink,
@@ -55,6 +55,7 @@ from loadtests.record_sinks import (
 from loadtests.records import RecordWriter, RequestRecord
 from loadtests.request_quota import RequestQuota, share
 from picoclaw_vllm.redact import redact
+from picoclaw_vllm.vllm_api.measurement import RequestOutcome
 
 log = logging.getLogger("picoclaw_vllm.load")
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -242,7 +243,7 @@ class ChatUser(FastHttpUser):
 
     def exchange(
         self, s: LoadSession, path: str, body: str, headers: dict[str, str], label: str
-    ) -> tuple[Outcome, float, float, float, int]:
+    ) -> tuple[RequestOutcome, float, float, float, int]:
         start_unix = time.time()
         start = time.perf_counter()
         with self.client.request(

@@ -12,7 +12,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from loadtests.measure import Outcome, StreamMeasurement, failure, http_failure, measure_complete
+from picoclaw_vllm.vllm_api.measurement import (
+    RequestOutcome,
+    StreamMeasurement,
+    failure,
+    http_failure,
+    measure_complete,
+)
 
 
 class ConnectionClosedEarly(ConnectionError):
@@ -61,7 +67,7 @@ def read_body(response: Any) -> bytes:
     return body
 
 
-def read_answer(response: Any, start: float, *, stream: bool) -> tuple[Outcome, float]:
+def read_answer(response: Any, start: float, *, stream: bool) -> tuple[RequestOutcome, float]:
     """The outcome of one request and the perf_counter time its answer ended."""
     status = int(response.status_code or 0)
     if status == 0:

@@ -17,7 +17,6 @@ import httpx
 from loadtests.agent_conversation import Conversation
 from loadtests.api_key import resolve_api_key
 from loadtests.arrivals import ArrivalSchedule, WarmupClock
-from loadtests.measure import Outcome
 from loadtests.options import LoadOptions
 from loadtests.prompts import (
     PromptPool,
@@ -31,6 +30,7 @@ from loadtests.request_builder import RequestSpec, api_path, encoded_body, heade
 from loadtests.request_quota import RequestQuota
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.redact import register_secret
+from picoclaw_vllm.vllm_api.measurement import RequestOutcome
 
 
 class LoadSetupError(RuntimeError):
@@ -176,7 +176,7 @@ class LoadSession:
 
     def record(
         self,
-        outcome: Outcome,
+        outcome: RequestOutcome,
         *,
         start_unix: float,
         start: float,

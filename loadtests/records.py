@@ -1,7 +1,7 @@
 """Raw per-request records: the trusted numbers of a load step, one JSON object per line.
 
 Locust's own statistics round response times; these records keep every measured value
-(fields: `run_layout.RECORD_FIELDS`, plus `end_unix`). A step's records may come from several
+(fields: `RECORD_FIELDS`, plus `end_unix`). A step's records may come from several
 Locust processes; `read_records` merges every `*.jsonl` file it is given or finds.
 """
 
@@ -14,12 +14,36 @@ from typing import IO, Any
 
 import orjson
 
-from loadtests.measure import Outcome
-from loadtests.run_layout import RECORD_FIELDS
+from picoclaw_vllm.vllm_api.measurement import RequestOutcome
+
+RECORD_FIELDS = [
+    "step_id",
+    "request_id",
+    "worker",  # locust worker id / pid, so distributed runs can be told apart
+    "start_unix",  # wall-clock start (for ordering across processes)
+    "ok",
+    "status_code",
+    "error",  # reason when not ok: "HTTP 400: ...", "stream ended without [DONE]", ...
+    "prompt_tokens",
+    "output_tokens",
+    "ttft_ms",
+    "e2el_ms",
+    "tpot_ms",
+    "itl_ms",  # list of gaps between consecutive choices-bearing events
+    "warmup",  # True for requests started during the warm-up (not counted)
+    "answer_kind",  # "tool_call" or "text"
+    "cached_tokens",  # prompt tokens vLLM took from its prefix cache, when it reports them
+    # agent workload only: where the call stands, and on a turn's last call the whole turn
+    "session_id",
+    "turn_index",
+    "call_index",
+    "turn_latency_ms",
+    "turn_timed_out",
+]
 
 
 @dataclass(kw_only=True)
-class RequestRecord(Outcome):
+class RequestRecord(RequestOutcome):
     """One request as the records file keeps it: its measurement and where it came from."""
 
     step_id: str

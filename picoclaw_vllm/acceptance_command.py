@@ -18,14 +18,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from loadtests import sweep_command
-from loadtests.results import RunDir
-from loadtests.run_layout import DOCTOR_JSON
-from loadtests.sweep_config import SweepConfig
 from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
 from picoclaw_vllm.server.launcher import ServerHandle
 from reports import command as report_command
+from sweeps import command as sweep_command
+from sweeps.config import SweepConfig
+from sweeps.results import RunDir
+from sweeps.run_layout import DOCTOR_JSON
 
 HELP = "doctor, sweep and report in one pre-deployment run"
 DESCRIPTION = """\
@@ -166,10 +166,10 @@ def write_doctor(run_dir: Path, document: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtests.progress import RichProgress
-    from loadtests.sweep import run_sweep
     from picoclaw_vllm.server.cpu_env import setup_cpu
     from reports.build import build_report
+    from sweeps.engine import run_sweep
+    from sweeps.progress import RichProgress
 
     progress = RichProgress()
     console = progress.console

@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "find what is wrong with a vLLM deployment and how to fix it",
     ),
     "sweep": (
-        "loadtests.sweep_command",
+        "sweeps.command",
         "measure throughput and latency across vLLM server settings",
     ),
     "report": (

@@ -1,4 +1,6 @@
-"""Acceptance gates (SLOs): what they are, where they come from, and how one step is judged.
+"""Acceptance gates: limits on a step's figures (percentiles, error rate, throughput), where
+they come from, and how one step is judged. Not the per-request SLOs that goodput counts
+(sweeps.step_figures.GoodputSlo).
 
 Gates come from `key = value` pairs, given on the command line (`--slo ttft_p95_ms=500`) or in
 a TOML/JSON file (top level or under a `[gates]` table):
@@ -24,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtests.run_layout import LATENCY_METRICS, STATS
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
+from sweeps.run_layout import LATENCY_METRICS, STATS
 
 TURN_LATENCY = "turn_latency"  # the agent workload's per-turn metric (run_layout.AGENT_COLUMNS)
 TURN_STATS = ("p50", "p95", "max")

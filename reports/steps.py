@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loadtests import run_layout
 from reports.formatting import load_text
 from reports.run_data import StepSamples
+from sweeps import run_layout
 
 MIN_REQUESTS = 30  # below this, no statistic of a step is trustworthy
 MIN_REQUESTS_P99 = 100  # a p99 needs at least this many requests to mean anything

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from loadtests import run_layout
+from sweeps import run_layout
 
 INVALID = "invalid"
 INVALID_ID = "report.invalid_data"

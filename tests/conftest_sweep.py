@@ -1,6 +1,6 @@
 """A real small sweep, run once per session, for every test that reads a sweep run directory.
 
-`small_sweep_run` is the run directory (layout: loadtests.run_layout) of SMALL_SWEEP: the
+`small_sweep_run` is the run directory (layout: sweeps.run_layout) of SMALL_SWEEP: the
 embedded CPU vLLM at --max-num-seqs 2 and 8 x --tensor-parallel-size 1, 2 and 3 (TP 3 cannot
 divide the tiny model's 4 heads, so both TP 3 settings are failed rows), closed-loop
 concurrency 1 and 6, 6 s steps after a 1 s warm-up, 64-token prompts, 32 output tokens,
@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from conftest import TEST_API_KEY
 
-from loadtests.metrics import Slo
-from loadtests.sweep import run_sweep
-from loadtests.sweep_config import SweepConfig
-from loadtests.sweep_observer import RecordingObserver
+from sweeps.config import SweepConfig
+from sweeps.engine import run_sweep
+from sweeps.observer import RecordingObserver
+from sweeps.step_figures import GoodputSlo
 
 
 def small_sweep_config(out: Path) -> SweepConfig:
@@ -41,7 +41,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         prompt_tokens=64,
         output_tokens=32,
         prompt_pool=8,
-        slo=Slo(ttft_ms=2000.0, tpot_ms=200.0),
+        slo=GoodputSlo(ttft_ms=2000.0, tpot_ms=200.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
     )
@@ -57,7 +57,7 @@ def small_agent_sweep_config(out: Path) -> SweepConfig:
         duration_s=10.0,
         warmup_s=2.0,
         output_tokens=32,
-        slo=Slo(ttft_ms=2000.0),
+        slo=GoodputSlo(ttft_ms=2000.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
         workload="agent",

@@ -1,4 +1,4 @@
-"""A SYNTHETIC sweep run dir, written by hand following loadtests/run_layout.py, so the report
+"""A SYNTHETIC sweep run dir, written by hand following sweeps/run_layout.py, so the report
 can be tested without running vLLM. Numbers are made up but chosen so the gates' outcomes are
 known (see the table below). The real-sweep tests use the loadtests fixture instead.
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from loadtests import run_layout
+from sweeps import run_layout
 
 FAKE_KEY = "pcv-fake-key-7Hq2Zx9Lw4"  # no well-known shape: only harvesting can catch it
 FAKE_HF_TOKEN = "hf_FakeTokenAbCdEf123456"
@@ -208,7 +208,7 @@ def _write_records(run_dir: Path, row: dict[str, Any]) -> None:
 
 
 def _manifest() -> dict[str, Any]:
-    """The shape loadtests.results.RunDir.new_manifest writes, filled in as the sweep does."""
+    """The shape sweeps.results.RunDir.new_manifest writes, filled in as the sweep does."""
     plans = [*SETTINGS, (*FAILED_SETTING[:3], [])]
     commands = {
         sid: f"VLLM_API_KEY={FAKE_KEY} python -m vllm.entrypoints.openai.api_server --model "

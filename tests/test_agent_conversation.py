@@ -8,9 +8,9 @@ import json
 import orjson
 
 from loadtests.agent_conversation import AgentShape, Conversation
-from loadtests.metrics import summarize
 from loadtests.records import RequestRecord
 from picoclaw_vllm.picoclaw import request as picoclaw_request
+from sweeps.step_figures import summarize
 
 PICO = picoclaw_request.RequestShape(model="tiny-llama", api_key="k")
 

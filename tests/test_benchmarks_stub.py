@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtests.measure import StreamMeasurement
 from picoclaw_vllm.procs import spawn_group, stop_group
 from picoclaw_vllm.server.embedded import free_port
+from picoclaw_vllm.vllm_api.measurement import StreamMeasurement
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,10 +16,10 @@ import pytest
 from diagnose_standins import MODELS, Reply, http_standin, hub, json_reply, nginx_502
 from hostile_corpus import ALL_CASES, Case
 
-from loadtests.locust_process import log_cause
 from picoclaw_vllm import cli
 from picoclaw_vllm.cli import main
 from picoclaw_vllm.redact import printable, redact, register_url_secrets
+from sweeps.locust_process import log_cause
 
 SECRET_KEY = "pcv-hostile-key-Zx81Qw"
 SECRET_HF = "hf_HostileTokenAbCdEfGh123456"
@@ -301,8 +301,8 @@ def test_external_sweep_against_a_502_names_it_fast_and_writes_no_password(
 
 
 def test_external_sweep_default_ready_timeout_is_short() -> None:
-    from loadtests.sweep_command import EXTERNAL_READY_S, add_arguments, config_from_args
     from picoclaw_vllm.cli import _Parser
+    from sweeps.command import EXTERNAL_READY_S, add_arguments, config_from_args
 
     parser = _Parser()
     add_arguments(parser)

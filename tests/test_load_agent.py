@@ -11,10 +11,10 @@ import httpx
 import pytest
 from test_load_locust import run_locust
 
-from loadtests.metrics import summarize
 from loadtests.records import RequestRecord, read_records
-from loadtests.server_metrics import PREFIX_HITS, PREFIX_QUERIES, parse_prometheus
 from picoclaw_vllm.server.launcher import ServerHandle
+from sweeps.server_metrics import PREFIX_HITS, PREFIX_QUERIES, parse_prometheus
+from sweeps.step_figures import summarize
 
 pytestmark = pytest.mark.vllm
 

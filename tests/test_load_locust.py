@@ -13,11 +13,10 @@ import httpx
 import pytest
 from conftest import TEST_API_KEY
 
-from loadtests.records import read_records
+from loadtests.records import RECORD_FIELDS, read_records
 from loadtests.request_builder import RequestSpec, UsageStats, api_path, encoded_body, headers
-from loadtests.run_layout import RECORD_FIELDS
-from loadtests.sse import DONE, SSEDecoder
 from picoclaw_vllm.server.launcher import ServerHandle
+from picoclaw_vllm.vllm_api.sse import DONE, SSEDecoder
 
 pytestmark = pytest.mark.vllm
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadtests.metrics import Slo, describe, percentile, pstdev, summarize
 from loadtests.records import RequestRecord
+from sweeps.step_figures import GoodputSlo, describe, percentile, pstdev, summarize
 
 
 def rec(
@@ -106,7 +106,7 @@ class TestSummarize:
             rec(100.0, ttft=50.0, e2el=50.0, out=1, itl=[]),  # one token: tpot counts as 0
             rec(100.0, ok=False),
         ]
-        row = summarize(records, Slo(ttft_ms=200.0, tpot_ms=150.0))
+        row = summarize(records, GoodputSlo(ttft_ms=200.0, tpot_ms=150.0))
         assert row["duration_s"] == pytest.approx(0.9)
         assert row["goodput"] == pytest.approx(2 / 0.9)
 
@@ -123,7 +123,7 @@ def test_doctor_and_sweep_read_kv_and_preemptions_alike() -> None:
     """Two engines at 0.6 and 0.5 are 0.6 (the fullest), never 1.1; an old release's
     `vllm:num_preemptions` counts for both readers."""
     from diagnostics.probes.metrics import parse
-    from loadtests.server_metrics import KV_USAGE, PREEMPTIONS, parse_prometheus
+    from sweeps.server_metrics import KV_USAGE, PREEMPTIONS, parse_prometheus
 
     text = (
         'vllm:kv_cache_usage_perc{engine="0"} 0.6\n'

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from loadtests.load_session import LoadSession, server_root
-from loadtests.measure import Outcome
 from loadtests.options import LoadOptions
 from loadtests.record_sinks import RECORDS_MESSAGE, ForwardingSink, receive_on_master
 from loadtests.records import RecordWriter, RequestRecord, read_records
+from picoclaw_vllm.vllm_api.measurement import RequestOutcome
 
 
 class ListSink:
@@ -44,10 +44,16 @@ def test_records_carry_outcome_ids_and_warmup_flag() -> None:
     sink = ListSink()
     session = LoadSession(LoadOptions(step_id="s1-c2", warmup_s=3600.0), sink)
     session.warmup.start()
-    ok = Outcome(True, prompt_tokens=5, output_tokens=3, ttft_ms=10.0, e2el_ms=30.0, tpot_ms=10.0)
+    ok = RequestOutcome(
+        True, prompt_tokens=5, output_tokens=3, ttft_ms=10.0, e2el_ms=30.0, tpot_ms=10.0
+    )
     first = session.record(ok, start_unix=1000.0, start=5.0, end=5.03, status=200)
     second = session.record(
-        Outcome(False, error="HTTP 500: x"), start_unix=1001.0, start=6.0, end=6.1, status=500
+        RequestOutcome(False, error="HTTP 500: x"),
+        start_unix=1001.0,
+        start=6.0,
+        end=6.1,
+        status=500,
     )
     assert sink.records == [first, second]
     assert first.step_id == "s1-c2" and first.warmup and first.ok
@@ -60,7 +66,9 @@ def test_no_warmup_means_nothing_flagged() -> None:
     sink = ListSink()
     session = LoadSession(LoadOptions(), sink)
     session.warmup.start()
-    assert not session.record(Outcome(True), start_unix=1.0, start=0.0, end=0.1, status=200).warmup
+    assert not session.record(
+        RequestOutcome(True), start_unix=1.0, start=0.0, end=0.1, status=200
+    ).warmup
 
 
 def test_worker_records_reach_the_master_file(tmp_path: Path) -> None:

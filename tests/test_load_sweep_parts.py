@@ -9,17 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loadtests import run_layout
-from loadtests.locust_process import RecordTail, locust_command
-from loadtests.metrics import Slo
 from loadtests.records import RecordWriter, RequestRecord
-from loadtests.results import ALL_COLUMNS, RunDir
-from loadtests.server_metrics import GpuSample, Sample, StepSampler, figures, parse_prometheus
-from loadtests.summary import best_steps
-from loadtests.sweep import failure_label, no_measurement, server_setup
-from loadtests.sweep_command import add_arguments, config_from_args, duration
-from loadtests.sweep_config import LoadStep, SweepConfig
 from picoclaw_vllm.errors import LaunchError, UsageError
+from sweeps import run_layout
+from sweeps.command import add_arguments, config_from_args, duration
+from sweeps.config import LoadStep, SweepConfig
+from sweeps.engine import failure_label, no_measurement, server_setup
+from sweeps.locust_process import RecordTail, locust_command
+from sweeps.results import ALL_COLUMNS, RunDir
+from sweeps.server_metrics import GpuUsage, ServerSample, StepSampler, figures, parse_prometheus
+from sweeps.step_figures import GoodputSlo
+from sweeps.summary import best_steps
 
 METRICS = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -51,7 +51,7 @@ class TestServerMetrics:
     def test_figures_from_a_window(self) -> None:
         base = parse_prometheus(METRICS)
 
-        def at(t: float, running: float, waiting: float, kv: float, grow: float) -> Sample:
+        def at(t: float, running: float, waiting: float, kv: float, grow: float) -> ServerSample:
             m = dict(base)
             m |= {
                 "vllm:num_requests_running": running,
@@ -62,7 +62,7 @@ class TestServerMetrics:
                 m[name] = base[name] + grow
             m["vllm:prefix_cache_queries_total"] = base["vllm:prefix_cache_queries_total"] + grow
             m["vllm:prefix_cache_hits_total"] = base["vllm:prefix_cache_hits_total"] + grow / 4
-            return Sample(t, m, GpuSample(1000.0 + grow, 50.0))
+            return ServerSample(t, m, GpuUsage(1000.0 + grow, 50.0))
 
         samples = [at(0, 9, 9, 0.9, 0), at(1, 2, 0, 0.2, 100), at(2, 2, 4, 0.5, 300)]
         cols = figures(samples)
@@ -78,8 +78,8 @@ class TestServerMetrics:
         assert set(cols) == set(run_layout.SERVER_COLUMNS)
 
     def test_gauges_stop_at_the_last_measured_request(self) -> None:
-        def at(t: float, running: float, generated: float) -> Sample:
-            return Sample(
+        def at(t: float, running: float, generated: float) -> ServerSample:
+            return ServerSample(
                 t,
                 {"vllm:num_requests_running": running, "vllm:generation_tokens_total": generated},
             )
@@ -97,8 +97,8 @@ class TestServerMetrics:
     def test_means_by_littles_law_from_request_time_histograms(self) -> None:
         def at(
             t: float, running: float, finished: float, running_s: float, queue_s: float
-        ) -> Sample:
-            return Sample(
+        ) -> ServerSample:
+            return ServerSample(
                 t,
                 {
                     "vllm:num_requests_running": running,
@@ -133,7 +133,7 @@ class TestServerMetrics:
         values = iter(range(100))
         sampler = StepSampler(lambda: {"x": float(next(values))}, interval_s=0.01)
         for t in (1.0, 2.0, 3.0, 4.0):
-            sampler.samples.append(Sample(t, {}))
+            sampler.samples.append(ServerSample(t, {}))
         assert [s.at for s in sampler.window(2.5)] == [2.0, 3.0, 4.0]
 
     def test_sampler_without_server_records_nothing(self) -> None:
@@ -165,7 +165,9 @@ class TestConfig:
         assert [p.setting_id for p in cfg.settings()] == ["external"]
 
     def test_json_round_trip_never_holds_the_key(self) -> None:
-        cfg = SweepConfig(out=Path("x"), api_key="sekrit-123", slo=Slo(ttft_ms=5.0), rates=(1.0,))
+        cfg = SweepConfig(
+            out=Path("x"), api_key="sekrit-123", slo=GoodputSlo(ttft_ms=5.0), rates=(1.0,)
+        )
         data = cfg.to_json()
         assert "sekrit-123" not in repr(data) and "api_key" not in data
         assert SweepConfig.from_json(data, api_key="k") == cfg.__class__(
@@ -198,7 +200,7 @@ class TestConfig:
         cfg = config_from_args(args)
         assert cfg.max_num_seqs == (8, 32) and cfg.tensor_parallel_sizes == (1, 2)
         assert (cfg.duration_s, cfg.warmup_s) == (120.0, 0.5)
-        assert cfg.slo == Slo(ttft_ms=300.0) and cfg.api_key == "k"
+        assert cfg.slo == GoodputSlo(ttft_ms=300.0) and cfg.api_key == "k"
         with pytest.raises(argparse.ArgumentTypeError):
             duration("soon")
 
@@ -333,7 +335,9 @@ class TestLabels:
             },
             {"step_id": "c", "status": "failed", "completed": ""},
         ]
-        best = {b.label: (b.row or {}).get("step_id") for b in best_steps(rows, Slo(ttft_ms=500))}
+        best = {
+            b.label: (b.row or {}).get("step_id") for b in best_steps(rows, GoodputSlo(ttft_ms=500))
+        }
         assert best == {
             "highest output tok/s": "a",
             "highest tok/s with p99 TTFT <= 500 ms": "b",
@@ -348,9 +352,11 @@ class TestSweepGpuReader:
 
     def test_recorded_reading_becomes_a_sample(self) -> None:
         from diagnostics.probes.nvml import RecordedReader
-        from loadtests.server_metrics import NvmlReader
+        from sweeps.server_metrics import NvmlUsageReader
 
-        reader = NvmlReader(RecordedReader.from_file(self.DATA / "h100_80gb_training_job.json"))
+        reader = NvmlUsageReader(
+            RecordedReader.from_file(self.DATA / "h100_80gb_training_job.json")
+        )
         sample = reader.read()
         assert sample is not None
         assert sample.memory_used_mib == 49664
@@ -358,9 +364,9 @@ class TestSweepGpuReader:
 
     def test_no_driver_reads_nothing(self) -> None:
         from diagnostics.probes.nvml import RecordedReader
-        from loadtests.server_metrics import NvmlReader
+        from sweeps.server_metrics import NvmlUsageReader
 
-        assert NvmlReader(RecordedReader({"not_applicable": "no driver"})).read() is None
+        assert NvmlUsageReader(RecordedReader({"not_applicable": "no driver"})).read() is None
 
 
 class TestNoMeasurement:

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from conftest import TEST_API_KEY
 
-from loadtests import run_layout
 from loadtests.records import read_records
-from loadtests.sweep import PROMPTS_FILE, run_sweep
-from loadtests.sweep_config import SweepConfig
 from picoclaw_vllm.server.launcher import ServerHandle
+from sweeps import run_layout
+from sweeps.config import SweepConfig
+from sweeps.engine import PROMPTS_FILE, run_sweep
 
 pytestmark = pytest.mark.vllm
 

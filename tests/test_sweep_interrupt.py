@@ -15,9 +15,9 @@ import psutil
 import pytest
 from conftest import TEST_API_KEY
 
-from loadtests import run_layout
-from loadtests.results import RunDir
 from picoclaw_vllm.server.launcher import ServerHandle
+from sweeps import run_layout
+from sweeps.results import RunDir
 
 pytestmark = pytest.mark.vllm
 

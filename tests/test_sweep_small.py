@@ -11,8 +11,8 @@ import pytest
 from conftest import TEST_API_KEY
 from conftest_sweep import SmallSweep, small_sweep_config
 
-from loadtests import run_layout
 from loadtests.records import read_records
+from sweeps import run_layout
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 

@@ -7,7 +7,6 @@ error is mapped to a named `ConnectionFailure`, never raised.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import socket
 import ssl
@@ -23,8 +22,10 @@ from diagnostics.deadline import Deadline
 from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
+from picoclaw_vllm.vllm_api.measurement import StreamEvents, StreamMeasurement
 
 BODY_EXCERPT_CHARS = 500
+RAW_EVENTS = 5  # a stream's first events kept as its answer's body (evidence)
 # vLLM's uvicorn closes a connection idle for 5 s (VLLM_HTTP_TIMEOUT_KEEP_ALIVE): reusing one
 # near that moment races its close ("closed without an answer"), so idle ones go sooner.
 KEEPALIVE_EXPIRY_S = 2.0
@@ -94,6 +95,10 @@ class HttpAnswer:
 
 @dataclass(frozen=True)
 class StreamTiming:
+    """A streamed answer timed by vLLM's definitions (picoclaw_vllm.vllm_api.measurement):
+    `chunks` counts the `choices`-bearing events, `ttft_s` is the first one's arrival and
+    `itl_s` the gaps between them; `error_chunk` is vLLM's mid-stream `{"error": ...}` event."""
+
     answer: HttpAnswer
     ttft_s: float | None = None
     itl_s: list[float] = field(default_factory=list)
@@ -293,9 +298,7 @@ class ServerClient:
         bound = self._bound(None, queued=True)
         if bound is None:
             return StreamTiming(HttpAnswer("POST", shown, failure=_deadline_failure(shown, 0.0)))
-        arrivals: list[float] = []
-        error_chunk: str | None = None
-        raw: list[str] = []
+        measurement = StreamMeasurement(start)
         failure: ConnectionFailure | None = None
         status, ctype, key = None, "", None
         try:
@@ -309,40 +312,57 @@ class ServerClient:
                         time.monotonic() - start,
                     )  # fmt: skip
                     return StreamTiming(answer)
-                for line in r.iter_lines():
-                    if time.monotonic() - start > bound:
-                        failure = self._stream_cut(shown, start, len(arrivals))
+                for chunk in r.iter_bytes():
+                    now = time.monotonic()
+                    if now - start > bound:
+                        failure = self._stream_cut(shown, start, measurement.decoded())
                         break
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if len(raw) < 5:
-                        raw.append(line)
-                    if data == "[DONE]":
+                    measurement.feed(chunk, now)
+                    if measurement.done:
                         break
-                    if '"error"' in data:
-                        error_chunk = redact(data[:BODY_EXCERPT_CHARS])
-                        continue
-                    arrivals.append(time.monotonic())
         except Exception as e:
             failure = self._failure(e, shown, start, queued=True)
         finally:
             self._untrack(key)
-        answer = HttpAnswer(
-            "POST", shown, status if failure is None else None, redact("\n".join(raw)), ctype,
-            time.monotonic() - start, failure,
-        )  # fmt: skip
-        ttft = arrivals[0] - start if arrivals else None
-        itl = [b - a for a, b in itertools.pairwise(arrivals)]
-        return StreamTiming(answer, ttft, itl, len(arrivals), error_chunk)
+        return _stream_timing(shown, status, ctype, start, measurement, failure)
 
-    def _stream_cut(self, url: str, start: float, chunks: int) -> ConnectionFailure:
+    def _stream_cut(self, url: str, start: float, read: StreamEvents) -> ConnectionFailure:
         if self._cut(queued=True):
             return _deadline_failure(url, time.monotonic() - start)
         return ConnectionFailure(
             "stream_timeout",
-            f"the stream did not end within {self.timeout_s:g} s ({chunks} chunks by then)",
+            f"the stream did not end within {self.timeout_s:g} s "
+            f"({len(read.choice_times)} chunks by then)",
         )
+
+
+def _stream_timing(
+    url: str,
+    status: int | None,
+    content_type: str,
+    start: float,
+    measurement: StreamMeasurement,
+    failure: ConnectionFailure | None,
+) -> StreamTiming:
+    """A 200 stream read as vLLM's benchmark reads it (picoclaw_vllm.vllm_api.measurement):
+    chunks are its `choices`-bearing events; an `{"error": ...}` event is the error chunk; a
+    stream that ends without `[DONE]` or with an event that is not JSON is a protocol failure."""
+    read = measurement.decoded()
+    error_chunk = None
+    if read.error is not None:
+        error_chunk = redact(read.error.decode("utf-8", "replace")[:BODY_EXCERPT_CHARS])
+    elif failure is None and read.malformed is not None:
+        failure = ConnectionFailure("protocol", f"{urlsplit(url).netloc} sent {read.failure()}")
+    elif failure is None and not read.done:
+        failure = ConnectionFailure("protocol", f"{urlsplit(url).netloc}: {read.incomplete()}")
+    raw = "\n".join(
+        "data: " + p.decode("utf-8", "replace") for p in measurement.payloads(RAW_EVENTS)
+    )
+    answer = HttpAnswer(
+        "POST", url, status if failure is None else None, redact(raw), content_type,
+        time.monotonic() - start, failure,
+    )  # fmt: skip
+    return StreamTiming(answer, read.ttft(start), read.gaps(), len(read.choice_times), error_chunk)
 
 
 def _deadline_failure(url: str, waited_s: float) -> ConnectionFailure:

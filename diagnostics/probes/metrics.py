@@ -1,5 +1,5 @@
 """vLLM's Prometheus /metrics text: its vocabulary (metric names, old and new aliases) and the
-numbers read from it, for the doctor and the sweep alike (loadtests.server_metrics)."""
+numbers read from it, for the doctor and the sweep alike (sweeps.server_metrics)."""
 
 from __future__ import annotations
 

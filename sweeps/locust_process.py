@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.sweep_config import LoadStep, SweepConfig
+import loadtests
 from picoclaw_vllm.procs import spawn_group, stop_group
+from sweeps.config import LoadStep, SweepConfig
 
-CHAT_FILE = Path(__file__).with_name("chat.py")
+# the Locust load profile (loadtests/chat.py), run by path as `locust -f` runs it
+CHAT_FILE = Path(loadtests.__file__).with_name("chat.py")
 SETUP_MARGIN_S = 180.0
 
 

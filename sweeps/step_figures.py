@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtests.records import RequestRecord
-from loadtests.run_layout import LATENCY_METRICS, STATS
+from sweeps.run_layout import LATENCY_METRICS, STATS
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 
@@ -53,8 +53,10 @@ def describe(values: Sequence[float]) -> dict[str, float | None]:
 
 
 @dataclass(frozen=True)
-class Slo:
-    """Service level objectives in ms; None means not asked for."""
+class GoodputSlo:
+    """Per-request service level objectives in ms (`vllm bench serve --goodput`): a request
+    meets them or not, and goodput counts those that do; None means not asked for. The
+    acceptance gates a step is judged by (percentiles, error rate, ...) are reports.gates."""
 
     ttft_ms: float | None = None
     tpot_ms: float | None = None
@@ -82,7 +84,7 @@ def _end(r: RequestRecord) -> float:
 
 
 def summarize(
-    records: Sequence[RequestRecord], slo: Slo | None = None
+    records: Sequence[RequestRecord], slo: GoodputSlo | None = None
 ) -> dict[str, float | int | None]:
     """The load and latency columns of a results row (names as in run_layout)."""
     measured = [r for r in records if not r.warmup]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from loadtests.sweep_config import SettingPlan, SweepConfig
+from sweeps.config import SettingPlan, SweepConfig
+from sweeps.run_layout import ResultRow
 
 Phase = Literal[
     "starting", "server_ready", "server_failed", "running", "step_done", "skipped",
@@ -25,7 +26,7 @@ class Progress:
     requests: int = 0
     failures: int = 0
     output_tokens: int = 0
-    row: dict[str, Any] | None = field(default=None, repr=False)
+    row: ResultRow | None = field(default=None, repr=False)
     message: str = ""
     api_base: str | None = None  # the server's OpenAI base URL (.../v1), once it is ready
 
@@ -43,7 +44,7 @@ class SweepObserver(Protocol):
 
     def on_update(self, progress: Progress) -> None: ...
 
-    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None: ...
+    def on_complete(self, rows: list[ResultRow], run_dir: Path) -> None: ...
 
 
 class SilentObserver:
@@ -53,7 +54,7 @@ class SilentObserver:
     def on_update(self, progress: Progress) -> None:
         return None
 
-    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None:
+    def on_complete(self, rows: list[ResultRow], run_dir: Path) -> None:
         return None
 
 
@@ -62,10 +63,10 @@ class RecordingObserver(SilentObserver):
 
     def __init__(self) -> None:
         self.updates: list[Progress] = []
-        self.completed: list[dict[str, Any]] | None = None
+        self.completed: list[ResultRow] | None = None
 
     def on_update(self, progress: Progress) -> None:
         self.updates.append(progress)
 
-    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None:
+    def on_complete(self, rows: list[ResultRow], run_dir: Path) -> None:
         self.completed = rows

@@ -1,4 +1,4 @@
-"""Writing a sweep run directory (layout: loadtests.run_layout) one step at a time.
+"""Writing a sweep run directory (layout: sweeps.run_layout) one step at a time.
 
 Each finished step is appended to results.csv and results.parquet is rewritten from it, so
 an interrupted sweep keeps every finished step and `--resume` knows which ones to skip.
@@ -13,12 +13,12 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from loadtests import run_layout as layout
-from loadtests.sweep_config import SweepConfig
+from sweeps import run_layout as layout
+from sweeps.config import SweepConfig
+from sweeps.run_layout import Manifest, ResultRow
 
 EXTRA_COLUMNS = [
     *(f"{m}_ms_std" for m in layout.LATENCY_METRICS),
@@ -28,8 +28,6 @@ EXTRA_COLUMNS = [
     "vllm_version",
 ]
 ALL_COLUMNS = layout.COLUMNS + EXTRA_COLUMNS
-
-Row = dict[str, Any]
 
 
 def _versions() -> dict[str, str]:
@@ -68,11 +66,12 @@ class RunDir:
     def exists(self) -> bool:
         return self.manifest_path.exists()
 
-    def read_manifest(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+    def read_manifest(self) -> Manifest:
+        """This sweep's own sweep.json (to resume it): trusted to have the shape it wrote."""
+        data: Manifest = json.loads(self.manifest_path.read_text())
         return data
 
-    def new_manifest(self, config: SweepConfig) -> dict[str, Any]:
+    def new_manifest(self, config: SweepConfig) -> Manifest:
         versions = _versions()
         return {
             "schema": layout.SCHEMA,
@@ -95,22 +94,22 @@ class RunDir:
             "locust_commands": {},
         }
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         os.replace(tmp, self.manifest_path)
 
-    def rows(self) -> list[Row]:
+    def rows(self) -> list[ResultRow]:
         if not self.csv_path.exists():
             return []
         with self.csv_path.open(newline="") as f:
             return list(csv.DictReader(f))
 
     def finished_ids(self) -> set[str]:
-        return {row["step_id"] for row in self.rows()}
+        return {str(row["step_id"]) for row in self.rows()}
 
-    def append_row(self, row: Row) -> None:
+    def append_row(self, row: ResultRow) -> None:
         unknown = set(row) - set(ALL_COLUMNS)
         if unknown:
             raise ValueError(f"unknown result columns: {sorted(unknown)}")

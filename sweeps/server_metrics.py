@@ -37,8 +37,7 @@ from diagnostics.probes.metrics import (
     WAITING,
 )
 from diagnostics.probes.metrics import parse as parse_metrics
-from diagnostics.probes.nvml import GpuReader as SnapshotReader
-from diagnostics.probes.nvml import NvmlReader as DoctorNvmlReader
+from diagnostics.probes.nvml import GpuReader, NvmlReader
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -62,43 +61,49 @@ def parse_prometheus(text: str) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class GpuSample:
+class GpuUsage:
+    """All local GPUs at one moment, in a results row's terms (the doctor's full per-GPU
+    picture is diagnostics.probes.nvml.GpuSnapshot, read by its GpuReader)."""
+
     memory_used_mib: float
     utilization_pct: float | None
 
 
-class GpuReader(Protocol):
-    def read(self) -> GpuSample | None:
+class GpuUsageReader(Protocol):
+    def read(self) -> GpuUsage | None:
         """The GPUs' state now (memory summed, utilization averaged), or None without a GPU."""
 
 
 class NoGpu:
-    def read(self) -> GpuSample | None:
+    def read(self) -> GpuUsage | None:
         return None
 
 
-class NvmlReader:
+class NvmlUsageReader:
     """Local NVIDIA GPUs through the doctor's NVML probe (or a recording); None without one."""
 
-    def __init__(self, source: SnapshotReader | None = None) -> None:
-        self.source: SnapshotReader = source or DoctorNvmlReader()
+    def __init__(self, source: GpuReader | None = None) -> None:
+        self.source: GpuReader = source or NvmlReader()
 
-    def read(self) -> GpuSample | None:
+    def read(self) -> GpuUsage | None:
         gpus = self.source.read().gpus
         if not gpus:
             return None
         utils = [g.utilization_percent for g in gpus if g.utilization_percent is not None]
-        return GpuSample(
+        return GpuUsage(
             memory_used_mib=sum(g.used_mib for g in gpus),
             utilization_pct=sum(utils) / len(utils) if utils else None,
         )
 
 
 @dataclass(frozen=True)
-class Sample:
+class ServerSample:
+    """One scrape of vLLM's /metrics (metric name -> value) and the GPUs, at a moment
+    (diagnostics.probes.metrics.Sample is one line of that text)."""
+
     at: float  # time.monotonic()
     metrics: dict[str, float]
-    gpu: GpuSample | None = None
+    gpu: GpuUsage | None = None
 
 
 def _kv(metrics: dict[str, float]) -> float | None:
@@ -108,14 +113,14 @@ def _kv(metrics: dict[str, float]) -> float | None:
     return None
 
 
-def _delta(first: Sample, last: Sample, name: str) -> float | None:
+def _delta(first: ServerSample, last: ServerSample, name: str) -> float | None:
     if name not in first.metrics or name not in last.metrics:
         return None
     return last.metrics[name] - first.metrics[name]
 
 
 def figures(
-    samples: Sequence[Sample],
+    samples: Sequence[ServerSample],
     *,
     gauges_until: float = math.inf,
     request_rate: float | None = None,
@@ -205,17 +210,17 @@ class StepSampler:
     """Samples in a background thread from `start()` until `stop()`; thread-safe reads."""
 
     scrape: Scrape
-    gpu: GpuReader = field(default_factory=NoGpu)
+    gpu: GpuUsageReader = field(default_factory=NoGpu)
     interval_s: float = 0.5
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[ServerSample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def sample_now(self) -> Sample | None:
+    def sample_now(self) -> ServerSample | None:
         metrics = self.scrape()
         if metrics is None:
             return None
-        sample = Sample(time.monotonic(), metrics, self.gpu.read())
+        sample = ServerSample(time.monotonic(), metrics, self.gpu.read())
         self.samples.append(sample)
         return sample
 
@@ -234,7 +239,7 @@ class StepSampler:
             self._thread.join(timeout=10)
         self.sample_now()
 
-    def window(self, since: float) -> list[Sample]:
+    def window(self, since: float) -> list[ServerSample]:
         """The samples from the last one before `since` on (the window's baseline) to the end."""
         samples = list(self.samples)
         before = [s for s in samples if s.at < since]

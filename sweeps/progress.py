@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from loadtests.metrics import Slo
-from loadtests.summary import best_steps, number
-from loadtests.sweep_config import SettingPlan, SweepConfig
-from loadtests.sweep_observer import Progress
 from picoclaw_vllm.redact import printable
+from sweeps.config import SettingPlan, SweepConfig
+from sweeps.observer import Progress
+from sweeps.run_layout import ResultRow
+from sweeps.step_figures import GoodputSlo
+from sweeps.summary import best_steps, number
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def results_table(rows: list[dict[str, Any]], title: str = "sweep results") -> Table:
+def results_table(rows: list[ResultRow], title: str = "sweep results") -> Table:
     table = Table(title=title, title_justify="left")
     for name in ("step", "status", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
                  "E2EL p99", "goodput", "waiting max", "failed"):  # fmt: skip
@@ -49,9 +49,9 @@ class RichProgress:
     def __init__(self, console: Console | None = None) -> None:
         # not a terminal (a log file, CI): wide enough for the table instead of 80 columns
         self.console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-        self.slo = Slo()
+        self.slo = GoodputSlo()
         self._live: Live | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[ResultRow] = []
 
     def on_start(self, config: SweepConfig, plan: list[SettingPlan], run_dir: Path) -> None:
         self.slo = config.slo
@@ -94,7 +94,7 @@ class RichProgress:
                 f"{r.get('completed')} ok / {r.get('failed')} failed"
             )
 
-    def on_complete(self, rows: list[dict[str, Any]], run_dir: Path) -> None:
+    def on_complete(self, rows: list[ResultRow], run_dir: Path) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None

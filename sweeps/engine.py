@@ -1,15 +1,14 @@
 """The sweep engine: for each server setting start vLLM, run each load step, stop vLLM.
 
-    from diagnostics.log_signatures import root_cause
-from loadtests.sweep import run_sweep
-    from loadtests.sweep_config import SweepConfig
+    from sweeps.engine import run_sweep
+    from sweeps.config import SweepConfig
     run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
                                     concurrency=(1, 8), duration_s=8, output_tokens=32))
 
-`run_sweep(config, observer=None, *, gpu=None) -> Path` returns the run directory
-(layout: loadtests.run_layout). Each step is written before the next starts. A setting whose
-server does not start is one failed row labelled with the doctor's finding id
-(diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
+`run_sweep(config, observer=None, *, resume=False, gpu=None, on_server_ready=None) -> Path`
+returns the run directory (layout: sweeps.run_layout). Each step is written before the next
+starts. A setting whose server does not start is one failed row labelled with the doctor's
+finding id (diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
 `resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
 An interrupt (KeyboardInterrupt; the CLI turns SIGTERM into one) stops the server and Locust
 and keeps every finished step.
@@ -30,21 +29,8 @@ from typing import Any
 import httpx
 
 from diagnostics.log_signatures import root_cause
-from loadtests.locust_process import (
-    LocustFailed,
-    LocustRun,
-    RecordTail,
-    locust_command,
-    locust_timeout_s,
-    run_locust,
-)
-from loadtests.metrics import summarize
 from loadtests.prompts import ServerTokenizer, synthetic_prompts
 from loadtests.records import read_records
-from loadtests.results import Row, RunDir
-from loadtests.server_metrics import GpuReader, HttpScraper, NvmlReader, StepSampler, figures
-from loadtests.sweep_config import LoadStep, SettingPlan, SweepConfig
-from loadtests.sweep_observer import Progress, SilentObserver, SweepObserver
 from picoclaw_vllm import urls
 from picoclaw_vllm.errors import LaunchError, UsageError
 from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
@@ -59,6 +45,20 @@ from picoclaw_vllm.server.backends import (
 from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
+from sweeps.config import LoadStep, SettingPlan, SweepConfig
+from sweeps.locust_process import (
+    LocustFailed,
+    LocustRun,
+    RecordTail,
+    locust_command,
+    locust_timeout_s,
+    run_locust,
+)
+from sweeps.observer import Progress, SilentObserver, SweepObserver
+from sweeps.results import RunDir
+from sweeps.run_layout import Manifest, ResultRow
+from sweeps.server_metrics import GpuUsageReader, HttpScraper, NvmlUsageReader, StepSampler, figures
+from sweeps.step_figures import summarize
 
 ServerReadyHook = Callable[[ServerHandle], None]
 START_FAILED = "server_start_failed"
@@ -151,7 +151,7 @@ class _Sweep:
         self,
         config: SweepConfig,
         observer: SweepObserver,
-        gpu: GpuReader,
+        gpu: GpuUsageReader,
         resume: bool,
         on_server_ready: ServerReadyHook | None = None,
     ) -> None:
@@ -164,7 +164,8 @@ class _Sweep:
         self.plan = config.settings()
         self.steps_total = sum(len(p.steps) for p in self.plan)
         self.step_index = 0
-        self.manifest: dict[str, Any] = {}
+        # a new run's manifest, replaced by the run's own when resuming (open)
+        self.manifest: Manifest = self.run.new_manifest(config)
 
     def open(self) -> set[str]:
         if self.run.exists():
@@ -174,7 +175,6 @@ class _Sweep:
                 )
             self.manifest = self.run.read_manifest()
             return self.run.finished_ids()
-        self.manifest = self.run.new_manifest(self.config)
         self.run.write_manifest(self.manifest)
         return set()
 
@@ -334,7 +334,7 @@ class _Sweep:
         path.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
         return path
 
-    def setting_row(self, plan: SettingPlan, step_id: str) -> Row:
+    def setting_row(self, plan: SettingPlan, step_id: str) -> ResultRow:
         return {
             "step_id": step_id,
             "setting_id": plan.setting_id,
@@ -353,7 +353,7 @@ class _Sweep:
         handle: ServerHandle,
         ready_s: float | None,
         version: str | None,
-    ) -> Row:
+    ) -> ResultRow:
         cfg = self.config
         records = self.run.records_path(step_id)
         run = LocustRun(
@@ -411,12 +411,14 @@ class _Sweep:
             sampler.stop()
             scraper.close()
             _redact_file(run.log)
-        row["wall_s"] = time.monotonic() - started
+        wall_s = time.monotonic() - started
+        row["wall_s"] = wall_s
         found = read_records(records)
-        row |= summarize(found, cfg.slo)
+        step = summarize(found, cfg.slo)
+        row |= step
         measured = [r for r in found if not r.warmup]
         if row["status"] == "ok" and not measured:
-            why = no_measurement(len(found), row["wall_s"], cfg.duration_s)
+            why = no_measurement(len(found), wall_s, cfg.duration_s)
             row |= {"status": "failed", "failure_id": LOAD_FAILED, "failure_message": why}
         to_monotonic = time.monotonic() - time.time()
         since = (
@@ -427,7 +429,7 @@ class _Sweep:
         ends = [r.end_unix for r in measured if r.end_unix is not None]
         until = to_monotonic + max(ends) if ends else math.inf
         row |= figures(
-            sampler.window(since), gauges_until=until, request_rate=row.get("request_throughput")
+            sampler.window(since), gauges_until=until, request_rate=step["request_throughput"]
         )
         return row
 
@@ -437,7 +439,7 @@ def run_sweep(
     observer: SweepObserver | None = None,
     *,
     resume: bool = False,
-    gpu: GpuReader | None = None,
+    gpu: GpuUsageReader | None = None,
     on_server_ready: ServerReadyHook | None = None,
 ) -> Path:
     """Run the sweep `config` describes and return its run directory (see module docstring).
@@ -450,5 +452,5 @@ def run_sweep(
     """
     register_secret(config.api_key)
     cfg = replace(config, out=Path(config.out))
-    reader = gpu if gpu is not None else NvmlReader()
+    reader = gpu if gpu is not None else NvmlUsageReader()
     return _Sweep(cfg, observer or SilentObserver(), reader, resume, on_server_ready).execute()

@@ -5,7 +5,8 @@ RUN_DIR/
                         settings and load steps asked for, the exact vLLM and Locust commands
   results.csv           one row per step (columns below), appended as each step finishes
   results.parquet       the same rows, rewritten after each step
-  records/STEP_ID.jsonl raw per-request records (one JSON object per request)
+  records/STEP_ID.jsonl raw per-request records (one JSON object per request, with
+                        loadtests.records.RECORD_FIELDS)
   logs/SETTING_ID.log   the vLLM server log of each setting (API keys redacted)
   doctor.json           the doctor's JSON (`picoclaw-vllm diagnose --json`), when run
 
@@ -18,6 +19,8 @@ Latency columns are in milliseconds and follow `vllm bench serve`'s definitions
 """
 
 from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
 
 SCHEMA = "picoclaw-vllm/sweep/v1"
 
@@ -88,27 +91,46 @@ AGENT_COLUMNS = [
 ]
 COLUMNS = SETTING_COLUMNS + LOAD_COLUMNS + LATENCY_COLUMNS + SERVER_COLUMNS + AGENT_COLUMNS
 
-RECORD_FIELDS = [
-    "step_id",
-    "request_id",
-    "worker",  # locust worker id / pid, so distributed runs can be told apart
-    "start_unix",  # wall-clock start (for ordering across processes)
-    "ok",
-    "status_code",
-    "error",  # reason when not ok: "HTTP 400: ...", "stream ended without [DONE]", ...
-    "prompt_tokens",
-    "output_tokens",
-    "ttft_ms",
-    "e2el_ms",
-    "tpot_ms",
-    "itl_ms",  # list of gaps between consecutive choices-bearing events
-    "warmup",  # True for requests started during the warm-up (not counted)
-    "answer_kind",  # "tool_call" or "text"
-    "cached_tokens",  # prompt tokens vLLM took from its prefix cache, when it reports them
-    # agent workload only: where the call stands, and on a turn's last call the whole turn
-    "session_id",
-    "turn_index",
-    "call_index",
-    "turn_latency_ms",
-    "turn_timed_out",
-]
+ResultValue = str | int | float | None
+# One results row: column (COLUMNS, and results.EXTRA_COLUMNS) -> value. A row the sweep has
+# just measured holds numbers (None for an empty cell); one read back from results.csv holds
+# every value as its text ("" for an empty cell).
+ResultRow = dict[str, ResultValue]
+
+
+class SettingPlanEntry(TypedDict):
+    """sweep.json `settings[SETTING_ID]`: one server setting and its load steps."""
+
+    max_num_seqs: int | None
+    tensor_parallel_size: int | None
+    steps: list[str]
+
+
+class ServerEntry(TypedDict):
+    """sweep.json `servers[SETTING_ID]`: a vLLM server the sweep started (so a leftover of a
+    killed sweep can be named and stopped)."""
+
+    pid: int
+    pgid: int
+    port: int
+    command: str | None
+    started_unix: float
+    tool_pid: int
+    stopped_unix: NotRequired[float]
+
+
+class Manifest(TypedDict):
+    """sweep.json as the sweep writes it (a reader of a run dir must still check it)."""
+
+    schema: str
+    created_unix: float
+    tool_version: str
+    locust_version: str
+    vllm_version: str | None
+    platform: dict[str, str]  # python, platform
+    model: str | None
+    config: dict[str, Any]  # SweepConfig.to_json()
+    settings: dict[str, SettingPlanEntry]
+    vllm_commands: dict[str, str | None]  # setting id -> command line
+    locust_commands: dict[str, str]  # step id -> command line
+    servers: NotRequired[dict[str, ServerEntry]]

@@ -1,4 +1,5 @@
-"""SSE decoding and per-request measurement on hand-made streams and timings."""
+"""SSE decoding and per-request measurement (picoclaw_vllm.vllm_api, shared by the load profile
+and the doctor) on hand-made streams and timings."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import json
 
 import pytest
 
-from loadtests.measure import StreamMeasurement, error_text, http_failure, measure_complete
-from loadtests.sse import SSEDecoder
+from picoclaw_vllm.vllm_api.measurement import (
+    StreamMeasurement,
+    error_text,
+    http_failure,
+    measure_complete,
+)
+from picoclaw_vllm.vllm_api.sse import SSEDecoder
 
 
 def chat_event(content: str | None, completion_tokens: int, *, role: bool = False) -> bytes:
@@ -151,6 +157,23 @@ class TestStreamMeasurement:
     def test_malformed_event_is_a_failure(self) -> None:
         out = feed_at(StreamMeasurement(0.0), [(0.1, b"data: not json\n\n" + DONE)]).finish()
         assert not out.ok and out.error is not None and "malformed" in out.error
+
+    def test_text_mentioning_error_is_not_an_error_event(self) -> None:
+        out = feed_at(
+            StreamMeasurement(0.0),
+            [(0.1, chat_event('{"error": "none"}', 1)), (0.2, chat_event("b", 2) + DONE)],
+        ).finish()
+        assert out.ok and out.output_tokens == 2
+
+    def test_decoded_stops_at_the_error_event(self) -> None:
+        error = b'data: {"error": {"message": "boom", "code": 500}}\n\n'
+        m = feed_at(
+            StreamMeasurement(0.0),
+            [(0.1, chat_event("a", 1)), (0.2, error), (0.3, chat_event("b", 2) + DONE)],
+        )
+        read = m.decoded()
+        assert read.choice_times == [0.1] and read.error is not None and read.done
+        assert read.failure() == "error event in stream: boom"
 
     def test_done_without_any_choice_is_a_failure(self) -> None:
         out = feed_at(StreamMeasurement(0.0), [(0.1, usage_event(0) + DONE)]).finish()

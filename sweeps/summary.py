@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from loadtests.metrics import Slo
+from sweeps.run_layout import ResultRow
+from sweeps.step_figures import GoodputSlo
 
 
-def number(row: dict[str, Any], key: str) -> float | None:
+def number(row: ResultRow, key: str) -> float | None:
     value = row.get(key)
     if value is None or value == "":
         return None
@@ -24,19 +24,19 @@ def number(row: dict[str, Any], key: str) -> float | None:
 @dataclass(frozen=True)
 class Best:
     label: str  # what it is best at, e.g. "p99 TTFT <= 500 ms"
-    row: dict[str, Any] | None  # None: no step met it
+    row: ResultRow | None  # None: no step met it
 
 
-def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ok(rows: Sequence[ResultRow]) -> list[ResultRow]:
     return [r for r in rows if r.get("status") == "ok" and (number(r, "completed") or 0) > 0]
 
 
-def _max_by(rows: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
+def _max_by(rows: Sequence[ResultRow], key: str) -> ResultRow | None:
     scored = [(v, r) for r in rows if (v := number(r, key)) is not None]
     return max(scored, key=lambda vr: vr[0])[1] if scored else None
 
 
-def best_steps(rows: Sequence[dict[str, Any]], slo: Slo) -> list[Best]:
+def best_steps(rows: Sequence[ResultRow], slo: GoodputSlo) -> list[Best]:
     """Highest output throughput overall; per SLO, the highest whose p99 meets it; goodput."""
     ok = _ok(rows)
     found = [Best("highest output tok/s", _max_by(ok, "output_throughput"))]

@@ -11,16 +11,16 @@ import shlex
 from pathlib import Path
 
 from loadtests.agent_conversation import AGENT_MODES, AgentShape
-from loadtests.metrics import Slo
 from loadtests.options import WORKLOADS
 from loadtests.prompts import PromptError, load_prompt_file
 from loadtests.request_builder import ENDPOINTS, USAGE_STATS
-from loadtests.results import RunDir
-from loadtests.run_layout import MANIFEST
-from loadtests.sweep_config import LAUNCH_KINDS, SweepConfig
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.redact import MASK
+from sweeps.config import LAUNCH_KINDS, SweepConfig
+from sweeps.results import RunDir
+from sweeps.run_layout import MANIFEST
+from sweeps.step_figures import GoodputSlo
 
 HELP = "measure throughput and latency across vLLM server settings"
 DESCRIPTION = """\
@@ -225,7 +225,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         prompt_pool=args.prompt_pool,
         seed=args.seed,
         workers=args.workers,
-        slo=Slo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
+        slo=GoodputSlo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
         workload=args.workload or "chat",
         agent_mode=args.agent_mode,
         calls_per_turn=args.calls_per_turn,
@@ -267,8 +267,8 @@ def resumed_config(run_dir: RunDir, given: SweepConfig) -> SweepConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtests.progress import RichProgress
-    from loadtests.sweep import run_sweep
+    from sweeps.engine import run_sweep
+    from sweeps.progress import RichProgress
 
     config = config_from_args(args)
     run_dir = RunDir(config.out)

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from loadtests.agent_conversation import AgentMode, AgentShape
 from loadtests.arrivals import LoadMode
-from loadtests.metrics import Slo
 from loadtests.options import Workload
 from loadtests.request_builder import Endpoint, UsageStats
 from picoclaw_vllm.redact import redact
+from sweeps.step_figures import GoodputSlo
 
 LaunchKind = Literal["local", "docker", "external"]
 LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")
@@ -104,7 +104,7 @@ class SweepConfig:
     prompt_pool: int = 16
     seed: int = 0
     workers: int = 0
-    slo: Slo = field(default_factory=Slo)
+    slo: GoodputSlo = field(default_factory=GoodputSlo)
     stop_timeout_s: float = 120.0
     metrics_interval_s: float = 0.5
     workload: Workload = "chat"
@@ -148,7 +148,7 @@ class SweepConfig:
         d = dict(data)
         d["out"] = Path(d["out"])
         d["prompt_file"] = Path(d["prompt_file"]) if d.get("prompt_file") else None
-        d["slo"] = Slo(**d.get("slo", {}))
+        d["slo"] = GoodputSlo(**d.get("slo", {}))
         for key in (
             "max_num_seqs",
             "tensor_parallel_sizes",

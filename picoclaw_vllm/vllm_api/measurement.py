@@ -1,10 +1,13 @@
-"""One request's measurement, following `vllm bench serve` (see run_layout and bench-metrics).
+"""One request's measurement, following `vllm bench serve` (bench-metrics), for every client
+of vLLM here: the Locust load profile, the doctor's streamed probes and the benchmarks.
 
 While a response streams, `StreamMeasurement.feed` only splits SSE events and notes each
-event's arrival time (`time.perf_counter()`); JSON is parsed once the stream has ended, so the
-timing path stays cheap. `finish` then applies the definitions:
+event's arrival time (any monotonic clock, the same as `start`'s); JSON is parsed once the
+stream has ended (`decoded`), so the timing path stays cheap. `finish` then applies the
+definitions:
 
-- TTFT: first event with non-empty `choices` minus the start taken just before sending;
+- TTFT: first event with non-empty `choices` minus the start taken just before sending (vLLM's
+  role-only first chunk counts: vLLM sends it with the first token's output);
 - ITL: gaps between consecutive `choices`-bearing events (per event, not per token);
 - E2EL: last `choices`-bearing event minus start (usage-only event and `[DONE]` excluded);
 - output tokens: the last `usage.completion_tokens` seen; without any usage, the number of
@@ -26,14 +29,14 @@ from typing import Any
 
 import orjson
 
-from loadtests.sse import DONE, SSEDecoder
 from picoclaw_vllm.redact import redact
+from picoclaw_vllm.vllm_api.sse import DONE, SSEDecoder
 
 REASON_CHARS = 300
 
 
 @dataclass
-class Outcome:
+class RequestOutcome:
     ok: bool
     error: str | None = None
     prompt_tokens: int | None = None
@@ -46,8 +49,8 @@ class Outcome:
     cached_tokens: int | None = None  # usage.prompt_tokens_details (vLLM reports it on request)
 
 
-def failure(reason: str) -> Outcome:
-    return Outcome(ok=False, error=redact(reason)[:REASON_CHARS])
+def failure(reason: str) -> RequestOutcome:
+    return RequestOutcome(ok=False, error=redact(reason)[:REASON_CHARS])
 
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -75,7 +78,7 @@ def error_text(body: bytes, content_type: str = "") -> str:
     return str(data)
 
 
-def http_failure(status: int, body: bytes, content_type: str = "") -> Outcome:
+def http_failure(status: int, body: bytes, content_type: str = "") -> RequestOutcome:
     return failure(f"HTTP {status}: {error_text(body, content_type)}")
 
 
@@ -119,47 +122,90 @@ class StreamMeasurement:
             else:
                 self._events.append((now, payload))
 
-    @property
-    def events(self) -> int:
-        return len(self._events)
+    def payloads(self, limit: int) -> list[bytes]:
+        """The first `limit` event payloads, as they came (for evidence)."""
+        return [payload for _, payload in self._events[:limit]]
 
-    def finish(self, broken: str | None = None) -> Outcome:
-        """The outcome; `broken` names a transport error that ended the stream early."""
-        choice_times: list[float] = []
-        text_events = 0
-        tool_call = False
-        usage: dict[str, Any] | None = None
+    def decoded(self) -> StreamEvents:
+        """What the events so far say, read up to the first error or malformed event."""
+        read = StreamEvents(done=self.done, leftover=self._decoder.leftover)
         for t, payload in self._events:
             try:
                 event = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                return failure(f"malformed stream event: {payload[:120]!r}")
+                event = None
             if not isinstance(event, dict):
-                return failure(f"malformed stream event: {payload[:120]!r}")
+                read.malformed = payload
+                break
             if "error" in event:
-                return failure(f"error event in stream: {error_text(payload)}")
-            usage = _usage(event) or usage
+                read.error = payload
+                break
+            read.usage = _usage(event) or read.usage
             choices = event.get("choices")
             if choices:
-                choice_times.append(t)
-                text_events += _has_text(choices)
-                tool_call = tool_call or _has_tool_call(choices)
-        if broken is not None:
-            return failure(f"stream broken after {len(choice_times)} events: {broken}")
-        if not self.done:
-            left = self._decoder.leftover
-            tail = f" (unfinished event: {left[:80]!r})" if left else ""
-            return failure(f"stream ended without [DONE] after {len(choice_times)} events{tail}")
-        if not choice_times:
-            return failure("stream ended without any choices event")
-        outcome = timings(self.start, choice_times, usage, text_events)
-        outcome.answer_kind = "tool_call" if tool_call else "text"
+                read.choice_times.append(t)
+                read.text_events += _has_text(choices)
+                read.tool_call = read.tool_call or _has_tool_call(choices)
+        return read
+
+    def finish(self, broken: str | None = None) -> RequestOutcome:
+        """The outcome; `broken` names a transport error that ended the stream early."""
+        read = self.decoded()
+        reason = read.failure(broken)
+        if reason is not None:
+            return failure(reason)
+        outcome = timings(self.start, read.choice_times, read.usage, read.text_events)
+        outcome.answer_kind = "tool_call" if read.tool_call else "text"
         return outcome
+
+
+@dataclass
+class StreamEvents:
+    """A stream's decoded events: the arrival times of its `choices`-bearing events (the
+    token-bearing ones, by vLLM's definition), and what kept it from being a whole answer."""
+
+    done: bool = False  # `[DONE]` came
+    leftover: bytes = b""  # an event the stream never finished
+    choice_times: list[float] = field(default_factory=list)
+    text_events: int = 0
+    tool_call: bool = False
+    usage: dict[str, Any] | None = None
+    error: bytes | None = None  # the payload of vLLM's `{"error": ...}` event
+    malformed: bytes | None = None  # the payload of an event that is not a JSON object
+
+    def ttft(self, start: float) -> float | None:
+        return self.choice_times[0] - start if self.choice_times else None
+
+    def gaps(self) -> list[float]:
+        """ITL: the gaps between consecutive `choices`-bearing events (clock units)."""
+        return [b - a for a, b in itertools.pairwise(self.choice_times)]
+
+    def failure(self, broken: str | None = None) -> str | None:
+        """Why this is not a complete, well-formed answer (None when it is); `broken` names a
+        transport error that ended the stream early."""
+        if self.malformed is not None:
+            return f"malformed stream event: {self.malformed[:120]!r}"
+        if self.error is not None:
+            return f"error event in stream: {error_text(self.error)}"
+        return self.incomplete(broken)
+
+    def incomplete(self, broken: str | None = None) -> str | None:
+        """Why the stream, error-free so far, did not end as a whole answer."""
+        events = len(self.choice_times)
+        if broken is not None:
+            return f"stream broken after {events} events: {broken}"
+        if not self.done:
+            left = self.leftover
+            tail = f" (unfinished event: {left[:80]!r})" if left else ""
+            return f"stream ended without [DONE] after {events} events{tail}"
+        if not events:
+            return "stream ended without any choices event"
+        return None
 
 
 def timings(
     start: float, choice_times: list[float], usage: dict[str, Any] | None, text_events: int
-) -> Outcome:
+) -> RequestOutcome:
     ttft = choice_times[0] - start
     e2el = choice_times[-1] - start
     itl = [(b - a) * 1000.0 for a, b in itertools.pairwise(choice_times)]
@@ -168,7 +214,7 @@ def timings(
         output = text_events
     prompt = usage.get("prompt_tokens") if usage else None
     tpot = (e2el - ttft) * 1000.0 / (output - 1) if output > 1 else None
-    return Outcome(
+    return RequestOutcome(
         ok=True,
         prompt_tokens=prompt if isinstance(prompt, int) else None,
         output_tokens=output,
@@ -180,7 +226,7 @@ def timings(
     )
 
 
-def measure_complete(start: float, end: float, body: bytes) -> Outcome:
+def measure_complete(start: float, end: float, body: bytes) -> RequestOutcome:
     """A non-streamed answer: only E2EL and token counts can be known."""
     try:
         data = json.loads(body)
@@ -191,7 +237,7 @@ def measure_complete(start: float, end: float, body: bytes) -> Outcome:
     usage = _usage(data) or {}
     output = usage.get("completion_tokens")
     prompt = usage.get("prompt_tokens")
-    return Outcome(
+    return RequestOutcome(
         ok=True,
         prompt_tokens=prompt if isinstance(prompt, int) else None,
         output_tokens=output if isinstance(output, int) else None,
