@@ -9,6 +9,7 @@ from typing import Any
 from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.http import HttpAnswer
 from picoclaw_vllm.picoclaw import request as picoclaw_request
@@ -55,7 +56,7 @@ def check_tools(facts: Facts) -> Outcome:
     if rejects_tools(answer):
         return Outcome.of(
             Finding(
-                "tool_choice_rejected",
+                FindingId.TOOL_CHOICE_REJECTED,
                 Severity.FAIL,
                 'vLLM rejects PicoClaw\'s tools: every request with tool_choice "auto" fails '
                 "with 400, so PicoClaw's agent gets no answer",
@@ -101,7 +102,7 @@ def check_tool_call(facts: Facts) -> Outcome:
     if not answer.ok:
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"a forced call of PicoClaw's {tool!r} tool fails",
                 evidence=f"{_sent(facts, answer, choice)} -> {answer.status}: "
@@ -124,7 +125,7 @@ def check_tool_call(facts: Facts) -> Outcome:
             why = "the answer has no tool_calls"
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"tool calls come back as text ({why}): PicoClaw would never run the tool",
                 evidence=f"{sent} -> finish_reason {finish!r}, tool_calls none, content "
@@ -136,7 +137,7 @@ def check_tool_call(facts: Facts) -> Outcome:
     if problems:
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"the forced tool call comes back malformed: {problems[0]}",
                 evidence=f"{sent} -> tool_calls {json.dumps(calls)[:300]}",
@@ -152,7 +153,7 @@ def check_tool_call(facts: Facts) -> Outcome:
 
 CHECKS = (
     Check("tools", "PicoClaw's tools accepted", "Requests", check_tools, ("model",),
-          ("tool_choice_rejected",)),
+          (FindingId.TOOL_CHOICE_REJECTED,)),
     Check("tool_call", "Tool calls parsed", "Requests", check_tool_call, ("tools", "completion"),
-          ("tool_call_unparsed",)),
+          (FindingId.TOOL_CALL_UNPARSED,)),
 )  # fmt: skip
