@@ -15,7 +15,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "diagnostics"
 # where the kinds are declared and described, not emitted
 DECLARING = {SOURCE / "finding_ids.py", SOURCE / "catalog.py"}
 # calls whose first argument is a finding id
-ID_TAKING_CALLS = {"Finding", "LogCause", "Signature", "_sig", "HttpSignature"}
+ID_TAKING_CALLS = {"Finding", "LogCause", "Signature", "_sig"}
 
 
 def _trees() -> dict[Path, ast.Module]:

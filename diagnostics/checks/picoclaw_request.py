@@ -6,11 +6,11 @@ from diagnostics.checks.base import Check, config_where, max_tokens_line, model_
 from diagnostics.facts import Facts, Target
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.metrics import QUEUE_TIME
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
-ENGINE_DEAD_TEXT = "EngineCore encountered an issue"
 # queueing explains a timed-out probe when requests waited this share of --timeout on average
 QUEUE_SHARE_OF_TIMEOUT = 0.5
 
@@ -172,15 +172,11 @@ def _round_up(tokens: int) -> int:
     return -(-tokens // 1024) * 1024
 
 
-def _engine_dead(answer: HttpAnswer) -> bool:
-    return answer.status == 500 and ENGINE_DEAD_TEXT in answer.body
-
-
 def check_completion(facts: Facts) -> Outcome:
     plain = facts.chat()
     stream = facts.chat_stream()
     for answer in (plain, stream.answer):
-        if _engine_dead(answer):
+        if kind_of(answer) is FindingId.ENGINE_DEAD:
             return Outcome.of(
                 Finding(
                     FindingId.ENGINE_DEAD,

@@ -8,6 +8,7 @@ from diagnostics.checks.base import Check, config_where, key_line
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.processes import VllmProcess
 from diagnostics.server_runs import ServerLog, read_server_log
@@ -244,7 +245,7 @@ def check_health(facts: Facts) -> Outcome:
 def check_auth(facts: Facts) -> Outcome:
     t = facts.target()
     answer = facts.models_v1() if facts.models().status == 404 else facts.models()
-    if answer.status != 401:
+    if kind_of(answer) is not FindingId.AUTH_FAILED:
         note = "server accepts the request" + (" (no key needed)" if not t.api_key else "")
         return Outcome.ok(f"{answer.describe()[:160]}", note)
     if t.api_key:

@@ -11,12 +11,10 @@ from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
-# vLLM 0.32: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to
-# be set' (also for tools without tool_choice); older releases word it alike.
-TOOL_CHOICE_REJECTED = re.compile(r"enable-auto-tool-choice|tool[-_ ]call[-_ ]parser", re.I)
 # What a model writes for a tool call when no fitting parser turns it into tool_calls.
 RAW_MARKUP = re.compile(
     r"<tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|<function=|<\|tool_call|<tool_calls>"
@@ -33,7 +31,7 @@ def model_for_parser(facts: Facts) -> str | None:
 
 
 def rejects_tools(answer: HttpAnswer) -> bool:
-    return answer.status == 400 and bool(TOOL_CHOICE_REJECTED.search(answer.error_message()))
+    return kind_of(answer) is FindingId.TOOL_CHOICE_REJECTED
 
 
 def _sent(facts: Facts, answer: HttpAnswer, choice: str = '"auto"') -> str:

@@ -1,0 +1,60 @@
+"""vLLM's error answers as data: (status, message, param) -> the finding kind they mean.
+
+    match_http_error(status, body) -> HttpSignature | None    # the first row that matches
+
+Wording drifts between vLLM releases: a row's pattern matches a stable substring of the
+error's message (of the whole body when it holds no vLLM error), and its param, when given,
+must equal the error's. Adding a vLLM error is one row here and one in
+tests/test_http_signatures.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from diagnostics.finding_ids import FindingId
+from diagnostics.probes.http import HttpAnswer
+from diagnostics.probes.vllm_error import read_error
+
+
+@dataclass(frozen=True)
+class HttpSignature:
+    status: int
+    message: re.Pattern[str]
+    param: str | None
+    finding_id: FindingId
+
+
+def _row(status: int, message: str, param: str | None, finding_id: FindingId) -> HttpSignature:
+    return HttpSignature(status, re.compile(message, re.IGNORECASE), param, finding_id)
+
+
+SIGNATURES: tuple[HttpSignature, ...] = (
+    # 0.32: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be
+    # set' (also for tools without tool_choice); older releases word it alike
+    _row(400, r"enable-auto-tool-choice|tool[-_ ]call[-_ ]parser", None,
+         FindingId.TOOL_CHOICE_REJECTED),
+    _row(500, r"EngineCore encountered an issue", None, FindingId.ENGINE_DEAD),
+    _row(401, r"", None, FindingId.AUTH_FAILED),  # any 401: vLLM's is {"error": "Unauthorized"}
+)  # fmt: skip
+
+
+def match_http_error(status: int | None, body: str) -> HttpSignature | None:
+    error = read_error(body)
+    message = error.message if error is not None else " ".join(body.split())
+    param = error.param if error is not None else None
+    for signature in SIGNATURES:
+        if (
+            signature.status == status
+            and (signature.param is None or signature.param == param)
+            and signature.message.search(message)
+        ):
+            return signature
+    return None
+
+
+def kind_of(answer: HttpAnswer) -> FindingId | None:
+    """The finding kind an answer's error means, if a signature knows it."""
+    signature = match_http_error(answer.status, answer.body)
+    return signature.finding_id if signature is not None else None
