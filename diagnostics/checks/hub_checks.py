@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from diagnostics.checks.base import Check
-from diagnostics.checks.server_log import EXPLAIN
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.log_explanations import EXPLAIN
 
 
 def check_hub(facts: Facts) -> Outcome:
