@@ -1,4 +1,4 @@
-"""Every finding the doctor can report: stable id, title and what it means.
+"""Every finding the doctor can report: stable id, title, what it means (and a fixed remedy).
 
 Ids never change meaning; `picoclaw-vllm diagnose --list` prints this table.
 """
@@ -15,6 +15,9 @@ class CatalogEntry:
     id: FindingId
     title: str
     description: str
+    # the fix when it needs no facts of the case: an HTTP-answer signature of this kind is then
+    # reported from its catalog entry alone (http_signatures.catalog_finding)
+    remedy: str = ""
 
 
 _ENTRIES: tuple[CatalogEntry, ...] = (

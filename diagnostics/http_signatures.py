@@ -1,10 +1,12 @@
 """vLLM's error answers as data: (status, message, param) -> the finding kind they mean.
 
     match_http_error(status, body) -> HttpSignature | None    # the first row that matches
+    catalog_finding(answer) -> Finding | None   # for a kind whose catalog entry has a remedy
 
 Wording drifts between vLLM releases: a row's pattern matches a stable substring of the
 error's message (of the whole body when it holds no vLLM error), and its param, when given,
-must equal the error's. Adding a vLLM error is one row here and one in
+must equal the error's. Adding a vLLM error is one row here, its kind (finding_ids, catalog
+with a remedy: the completion check then reports it) and one row in
 tests/test_http_signatures.py.
 """
 
@@ -13,7 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from diagnostics.catalog import CATALOG
 from diagnostics.finding_ids import FindingId
+from diagnostics.findings import Finding, Severity
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.vllm_error import read_error
 
@@ -58,3 +62,24 @@ def kind_of(answer: HttpAnswer) -> FindingId | None:
     """The finding kind an answer's error means, if a signature knows it."""
     signature = match_http_error(answer.status, answer.body)
     return signature.finding_id if signature is not None else None
+
+
+# kinds no check words itself: reported from the catalog when an answer matches
+CATALOG_REPORTED: tuple[FindingId, ...] = tuple(
+    dict.fromkeys(s.finding_id for s in SIGNATURES if CATALOG[s.finding_id].remedy)
+)
+
+
+def catalog_finding(answer: HttpAnswer) -> Finding | None:
+    """The finding an answer's error means, when its kind's catalog entry holds the remedy."""
+    kind = kind_of(answer)
+    if kind is None or kind not in CATALOG_REPORTED:
+        return None
+    entry = CATALOG[kind]
+    return Finding(
+        kind,
+        Severity.FAIL,
+        f"{entry.title}: PicoClaw's request fails with {answer.status}",
+        evidence=f"{answer.method} {answer.url} -> {answer.status}: {answer.error_message()}"[:600],
+        remedy=entry.remedy,
+    )

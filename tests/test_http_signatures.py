@@ -8,8 +8,13 @@ import re
 import pytest
 
 from diagnostics import http_signatures
+from diagnostics.catalog import CATALOG
+from diagnostics.checks.picoclaw_request import check_completion
+from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.http_signatures import HttpSignature, match_http_error
+from diagnostics.options import DiagnoseOptions
+from diagnostics.probes.http import HttpAnswer, StreamTiming
 
 TOOL_CHOICE = (
     '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
@@ -52,6 +57,21 @@ ANSWERS = [
 def test_an_answer_means_its_kind(status: int | None, body: str, kind: FindingId | None) -> None:
     signature = match_http_error(status, body)
     assert (signature.finding_id if signature else None) is kind
+
+
+CATALOG_REPORTED = [p for p in ANSWERS if p.values[2] and CATALOG[p.values[2]].remedy]
+
+
+@pytest.mark.parametrize(("status", "body", "kind"), CATALOG_REPORTED)
+def test_a_kind_with_a_catalog_remedy_is_reported_by_the_completion_check(
+    status: int, body: str, kind: FindingId
+) -> None:
+    answer = HttpAnswer("POST", "http://h/v1/chat/completions", status, body)
+    options = DiagnoseOptions(api_base="http://h/v1", config_path=None)
+    facts = Facts.seeded(options, chat=answer, chat_stream=StreamTiming(answer))
+    (finding,) = check_completion(facts).findings
+    assert finding.id is kind and finding.remedy == CATALOG[kind].remedy
+    assert f"-> {status}: " in finding.evidence
 
 
 def test_a_row_with_a_param_matches_only_that_param(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from diagnostics.checks.base import Check, config_where, max_tokens_line, model_
 from diagnostics.facts import Facts, Target
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.http_signatures import kind_of
+from diagnostics.http_signatures import CATALOG_REPORTED, catalog_finding, kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.metrics import QUEUE_TIME
 from picoclaw_vllm.picoclaw import request as picoclaw_request
@@ -187,6 +187,9 @@ def check_completion(facts: Facts) -> Outcome:
                     "NAME | --journal UNIT) and restart vLLM",
                 )
             )
+        described = catalog_finding(answer)
+        if described is not None:
+            return Outcome.of(described)
     queued = _queued_timeout(facts, plain, stream.answer)
     if queued is not None:
         return Outcome.of(queued)
@@ -291,5 +294,6 @@ MODEL_AND_CONTEXT = (
 COMPLETION = (
     Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
           ("model", "api_base", "health", "tools"),
-          (FindingId.COMPLETION_FAILED, FindingId.ENGINE_DEAD, FindingId.SLOW_RESPONSES)),
+          (FindingId.COMPLETION_FAILED, FindingId.ENGINE_DEAD, FindingId.SLOW_RESPONSES,
+           *CATALOG_REPORTED)),
 )  # fmt: skip
