@@ -153,6 +153,15 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         "A 1-token chat completion sent exactly as PicoClaw sends it (streaming and not) fails.",
     ),
     CatalogEntry(
+        FindingId.CHAT_TEMPLATE_MISSING,
+        "Model has no chat template",
+        "vLLM answers PicoClaw's chat requests 400 'you must provide a chat template if the "
+        "tokenizer does not define one': a base model, and no --chat-template was given.",
+        "serve the model's chat/instruct variant (its tokenizer defines a chat template), or "
+        "restart vLLM with --chat-template FILE.jinja holding the model family's template (one "
+        "that renders tools: PicoClaw sends them)",
+    ),
+    CatalogEntry(
         FindingId.SLOW_RESPONSES,
         "Slow responses",
         "Time to first token or inter-token latency above the thresholds; the cause is read from "

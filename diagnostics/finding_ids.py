@@ -32,6 +32,7 @@ class FindingId(StrEnum):
     ILLEGAL_MEMORY_ACCESS = "illegal_memory_access"
     NCCL_ERROR = "nccl_error"
     COMPLETION_FAILED = "completion_failed"
+    CHAT_TEMPLATE_MISSING = "chat_template_missing"
     SLOW_RESPONSES = "slow_responses"
     CUDA_OOM = "cuda_oom"
     GPU_MEMORY_IN_USE = "gpu_memory_in_use"

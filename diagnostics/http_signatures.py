@@ -41,6 +41,8 @@ SIGNATURES: tuple[HttpSignature, ...] = (
          FindingId.TOOL_CHOICE_REJECTED),
     _row(500, r"EngineCore encountered an issue", None, FindingId.ENGINE_DEAD),
     _row(401, r"", None, FindingId.AUTH_FAILED),  # any 401: vLLM's is {"error": "Unauthorized"}
+    _row(400, r"must provide a chat template if the tokenizer does not define one", None,
+         FindingId.CHAT_TEMPLATE_MISSING),
 )  # fmt: skip
 
 

@@ -41,6 +41,10 @@ ANSWERS = [
                              "root cause.", "InternalServerError", 500),
                  FindingId.ENGINE_DEAD, id="engine-dead"),
     pytest.param(401, '{"error": "Unauthorized"}', FindingId.AUTH_FAILED, id="unauthorized"),
+    pytest.param(400, nested("As of transformers v4.44, default chat template is no longer "
+                             "allowed, so you must provide a chat template if the tokenizer "
+                             "does not define one. None", "BadRequestError", 400),
+                 FindingId.CHAT_TEMPLATE_MISSING, id="no-chat-template"),
     pytest.param(404, nested("The model `custom-model` does not exist.", "NotFoundError", 404,
                              "model"), None, id="unknown-model-judged-by-the-model-list"),
     pytest.param(400, nested("max_tokens=600 cannot be greater than max_model_len=512. Please "
