@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from diagnostics.catalog import CATALOG
+from diagnostics.catalog import CATALOG, entry
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Severity
 from diagnostics.probes.http import HttpAnswer
@@ -77,11 +77,11 @@ def catalog_finding(answer: HttpAnswer) -> Finding | None:
     kind = kind_of(answer)
     if kind is None or kind not in CATALOG_REPORTED:
         return None
-    entry = CATALOG[kind]
+    described = entry(kind)
     return Finding(
         kind,
         Severity.FAIL,
-        f"{entry.title}: PicoClaw's request fails with {answer.status}",
+        f"{described.title}: PicoClaw's request fails with {answer.status}",
         evidence=f"{answer.method} {answer.url} -> {answer.status}: {answer.error_message()}"[:600],
-        remedy=entry.remedy,
+        remedy=described.remedy,
     )
