@@ -145,6 +145,17 @@ class Facts:
         budget = options.deadline_s or default_budget(options.timeout_s)
         self.deadline = Deadline(budget, start=options.started_at)
 
+    @classmethod
+    def seeded(cls, options: DiagnoseOptions, **known: Any) -> Facts:
+        """Facts whose named probes are already answered (models=HttpAnswer(...),
+        latency=LatencySample(...), ...): those are never run. For tests and replays."""
+        unknown = sorted(name for name in known if not callable(getattr(cls, name, None)))
+        if unknown:
+            raise ValueError(f"Facts has no probe named {', '.join(unknown)}")
+        facts = cls(options)
+        facts._values.update(known)
+        return facts
+
     def _once(self, name: str, compute: Callable[[], T]) -> T:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from diagnostics.finding_ids import FindingId
+
 
 class Severity(StrEnum):
     FAIL = "fail"
@@ -21,7 +23,7 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    id: str
+    id: FindingId
     severity: Severity
     message: str
     evidence: str = ""
@@ -29,7 +31,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, str]:
         return {
-            "id": self.id,
+            "id": str(self.id),
             "severity": str(self.severity),
             "message": self.message,
             "evidence": self.evidence,

@@ -22,14 +22,25 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from diagnostics.finding_ids import FindingId
 from picoclaw_vllm.redact import redact
 
-LOG_ERROR = "log_error"
+LOG_ERROR = FindingId.LOG_ERROR
 
 
 @dataclass(frozen=True)
 class LogCause:
-    finding_id: str
+    finding_id: FindingId
+    line: str
+    line_number: int = 0
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """A line recording what happened to the server (MARKERS): a start, a death, a count."""
+
+    kind: str
     line: str
     line_number: int = 0
     detail: dict[str, str] = field(default_factory=dict)
@@ -37,7 +48,7 @@ class LogCause:
 
 @dataclass(frozen=True)
 class Signature:
-    finding_id: str
+    finding_id: FindingId
     pattern: re.Pattern[str]
     extract: Callable[[re.Match[str]], dict[str, str]] | None = None
 
@@ -47,7 +58,7 @@ class Signature:
         return {k: v for k, v in match.groupdict().items() if v is not None}
 
 
-def _sig(finding_id: str, pattern: str) -> Signature:
+def _sig(finding_id: FindingId, pattern: str) -> Signature:
     return Signature(finding_id, re.compile(pattern, re.IGNORECASE))
 
 
@@ -56,86 +67,90 @@ _NUM = r"[\d.]+"
 # Order matters only when two patterns match the same line: the more specific comes first.
 SIGNATURES: tuple[Signature, ...] = (
     _sig(
-        "gpu_memory_in_use",
+        FindingId.GPU_MEMORY_IN_USE,
         rf"Free memory on device (?P<device>\S+) \((?P<free_gib>{_NUM})/(?P<total_gib>{_NUM}) GiB\)"
         rf" on startup is less than desired GPU memory utilization"
         rf" \((?P<utilization>{_NUM}), (?P<desired_gib>{_NUM}) GiB\)",
     ),
     _sig(
-        "gpu_memory_in_use",
+        FindingId.GPU_MEMORY_IN_USE,
         rf"Available memory on node (?P<device>\S+) \((?P<free_gib>{_NUM})/(?P<total_gib>{_NUM})"
         rf" GiB\) on startup is less than desired CPU memory utilization"
         rf" \((?P<utilization>{_NUM}), (?P<desired_gib>{_NUM}) GiB\)",
     ),
     _sig(
-        "gpu_memory_in_use",
+        FindingId.GPU_MEMORY_IN_USE,
         r"(?:Free|Available) memory on (?:device|node) .* less than desired (?:GPU|CPU) memory",
     ),
     _sig(
-        "kv_cache_insufficient",
+        FindingId.KV_CACHE_INSUFFICIENT,
         rf"max seq len \((?P<max_seq_len>\d+)\), \((?P<needed_gib>{_NUM}) GiB KV cache is needed,"
         rf".*available KV cache memory \((?P<available_gib>{_NUM}) GiB\)"
         r"(?:.*estimated maximum model length is (?P<estimated_max_model_len>\d+))?",
     ),
     _sig(
-        "kv_cache_insufficient",
+        FindingId.KV_CACHE_INSUFFICIENT,
         r"max seq len \((?P<max_seq_len>\d+)\) is larger than the maximum number of tokens that"
         r" can be stored in KV cache \((?P<kv_cache_tokens>\d+)\)",
     ),
-    _sig("kv_cache_insufficient", r"No available memory for the cache blocks"),
+    _sig(FindingId.KV_CACHE_INSUFFICIENT, r"No available memory for the cache blocks"),
     _sig(
-        "cuda_oom",
+        FindingId.CUDA_OOM,
         rf"CUDA out of memory\.?(?: Tried to allocate (?P<tried_to_allocate>{_NUM} [KMGT]i?B))?"
         rf"(?:.*total capacity of (?P<total_capacity>{_NUM} [KMGT]i?B))?"
         rf"(?:.*of which (?P<free>{_NUM} [KMGT]i?B) is free)?",
     ),
-    _sig("cuda_oom", r"\bOutOfMemoryError\b"),
+    _sig(FindingId.CUDA_OOM, r"\bOutOfMemoryError\b"),
     _sig(
-        "tensor_parallel_invalid",
+        FindingId.TENSOR_PARALLEL_INVALID,
         r"Total number of attention heads \((?P<heads>\d+)\) must be divisible by tensor"
         r" parallel size \((?P<tensor_parallel_size>\d+)\)",
     ),
     _sig(
-        "tensor_parallel_invalid",
+        FindingId.TENSOR_PARALLEL_INVALID,
         r"World size \((?P<world_size>\d+)\) is larger than the number of available GPUs"
         r" \((?P<gpus>\d+)\)",
     ),
     _sig(
-        "tensor_parallel_invalid",
+        FindingId.TENSOR_PARALLEL_INVALID,
         r"Not enough allowed NUMA nodes to bind threads of (?P<workers>\d+) local CPUWorkers",
     ),
-    _sig("shm_too_small", r"NCCL WARN Error while creating shared memory segment"),
-    _sig("shm_too_small", r"\bBus error\b"),
-    _sig("shm_too_small", r"ncclSystemError|NCCL error.*unhandled system error"),
+    _sig(FindingId.SHM_TOO_SMALL, r"NCCL WARN Error while creating shared memory segment"),
+    _sig(FindingId.SHM_TOO_SMALL, r"\bBus error\b"),
+    _sig(FindingId.SHM_TOO_SMALL, r"ncclSystemError|NCCL error.*unhandled system error"),
     _sig(
-        "hf_gated",
+        FindingId.HF_GATED,
         r"Cannot access gated repo for url \S*?://[^/\s]+/(?P<repo>[^/\s]+/[^/\s]+)",
     ),
-    _sig("hf_gated", r"Access to model (?P<repo>\S+?) is restricted"),
-    _sig("hf_gated", r"\bGatedRepoError\b"),
+    _sig(FindingId.HF_GATED, r"Access to model (?P<repo>\S+?) is restricted"),
+    _sig(FindingId.HF_GATED, r"\bGatedRepoError\b"),
     _sig(
-        "hf_repo_not_found",
+        FindingId.HF_REPO_NOT_FOUND,
         r"Invalid repository ID or local directory specified: '(?P<repo>[^']+)'",
     ),
-    _sig("hf_repo_not_found", r"RepositoryNotFoundError|Repository Not Found for url"),
-    _sig("hf_repo_not_found", r"Invalid username or password"),
-    _sig("no_kernel_image", r"no kernel image is available for execution on the device"),
-    _sig("port_in_use", r"bind on address \('?[^,]*'?, (?P<port>\d+)\).*address already in use"),
-    _sig("port_in_use", r"Address already in use"),
+    _sig(FindingId.HF_REPO_NOT_FOUND, r"RepositoryNotFoundError|Repository Not Found for url"),
+    _sig(FindingId.HF_REPO_NOT_FOUND, r"Invalid username or password"),
+    _sig(FindingId.NO_KERNEL_IMAGE, r"no kernel image is available for execution on the device"),
     _sig(
-        "tool_parser_invalid",
+        FindingId.PORT_IN_USE,
+        r"bind on address \('?[^,]*'?, (?P<port>\d+)\).*address already in use",
+    ),
+    _sig(FindingId.PORT_IN_USE, r"Address already in use"),
+    _sig(
+        FindingId.TOOL_PARSER_INVALID,
         r"--tool-call-parser (?P<parser>\S+) cannot be used with the tokenizer of"
         r" '(?P<model>[^']+)'"
         r"(?:: \w+ could not locate the (?:bot )?token '(?P<token>[^']+)')?",
     ),
     _sig(
-        "tool_parser_invalid", r"ToolParser could not locate the (?:bot )?token '(?P<token>[^']+)"
+        FindingId.TOOL_PARSER_INVALID,
+        r"ToolParser could not locate the (?:bot )?token '(?P<token>[^']+)",
     ),
-    _sig("tool_parser_invalid", r"invalid tool call parser: (?P<parser>[^\s(]+)"),
-    _sig("tool_parser_invalid", r"--enable-auto-tool-choice requires --tool-call-parser"),
-    _sig("illegal_memory_access", r"an illegal memory access was encountered"),
+    _sig(FindingId.TOOL_PARSER_INVALID, r"invalid tool call parser: (?P<parser>[^\s(]+)"),
+    _sig(FindingId.TOOL_PARSER_INVALID, r"--enable-auto-tool-choice requires --tool-call-parser"),
+    _sig(FindingId.ILLEGAL_MEMORY_ACCESS, r"an illegal memory access was encountered"),
     _sig(
-        "nccl_error",
+        FindingId.NCCL_ERROR,
         r"Watchdog caught collective operation timeout|NCCL (?:error|timeout)"
         r"|ProcessGroupNCCL.*time(?:d )?out|nccl\w*Error",
     ),
@@ -231,14 +246,14 @@ def exception_of_line(raw: str, number: int) -> LogCause | None:
     return None
 
 
-def marker_of_line(raw: str, number: int) -> LogCause | None:
-    """The life event the line records (MARKERS), as a LogCause whose id is the kind."""
+def marker_of_line(raw: str, number: int) -> LogEvent | None:
+    """The life event the line records (MARKERS)."""
     line = _ANSI.sub("", raw)
     for kind, pattern in MARKERS:
         match = pattern.search(line)
         if match:
             detail = {k: v for k, v in match.groupdict().items() if v is not None}
-            return LogCause(kind, _clean(raw), number, detail)
+            return LogEvent(kind, _clean(raw), number, detail)
     return None
 
 

@@ -41,6 +41,7 @@ from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
 from diagnostics.deadline import DeadlineExceeded
 from diagnostics.facts import Facts, Target
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity, Status
 from diagnostics.options import DiagnoseOptions
 from diagnostics.picoclaw_config import ConfigProblem
@@ -87,7 +88,7 @@ class CheckResult:
             "status": str(self.status),
             "skip_reason": self.outcome.skipped,
             "duration_s": round(self.duration_s, 3),
-            "finding_ids": [f.id for f in self.outcome.findings],
+            "finding_ids": [str(f.id) for f in self.outcome.findings],
             "notes": [redact(n) for n in self.outcome.notes],
         }
 
@@ -104,7 +105,7 @@ class Diagnosis:
     def findings(self) -> list[Finding]:
         return [f for r in self.results for f in r.outcome.findings]
 
-    def finding_ids(self) -> list[str]:
+    def finding_ids(self) -> list[FindingId]:
         return [f.id for f in self.findings]
 
     def count(self, status: Status) -> int:
@@ -118,7 +119,7 @@ class Diagnosis:
         return Status.PASS
 
     def exit_code(self, strict: bool = False) -> int:
-        if "config_invalid" in self.finding_ids():
+        if FindingId.CONFIG_INVALID in self.finding_ids():
             return 2
         if self.status == Status.FAIL or (strict and self.status == Status.WARN):
             return 1
@@ -242,7 +243,7 @@ def _judge(check: Check, facts: Facts, start: float) -> CheckResult:
     except Exception as e:  # a crashing check is a result, never a traceback
         outcome = Outcome.of(
             Finding(
-                "check_crashed",
+                FindingId.CHECK_CRASHED,
                 Severity.FAIL,
                 f"check '{check.name}' crashed: {type(e).__name__}: {redact(str(e))[:200]}",
                 evidence=f"{type(e).__name__} in {check.run.__module__}.{check.run.__name__}",

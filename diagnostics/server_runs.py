@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from diagnostics.finding_ids import FindingId
 from diagnostics.log_scan import LogScan, scan_file, scan_stream, scan_text
 from diagnostics.log_signatures import (
     LogCause,
+    LogEvent,
     cause_of_line,
     exception_of_line,
     marker_of_line,
@@ -41,14 +43,14 @@ class Start:
     number: int
     line: int  # 0: the log begins after this start
     engine_pid: str | None = None
-    ready: LogCause | None = None
-    death: LogCause | None = None
-    startup_failed: LogCause | None = None
-    shutdown: LogCause | None = None
+    ready: LogEvent | None = None
+    death: LogEvent | None = None
+    startup_failed: LogEvent | None = None
+    shutdown: LogEvent | None = None
     first_causes: list[LogCause] = field(default_factory=list)
     last_causes: deque[LogCause] = field(default_factory=lambda: deque(maxlen=KEPT))
     counts: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, LogCause] = field(default_factory=dict)
+    examples: dict[str, LogEvent] = field(default_factory=dict)
     last_line: int = 0
 
     def add_cause(self, cause: LogCause) -> None:
@@ -74,13 +76,13 @@ class Start:
         return "running" if self.ready is not None else "starting"
 
     def known_causes(self) -> list[LogCause]:
-        return [c for c in self.causes() if c.finding_id != "log_error"]
+        return [c for c in self.causes() if c.finding_id != FindingId.LOG_ERROR]
 
     def startup_cause(self) -> LogCause | None:
         """The first known failure of the start-up, else its first exception."""
         limit = self.ready.line_number if self.ready else None
         causes = [c for c in self.causes() if limit is None or c.line_number < limit]
-        known = [c for c in causes if c.finding_id != "log_error"]
+        known = [c for c in causes if c.finding_id != FindingId.LOG_ERROR]
         return merged_root(known) or (causes[0] if causes else None)
 
     def death_cause(self) -> LogCause | None:
@@ -91,7 +93,7 @@ class Start:
         end = self.death.line_number + CAUSE_AFTER_DEATH_LINES
         window = [c for c in self.causes() if begin < c.line_number <= end]
         before = [c for c in window if c.line_number <= self.death.line_number]
-        known = [c for c in window if c.finding_id != "log_error"]
+        known = [c for c in window if c.finding_id != FindingId.LOG_ERROR]
         if known:
             before_known = [c for c in known if c.line_number <= self.death.line_number]
             return before_known[-1] if before_known else known[0]
@@ -139,7 +141,7 @@ class _Builder:
         marker = marker_of_line(raw, number)
         if marker is not None:
             self.marker(marker, number)
-            if marker.finding_id not in COUNTED:
+            if marker.kind not in COUNTED:
                 return
         cause = cause_of_line(raw, number) or exception_of_line(raw, number)
         if cause is not None:
@@ -147,8 +149,8 @@ class _Builder:
         elif marker is None and len(self.quiet) < _QUIET_CACHE_MAX:
             self.quiet.add(shape)
 
-    def marker(self, event: LogCause, number: int) -> None:
-        kind = event.finding_id
+    def marker(self, event: LogEvent, number: int) -> None:
+        kind = event.kind
         if kind == "start":
             last = self.starts[-1] if self.starts else None
             if last is None or last.ready is not None or number - last.line > SAME_START_LINES:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from diagnostics.catalog import CATALOG
-from diagnostics.checks.server_log import EXPLAIN, finding_for
+from diagnostics.checks.server_log import finding_for
+from diagnostics.log_explanations import EXPLAIN
 from diagnostics.log_signatures import SIGNATURES, all_causes, root_cause
 
 LOGS = Path(__file__).parent / "data" / "diagnose" / "logs"

@@ -15,6 +15,7 @@ from diagnostics import render_console, render_json
 from diagnostics.catalog import CATALOG
 from diagnostics.checks.base import Check
 from diagnostics.facts import Target
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.picoclaw_config import PicoclawConfig
 from diagnostics.runner import CHECKS, CheckResult, Diagnosis
@@ -41,7 +42,7 @@ def sample() -> Diagnosis:
         results=[
             CheckResult(conn, Outcome.ok("GET /v1/models -> 200")),
             CheckResult(auth, Outcome.of(Finding(
-                "auth_failed", Severity.FAIL,
+                FindingId.AUTH_FAILED, Severity.FAIL,
                 "the server rejects the key PicoClaw sends (wrong key, from config)",
                 evidence=f"GET http://gpu-box:8000/v1/models -> 401 (key {SECRET})",
                 remedy='~/.picoclaw/config.json: "providers": {"vllm": {"api_key": "<key>"}}',
@@ -109,10 +110,10 @@ def test_exit_codes() -> None:
     assert d.exit_code() == 1
     d.results = [d.results[0], d.results[2]]
     assert d.exit_code() == 0 and d.exit_code(strict=True) == 0
-    warn = Outcome.of(Finding("fallback_missing", Severity.WARN, "m", "e", "r"))
+    warn = Outcome.of(Finding(FindingId.FALLBACK_MISSING, Severity.WARN, "m", "e", "r"))
     d.results.append(CheckResult(Check("fallbacks", "Fallbacks", "PicoClaw config", _noop), warn))
     assert d.exit_code() == 0 and d.exit_code(strict=True) == 1
-    bad = Outcome.of(Finding("config_invalid", Severity.FAIL, "m", "e", "r"))
+    bad = Outcome.of(Finding(FindingId.CONFIG_INVALID, Severity.FAIL, "m", "e", "r"))
     d.results.append(CheckResult(Check("config", "PicoClaw config", "PicoClaw config", _noop), bad))
     assert d.exit_code() == 2
 

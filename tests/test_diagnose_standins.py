@@ -281,13 +281,13 @@ def test_options_api_is_usable_without_the_cli() -> None:
     assert diagnosis.to_json_dict()["target"]["model"] == "tiny-llama"
 
 
-def test_picoclaw_request_rejected_is_completion_failed(
+def test_picoclaw_request_rejected_for_no_chat_template_is_chat_template_missing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with http_standin(no_chat_template) as base:
         rc, doc = run_json(capsys, "--api-base", f"{base}/v1", "--model", "tiny-llama",
                            "--check", "completion")  # fmt: skip
-    finding = next(f for f in doc["findings"] if f["id"] == "completion_failed")
+    finding = next(f for f in doc["findings"] if f["id"] == "chat_template_missing")
     assert "400" in finding["message"] and "chat template" in finding["evidence"]
     assert rc == 1
 

@@ -74,9 +74,7 @@ def seeded(sample: LatencySample, gpu_util: float = 20.0) -> Facts:
     gpu = {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81559,
            "memory_used_mib": 70000, "utilization_gpu_percent": gpu_util}  # fmt: skip
     reading = {"gpus": [gpu]}
-    facts = Facts(DiagnoseOptions(gpu_reader=RecordedReader(reading)))
-    facts._values["latency"] = sample
-    return facts
+    return Facts.seeded(DiagnoseOptions(gpu_reader=RecordedReader(reading)), latency=sample)
 
 
 def stream(ttft: float, itl: float) -> StreamTiming:
@@ -144,10 +142,8 @@ def test_fast_enough_passes() -> None:
 
 def test_no_model_configured_names_the_served_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICOCLAW_HOME", "/nonexistent")
-    facts = Facts(DiagnoseOptions(api_base="http://127.0.0.1:9/v1"))
-    facts._values["models"] = HttpAnswer(
-        "GET", "u", 200, '{"data": [{"id": "tiny-llama", "max_model_len": 1024}]}'
-    )
+    models = HttpAnswer("GET", "u", 200, '{"data": [{"id": "tiny-llama", "max_model_len": 1024}]}')
+    facts = Facts.seeded(DiagnoseOptions(api_base="http://127.0.0.1:9/v1"), models=models)
     (finding,) = check_model(facts).findings
     assert finding.id == "model_not_found" and "no model configured" in finding.message
     assert '"model": "vllm/tiny-llama"' in finding.remedy
@@ -162,18 +158,18 @@ def test_no_model_configured_names_the_served_one(monkeypatch: pytest.MonkeyPatc
     ],
 )
 def test_api_base_fix_is_exact(api_base: str, fixed: str) -> None:
-    facts = Facts(DiagnoseOptions(api_base=api_base, config_path=None))
-    facts._values["models"] = facts._values["models_v1"] = HttpAnswer("GET", "u", 404)
+    not_found = HttpAnswer("GET", "u", 404)
+    options = DiagnoseOptions(api_base=api_base, config_path=None)
+    facts = Facts.seeded(options, models=not_found, models_v1=not_found)
     (finding,) = check_api_base(facts).findings
     assert f'"api_base": "{fixed}"' in finding.remedy
 
 
 def test_html_404_page_is_not_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICOCLAW_HOME", "/nonexistent")
-    facts = Facts(DiagnoseOptions(api_base="http://h/v1"))
     page = HttpAnswer("GET", "http://h/v1/models", 404, "<html><body>404</body></html>",
                       "text/html")  # fmt: skip
-    facts._values["models"] = facts._values["health"] = page
+    facts = Facts.seeded(DiagnoseOptions(api_base="http://h/v1"), models=page, health=page)
     (finding,) = check_connection(facts).findings
     assert finding.id == "unexpected_answer" and "HTML page" in finding.message
 
@@ -182,15 +178,15 @@ def test_html_404_page_is_not_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_answer_later_than_the_timeout_in_a_full_queue_is_slowness(late: bool) -> None:
     """On a starved machine the client's 1 s timer can fire only after the answer came: an
     answer past the timeout counts as no answer in time (seeded answers, as measured in CI)."""
-    facts = Facts(DiagnoseOptions(api_base="http://127.0.0.1:9/v1", timeout_s=1.0,
-                                  config_path=None))  # fmt: skip
     body = '{"choices": [{"message": {"content": "x"}}]}'
     elapsed = 16.4 if late else 0.2
-    facts._values["chat"] = HttpAnswer("POST", "u", 200, body, elapsed_s=elapsed)
-    facts._values["chat_stream"] = StreamTiming(HttpAnswer("POST", "u", 200, elapsed_s=0.3),
-                                                0.2, [], 1)  # fmt: skip
-    facts._values["metrics_before"] = metrics.parse(
-        'vllm:num_requests_waiting{engine="0"} 6.0\nvllm:num_requests_running{engine="0"} 2.0\n'
+    facts = Facts.seeded(
+        DiagnoseOptions(api_base="http://127.0.0.1:9/v1", timeout_s=1.0, config_path=None),
+        chat=HttpAnswer("POST", "u", 200, body, elapsed_s=elapsed),
+        chat_stream=StreamTiming(HttpAnswer("POST", "u", 200, elapsed_s=0.3), 0.2, [], 1),
+        metrics_before=metrics.parse(
+            'vllm:num_requests_waiting{engine="0"} 6.0\nvllm:num_requests_running{engine="0"} 2.0\n'
+        ),
     )
     findings = check_completion(facts).findings
     if late:
@@ -199,3 +195,8 @@ def test_an_answer_later_than_the_timeout_in_a_full_queue_is_slowness(late: bool
         assert "answered only after 16.4 s" in finding.evidence
     else:
         assert findings == []
+
+
+def test_seeding_a_probe_that_does_not_exist_fails() -> None:
+    with pytest.raises(ValueError, match="modles"):
+        Facts.seeded(DiagnoseOptions(), modles=HttpAnswer("GET", "u", 200))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diagnostics.facts import Facts, Target
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Outcome
 from diagnostics.picoclaw_config import default_path
 
@@ -19,7 +20,7 @@ class Check:
     group: str
     run: CheckFn
     requires: tuple[str, ...] = ()
-    finding_ids: tuple[str, ...] = ()
+    finding_ids: tuple[FindingId, ...] = ()
 
 
 def config_where(target: Target) -> str:

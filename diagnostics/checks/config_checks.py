@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.picoclaw_config import ConfigProblem
 
@@ -14,7 +15,7 @@ def check_config(facts: Facts) -> Outcome:
         where = f"{config.path}:{config.line}:{config.column}"
         return Outcome.of(
             Finding(
-                "config_invalid",
+                FindingId.CONFIG_INVALID,
                 Severity.FAIL,
                 f"PicoClaw cannot read its config: {config.message}",
                 evidence=f"{where}: {config.message}",
@@ -27,7 +28,7 @@ def check_config(facts: Facts) -> Outcome:
         return Outcome.of(
             *(
                 Finding(
-                    "config_ignored",
+                    FindingId.CONFIG_IGNORED,
                     Severity.WARN,
                     warning,
                     evidence=f"{config.path}: {warning}",
@@ -55,7 +56,7 @@ def check_fallbacks(facts: Facts) -> Outcome:
     if not fallbacks:
         return Outcome.of(
             Finding(
-                "fallback_missing",
+                FindingId.FALLBACK_MISSING,
                 Severity.WARN,
                 "no model_fallbacks: when vLLM is down PicoClaw has nowhere else to go",
                 evidence=f"{where}: agents.defaults.model_fallbacks is empty or absent",
@@ -70,7 +71,7 @@ def check_fallbacks(facts: Facts) -> Outcome:
         providers = sorted({f.provider or "?" for f in keyless})
         return Outcome.of(
             Finding(
-                "fallback_missing",
+                FindingId.FALLBACK_MISSING,
                 Severity.WARN,
                 f"fallback without an API key: {names}",
                 evidence=f"{where}: no api_key for provider(s) {', '.join(providers)}",
@@ -83,9 +84,9 @@ def check_fallbacks(facts: Facts) -> Outcome:
 
 CHECKS = (
     Check("config", "PicoClaw config", "PicoClaw config", check_config, (),
-          ("config_invalid", "config_ignored")),
+          (FindingId.CONFIG_INVALID, FindingId.CONFIG_IGNORED)),
     Check(
         "fallbacks", "Fallback models", "PicoClaw config", check_fallbacks, ("config",),
-        ("fallback_missing",),
+        (FindingId.FALLBACK_MISSING,),
     ),
 )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from diagnostics import model_size
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.nvml import Gpu, other_processes
 from diagnostics.remedies import OOM_REMEDY
@@ -35,7 +36,7 @@ def check_gpu_memory(facts: Facts) -> Outcome:
         fits = max(0.05, gpu.free_mib / gpu.total_mib - 0.05)
         findings.append(
             Finding(
-                "gpu_memory_in_use",
+                FindingId.GPU_MEMORY_IN_USE,
                 Severity.WARN,
                 f"GPU {gpu.index}: other processes hold {_gib(sum(p.used_mib for p in others))} "
                 f"GiB; vLLM at --gpu-memory-utilization {util} will not start",
@@ -79,7 +80,7 @@ def check_memory_fit(facts: Facts) -> Outcome:
         remedy = remedy.replace("(e.g. 4096)", f"(at most {fits} fits)")
     return Outcome.of(
         Finding(
-            "cuda_oom",
+            FindingId.CUDA_OOM,
             Severity.FAIL,
             "predicted CUDA out of memory: "
             + ("the weights alone do not fit" if size.weights_gib > budget else
@@ -107,6 +108,8 @@ def _model_size(facts: Facts) -> tuple[model_size.ModelSize | None, int | None]:
 
 
 CHECKS = (
-    Check("gpu_memory", "GPU memory free", "GPU", check_gpu_memory, (), ("gpu_memory_in_use",)),
-    Check("memory_fit", "Model fits the GPU", "GPU", check_memory_fit, (), ("cuda_oom",)),
+    Check(
+        "gpu_memory", "GPU memory free", "GPU", check_gpu_memory, (), (FindingId.GPU_MEMORY_IN_USE,)
+    ),
+    Check("memory_fit", "Model fits the GPU", "GPU", check_memory_fit, (), (FindingId.CUDA_OOM,)),
 )

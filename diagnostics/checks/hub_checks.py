@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from diagnostics.checks.base import Check
-from diagnostics.checks.server_log import EXPLAIN
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.log_explanations import EXPLAIN
 
 
 def check_hub(facts: Facts) -> Outcome:
@@ -22,7 +23,7 @@ def check_hub(facts: Facts) -> Outcome:
     if answer.state == "unreachable":
         return Outcome.of(
             Finding(
-                "hf_hub_unreachable",
+                FindingId.HF_HUB_UNREACHABLE,
                 Severity.INFO,
                 "the Hugging Face Hub could not be reached; repo access not checked",
                 evidence=f"{where}: {answer.detail}",
@@ -33,7 +34,7 @@ def check_hub(facts: Facts) -> Outcome:
     if answer.state == "token_rejected":
         return Outcome.of(
             Finding(
-                "hf_token_rejected",
+                FindingId.HF_TOKEN_REJECTED,
                 Severity.FAIL,
                 "the Hugging Face Hub rejects the token (HF_TOKEN or the saved login): "
                 "vLLM cannot download the model with it",
@@ -43,19 +44,22 @@ def check_hub(facts: Facts) -> Outcome:
             )
         )
     if answer.state in ("gated_no_token", "gated_no_access"):
-        message, remedy = EXPLAIN["hf_gated"]({"repo": answer.repo})
+        message, remedy = EXPLAIN[FindingId.HF_GATED]({"repo": answer.repo})
         if answer.state == "gated_no_token":
             message = f"{answer.repo} is gated and no Hugging Face token is set"
         return Outcome.of(
-            Finding("hf_gated", Severity.FAIL, message, f"{where}: {answer.detail}", remedy)
+            Finding(FindingId.HF_GATED, Severity.FAIL, message, f"{where}: {answer.detail}", remedy)
         )
-    message, remedy = EXPLAIN["hf_repo_not_found"]({"repo": answer.repo})
+    message, remedy = EXPLAIN[FindingId.HF_REPO_NOT_FOUND]({"repo": answer.repo})
     return Outcome.of(
-        Finding("hf_repo_not_found", Severity.FAIL, message, f"{where}: {answer.detail}", remedy)
+        Finding(
+            FindingId.HF_REPO_NOT_FOUND, Severity.FAIL, message, f"{where}: {answer.detail}", remedy
+        )
     )
 
 
 CHECKS = (
     Check("hub", "Hugging Face repo", "Hugging Face", check_hub, (),
-          ("hf_gated", "hf_repo_not_found", "hf_token_rejected", "hf_hub_unreachable")),
+          (FindingId.HF_GATED, FindingId.HF_REPO_NOT_FOUND, FindingId.HF_TOKEN_REJECTED,
+           FindingId.HF_HUB_UNREACHABLE)),
 )  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, LatencySample
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.metrics import QUEUE_TIME, Metrics
 
@@ -146,7 +147,7 @@ def check_latency(facts: Facts) -> Outcome:
         what.append(f"ITL {_ms(itl)} > {_ms(options.itl_threshold_s)}")
     return Outcome.of(
         Finding(
-            "slow_responses",
+            FindingId.SLOW_RESPONSES,
             Severity.WARN,
             f"slow responses ({'; '.join(what)}); cause: {causes[0][0]}",
             evidence="; ".join([notes[0], *(c for c, _ in causes), budget]),
@@ -162,5 +163,5 @@ def _ms(seconds: float | None) -> str:
 
 CHECKS = (
     Check("latency", "Response speed", "Performance", check_latency, ("completion",),
-          ("slow_responses",)),
+          (FindingId.SLOW_RESPONSES,)),
 )  # fmt: skip

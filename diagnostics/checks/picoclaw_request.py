@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where, max_tokens_line, model_line
 from diagnostics.facts import Facts, Target
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import CATALOG_REPORTED, catalog_finding, kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.metrics import QUEUE_TIME
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
-ENGINE_DEAD_TEXT = "EngineCore encountered an issue"
 # queueing explains a timed-out probe when requests waited this share of --timeout on average
 QUEUE_SHARE_OF_TIMEOUT = 0.5
 
@@ -23,7 +24,7 @@ def check_model(facts: Facts) -> Outcome:
     if t.provider not in (None, "vllm") and t.model_configured:
         return Outcome.of(
             Finding(
-                "model_not_found",
+                FindingId.MODEL_NOT_FOUND,
                 Severity.FAIL,
                 f"PicoClaw routes {t.model_configured!r} to provider {t.provider!r}, not vLLM",
                 evidence=f"first path segment {t.model_configured.split('/')[0]!r} names a "
@@ -36,7 +37,7 @@ def check_model(facts: Facts) -> Outcome:
     if not t.model:
         return Outcome.of(
             Finding(
-                "model_not_found",
+                FindingId.MODEL_NOT_FOUND,
                 Severity.FAIL,
                 "no model configured: PicoClaw has no model name to send",
                 evidence=f"{config_where(t)}: agents.defaults.model(_name) absent; "
@@ -50,7 +51,7 @@ def check_model(facts: Facts) -> Outcome:
         evidence += f"; {chat.describe()}"
     return Outcome.of(
         Finding(
-            "model_not_found",
+            FindingId.MODEL_NOT_FOUND,
             Severity.FAIL,
             f"the server does not serve {t.model!r}",
             evidence=evidence,
@@ -79,7 +80,7 @@ def check_context(facts: Facts) -> Outcome:
         if answer.ok:
             return Outcome.of(
                 Finding(
-                    "context_overflow",
+                    FindingId.CONTEXT_OVERFLOW,
                     Severity.WARN,
                     f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}, yet "
                     "the server accepted it: answers are cut where the context ends",
@@ -90,7 +91,7 @@ def check_context(facts: Facts) -> Outcome:
             )
         return Outcome.of(
             Finding(
-                "context_overflow",
+                FindingId.CONTEXT_OVERFLOW,
                 Severity.FAIL,
                 f"{where} {t.max_tokens} exceeds the server's max_model_len {limit}{also}: "
                 "vLLM answers every PicoClaw request 400",
@@ -113,7 +114,7 @@ def check_context(facts: Facts) -> Outcome:
     if prompt >= limit:
         return Outcome.of(
             Finding(
-                "context_overflow",
+                FindingId.CONTEXT_OVERFLOW,
                 Severity.FAIL,
                 f"{first}, more than max_model_len {limit}: vLLM answers every PicoClaw "
                 "request 400",
@@ -140,7 +141,7 @@ def check_context(facts: Facts) -> Outcome:
     if per and iterations is not None and iterations < MIN_HEADROOM_ITERATIONS:
         return Outcome.of(
             Finding(
-                "context_headroom",
+                FindingId.CONTEXT_HEADROOM,
                 Severity.WARN,
                 f"room for only about {iterations} agent iterations: every iteration resends "
                 f"the growing history, and the one past {limit} tokens fails with 400",
@@ -171,18 +172,14 @@ def _round_up(tokens: int) -> int:
     return -(-tokens // 1024) * 1024
 
 
-def _engine_dead(answer: HttpAnswer) -> bool:
-    return answer.status == 500 and ENGINE_DEAD_TEXT in answer.body
-
-
 def check_completion(facts: Facts) -> Outcome:
     plain = facts.chat()
     stream = facts.chat_stream()
     for answer in (plain, stream.answer):
-        if _engine_dead(answer):
+        if kind_of(answer) is FindingId.ENGINE_DEAD:
             return Outcome.of(
                 Finding(
-                    "engine_dead",
+                    FindingId.ENGINE_DEAD,
                     Severity.FAIL,
                     "vLLM's engine crashed: requests fail with 500 EngineCore error",
                     evidence=answer.describe(),
@@ -190,6 +187,9 @@ def check_completion(facts: Facts) -> Outcome:
                     "NAME | --journal UNIT) and restart vLLM",
                 )
             )
+        described = catalog_finding(answer)
+        if described is not None:
+            return Outcome.of(described)
     queued = _queued_timeout(facts, plain, stream.answer)
     if queued is not None:
         return Outcome.of(queued)
@@ -203,7 +203,7 @@ def check_completion(facts: Facts) -> Outcome:
             message = stream.answer.describe()
         findings.append(
             Finding(
-                "completion_failed",
+                FindingId.COMPLETION_FAILED,
                 Severity.FAIL,
                 "a PicoClaw-shaped streaming request fails",
                 evidence=message,
@@ -258,7 +258,7 @@ def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
         )
     t = facts.target()
     return Finding(
-        "slow_responses",
+        FindingId.SLOW_RESPONSES,
         Severity.WARN,
         f"no answer within {timeout:g} s: {'; '.join(queue)}",
         evidence=f"{late[0]}; the probe waited {waited:.1f} s; /metrics (before the probes and "
@@ -275,7 +275,7 @@ def _failed(kind: str, answer: HttpAnswer) -> Finding:
     else:
         evidence = f"{answer.method} {answer.url} -> {answer.status}: {answer.error_message()}"
     return Finding(
-        "completion_failed",
+        FindingId.COMPLETION_FAILED,
         Severity.FAIL,
         f"a PicoClaw-shaped {kind} request fails"
         + (f" with {answer.status}" if answer.status else ""),
@@ -287,12 +287,13 @@ def _failed(kind: str, answer: HttpAnswer) -> Finding:
 
 
 MODEL_AND_CONTEXT = (
-    Check("model", "Model name", "Requests", check_model, ("auth",), ("model_not_found",)),
+    Check("model", "Model name", "Requests", check_model, ("auth",), (FindingId.MODEL_NOT_FOUND,)),
     Check("context", "PicoClaw's prompt vs context", "Requests", check_context, ("model",),
-          ("context_overflow", "context_headroom")),
+          (FindingId.CONTEXT_OVERFLOW, FindingId.CONTEXT_HEADROOM)),
 )  # fmt: skip
 COMPLETION = (
     Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
           ("model", "api_base", "health", "tools"),
-          ("completion_failed", "engine_dead", "slow_responses")),
+          (FindingId.COMPLETION_FAILED, FindingId.ENGINE_DEAD, FindingId.SLOW_RESPONSES,
+           *CATALOG_REPORTED)),
 )  # fmt: skip

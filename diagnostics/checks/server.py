@@ -6,7 +6,9 @@ from urllib.parse import urlsplit
 
 from diagnostics.checks.base import Check, config_where, key_line
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.processes import VllmProcess
 from diagnostics.server_runs import ServerLog, read_server_log
@@ -74,7 +76,7 @@ def suggested_api_base(api_base: str) -> str:
 def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
     if answer.redirect:
         return Finding(
-            "unexpected_answer",
+            FindingId.UNEXPECTED_ANSWER,
             Severity.FAIL,
             f"{answer.url} redirects ({answer.status}) to {answer.location or 'nowhere'}: "
             "PicoClaw's POST to /chat/completions does not survive a redirect",
@@ -87,7 +89,7 @@ def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
     data = answer.json()
     if answer.status in (502, 503, 504) and (answer.is_html or data is None):
         return Finding(
-            "unexpected_answer",
+            FindingId.UNEXPECTED_ANSWER,
             Severity.FAIL,
             f"a proxy answers {answer.status} instead of vLLM: the vLLM behind it is down",
             evidence=answer.describe(),
@@ -96,7 +98,7 @@ def _unexpected(answer: HttpAnswer, api_base: str) -> Finding | None:
     if answer.is_html or (answer.ok and not isinstance(data, dict)):
         kind = "an HTML page" if answer.is_html else "a body that is not JSON"
         return Finding(
-            "unexpected_answer",
+            FindingId.UNEXPECTED_ANSWER,
             Severity.FAIL,
             f"{answer.url} answers {answer.status} with {kind}: not vLLM's API",
             evidence=answer.describe(),
@@ -126,7 +128,7 @@ def check_connection(facts: Facts) -> Outcome:
     remedy = _CONNECTION_REMEDY.get(failure.kind, "check the address in api_base")
     return Outcome.of(
         Finding(
-            "connection_refused",
+            FindingId.CONNECTION_REFUSED,
             Severity.FAIL,
             f"cannot reach vLLM at {t.api_base}: {KIND_LABELS.get(failure.kind, failure.kind)}",
             evidence=failed.describe(),
@@ -169,7 +171,7 @@ def _not_listening(facts: Facts, proc: VllmProcess, port: int, refused: str) -> 
         return Outcome(
             findings=[
                 Finding(
-                    "connection_refused",
+                    FindingId.CONNECTION_REFUSED,
                     Severity.WARN,
                     f"vLLM is still starting: pid {proc.pid} has run for {age:.0f} s and does "
                     f"not listen on port {port} yet ({confirmed})",
@@ -193,7 +195,7 @@ def _not_listening(facts: Facts, proc: VllmProcess, port: int, refused: str) -> 
         remedy = f"check the port it listens on (ss -ltnp | grep {proc.pid}); restart it"
     return Outcome.of(
         Finding(
-            "connection_refused",
+            FindingId.CONNECTION_REFUSED,
             Severity.FAIL,
             f"vLLM pid {proc.pid} does not listen on port {port}: {why}",
             evidence=evidence,
@@ -215,7 +217,7 @@ def check_api_base(facts: Facts) -> Outcome:
         evidence += f"{models_v1.url} -> {models_v1.status}"
     return Outcome.of(
         Finding(
-            "api_base_path",
+            FindingId.API_BASE_PATH,
             Severity.FAIL,
             "api_base does not end in /v1: every PicoClaw request will 404",
             evidence=evidence,
@@ -229,7 +231,7 @@ def check_health(facts: Facts) -> Outcome:
     if health.status in (500, 503):
         return Outcome.of(
             Finding(
-                "engine_dead",
+                FindingId.ENGINE_DEAD,
                 Severity.FAIL,
                 f"/health answers {health.status}: vLLM's engine is dead or draining",
                 evidence=health.describe(),
@@ -243,13 +245,13 @@ def check_health(facts: Facts) -> Outcome:
 def check_auth(facts: Facts) -> Outcome:
     t = facts.target()
     answer = facts.models_v1() if facts.models().status == 404 else facts.models()
-    if answer.status != 401:
+    if kind_of(answer) is not FindingId.AUTH_FAILED:
         note = "server accepts the request" + (" (no key needed)" if not t.api_key else "")
         return Outcome.ok(f"{answer.describe()[:160]}", note)
     if t.api_key:
         return Outcome.of(
             Finding(
-                "auth_failed",
+                FindingId.AUTH_FAILED,
                 Severity.FAIL,
                 f"the server rejects the key PicoClaw sends (wrong key, from {t.key_source})",
                 evidence=f"{answer.describe()} (Authorization: Bearer *** was sent)",
@@ -260,7 +262,7 @@ def check_auth(facts: Facts) -> Outcome:
     if facts.client.sends_basic_auth:
         return Outcome.of(
             Finding(
-                "auth_failed",
+                FindingId.AUTH_FAILED,
                 Severity.FAIL,
                 "the server rejects the user:password in api_base (sent as Basic auth)",
                 evidence=f"{answer.describe()} (Authorization: Basic *** from api_base's "
@@ -270,7 +272,7 @@ def check_auth(facts: Facts) -> Outcome:
         )
     return Outcome.of(
         Finding(
-            "auth_failed",
+            FindingId.AUTH_FAILED,
             Severity.FAIL,
             "the server requires an API key and PicoClaw sends none",
             evidence=f"{answer.describe()} (no Authorization header sent)",
@@ -284,7 +286,7 @@ def check_leftovers(facts: Facts) -> Outcome:
     found = facts.leftovers()
     findings = [
         Finding(
-            "leftover_server",
+            FindingId.LEFTOVER_SERVER,
             Severity.WARN,
             f"a vLLM server left running by a killed picoclaw-vllm: pid {left.pid}",
             evidence=left.describe(),
@@ -298,9 +300,12 @@ def check_leftovers(facts: Facts) -> Outcome:
 
 CHECKS = (
     Check("connection", "Server reachable", "Server", check_connection, ("config",),
-          ("connection_refused", "unexpected_answer")),
-    Check("api_base", "api_base path", "Server", check_api_base, ("config",), ("api_base_path",)),
-    Check("health", "Engine health", "Server", check_health, ("connection",), ("engine_dead",)),
-    Check("auth", "API key", "Server", check_auth, ("connection",), ("auth_failed",)),
-    Check("leftovers", "Leftover servers", "Server", check_leftovers, (), ("leftover_server",)),
+          (FindingId.CONNECTION_REFUSED, FindingId.UNEXPECTED_ANSWER)),
+    Check("api_base", "api_base path", "Server", check_api_base, ("config",),
+          (FindingId.API_BASE_PATH,)),
+    Check("health", "Engine health", "Server", check_health, ("connection",),
+          (FindingId.ENGINE_DEAD,)),
+    Check("auth", "API key", "Server", check_auth, ("connection",), (FindingId.AUTH_FAILED,)),
+    Check("leftovers", "Leftover servers", "Server", check_leftovers, (),
+          (FindingId.LEFTOVER_SERVER,)),
 )  # fmt: skip

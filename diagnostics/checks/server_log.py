@@ -9,22 +9,18 @@ is reported too when the server was started again since.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
-from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.log_signatures import LogCause
+from diagnostics.log_explanations import EXPLAIN, RUNTIME_REMEDY
+from diagnostics.log_signatures import LogCause, LogEvent
 from diagnostics.probes.nvml import other_processes
 from diagnostics.remedies import (
     HOST_RAM_REMEDY,
-    ILLEGAL_ACCESS_REMEDY,
-    NCCL_REMEDY,
-    OOM_REMEDY,
     RESTART_REMEDY,
-    RUNTIME_OOM_REMEDY,
     SIGNAL_REMEDY,
 )
 from diagnostics.server_runs import ServerLog, Start
@@ -32,158 +28,8 @@ from diagnostics.server_runs import ServerLog, Start
 PREEMPTIONS_WARN = 2
 
 
-def _f(detail: dict[str, str], key: str) -> float | None:
-    try:
-        return float(detail[key])
-    except (KeyError, ValueError):
-        return None
-
-
-def _memory_in_use(d: dict[str, str]) -> tuple[str, str]:
-    free, total = _f(d, "free_gib"), _f(d, "total_gib")
-    cpu = d.get("device", "").isdigit()
-    fits = f"{max(0.05, free / total - 0.05):.2f}" if free and total else "a lower value"
-    if cpu:
-        return (
-            f"vLLM wants {d.get('utilization', '?')} of NUMA node {d.get('device')}'s memory "
-            f"({d.get('desired_gib', '?')} GiB) but only {free} of {total} GiB is available",
-            f"on the CPU backend --gpu-memory-utilization is the share of the node's memory: "
-            f"use --gpu-memory-utilization {fits} or free memory (stop other processes)",
-        )
-    return (
-        f"only {free} of {total} GiB free on {d.get('device', 'the GPU')}, vLLM wants "
-        f"{d.get('utilization', '?')} ({d.get('desired_gib', '?')} GiB): another process "
-        "holds GPU memory",
-        f"stop the other GPU processes (nvidia-smi), or --gpu-memory-utilization {fits}, "
-        "or another GPU (CUDA_VISIBLE_DEVICES / docker --gpus '\"device=N\"')",
-    )
-
-
-def _kv(d: dict[str, str]) -> tuple[str, str]:
-    est = d.get("estimated_max_model_len")
-    if est:
-        return (
-            f"max-model-len {d.get('max_seq_len')} needs {d.get('needed_gib')} GiB of KV cache, "
-            f"{d.get('available_gib')} GiB available; vLLM estimates {est} tokens would fit",
-            f"--max-model-len {est}, or raise --gpu-memory-utilization, or "
-            "--tensor-parallel-size 2",
-        )
-    return (
-        "the memory left after the weights cannot hold the KV cache for --max-model-len",
-        "lower --max-model-len, raise --gpu-memory-utilization, or use a smaller model / more "
-        "GPUs (--tensor-parallel-size)",
-    )
-
-
-def _tp(d: dict[str, str]) -> tuple[str, str]:
-    if "heads" in d:
-        heads, tp = int(d["heads"]), d.get("tensor_parallel_size", "?")
-        ok = [str(n) for n in (1, 2, 4, 8) if heads % n == 0]
-        return (
-            f"{heads} attention heads are not divisible by --tensor-parallel-size {tp}",
-            f"--tensor-parallel-size {' or '.join(ok)} (must divide {heads})",
-        )
-    if "gpus" in d:
-        return (
-            f"--tensor-parallel-size {d.get('world_size')} but only {d['gpus']} GPU(s) visible",
-            f"--tensor-parallel-size {d['gpus']} (or expose more GPUs: docker --gpus all, "
-            "CUDA_VISIBLE_DEVICES)",
-        )
-    return (
-        f"{d.get('workers', 'several')} CPU workers cannot be bound to NUMA nodes",
-        'set VLLM_CPU_OMP_THREADS_BIND="0|1" (one core range per worker) or use '
-        "--tensor-parallel-size 1",
-    )
-
-
-def _hf_gated(d: dict[str, str]) -> tuple[str, str]:
-    repo = d.get("repo", "<repo>")
-    return (
-        f"the model repo {repo} is gated: this token has no access (or no token)",
-        f"huggingface-cli login (or export HF_TOKEN=hf_...), request access at "
-        f"https://huggingface.co/{repo}; Docker: docker run -e HF_TOKEN ...",
-    )
-
-
-def _hf_missing(d: dict[str, str]) -> tuple[str, str]:
-    repo = d.get("repo", "the model id")
-    return (
-        f"{repo} is neither a Hugging Face repo this token can see nor a local directory",
-        "check the spelling of --model (org/name) or the local path; for a private repo set "
-        "HF_TOKEN with read access (huggingface-cli login)",
-    )
-
-
-def _tool_parser(d: dict[str, str]) -> tuple[str, str]:
-    model = d.get("model")
-    advice = tool_parsers.parser_advice(model)
-    flags = " ".join(tool_parsers.tool_flags(model))
-    if "token" in d:
-        parser = f"--tool-call-parser {d['parser']}" if "parser" in d else "the tool-call parser"
-        return (
-            f"{parser} needs the token {d['token']!r}, which this model's tokenizer lacks: "
-            "the parser is for another model family, and vLLM does not start",
-            f"start vLLM with {flags} ({advice})",
-        )
-    if "parser" in d:
-        return (
-            f"vLLM knows no tool-call parser named {d['parser']!r}",
-            f"start vLLM with {flags} ({advice}); the log lists every parser name",
-        )
-    return (
-        "--enable-auto-tool-choice was given without --tool-call-parser",
-        f"start vLLM with {flags} ({advice})",
-    )
-
-
-EXPLAIN: dict[str, Callable[[dict[str, str]], tuple[str, str]]] = {
-    "cuda_oom": lambda d: (
-        "CUDA out of memory" + (f" (tried to allocate {d['tried_to_allocate']})" if
-                                "tried_to_allocate" in d else ""),
-        OOM_REMEDY,
-    ),
-    "gpu_memory_in_use": _memory_in_use,
-    "kv_cache_insufficient": _kv,
-    "tensor_parallel_invalid": _tp,
-    "shm_too_small": lambda d: (
-        "NCCL could not use shared memory (/dev/shm too small): Docker without --ipc=host",
-        "docker run --ipc=host ... (or --shm-size=16g)",
-    ),
-    "hf_gated": _hf_gated,
-    "hf_repo_not_found": _hf_missing,
-    "no_kernel_image": lambda d: (
-        "this vLLM/PyTorch build has no kernels for this GPU's architecture",
-        "install a vLLM build for this GPU (pip install -U vllm, or a newer "
-        "vllm/vllm-openai image); compare nvidia-smi with torch.cuda.get_arch_list()",
-    ),
-    "port_in_use": lambda d: (
-        "the port vLLM wants is taken by another process",
-        "find it with ss -ltnp 'sport = :PORT'; stop it, or start vLLM with --port OTHER and "
-        "update api_base",
-    ),
-    "tool_parser_invalid": _tool_parser,
-    "illegal_memory_access": lambda d: (
-        "CUDA error: an illegal memory access was encountered (a GPU kernel crashed)",
-        ILLEGAL_ACCESS_REMEDY,
-    ),
-    "nccl_error": lambda d: ("an NCCL collective between GPUs failed or timed out", NCCL_REMEDY),
-    "log_error": lambda d: (
-        f"vLLM failed with {d.get('exception', 'an error')} (no known signature)",
-        "read the log around this line: the first exception is the cause",
-    ),
-}  # fmt: skip
-
-
-RUNTIME_REMEDY = {
-    "cuda_oom": RUNTIME_OOM_REMEDY,
-    "nccl_error": NCCL_REMEDY,
-    "illegal_memory_access": ILLEGAL_ACCESS_REMEDY,
-    "log_error": RESTART_REMEDY,
-}
-
-
-def quote(source: str, cause: LogCause) -> str:
-    return f"{source} line {cause.line_number}: {cause.line.strip()[:400]}"
+def quote(source: str, at: LogCause | LogEvent) -> str:
+    return f"{source} line {at.line_number}: {at.line.strip()[:400]}"
 
 
 def finding_for(cause: LogCause, source: str = "log", where: str = "") -> Finding:
@@ -206,7 +52,7 @@ def check_server_log(facts: Facts) -> Outcome:
     if log.scan.nothing_read or log.newest is None:
         return Outcome.of(
             Finding(
-                "log_unreadable",
+                FindingId.LOG_UNREADABLE,
                 Severity.WARN,
                 f"the server log {source} was not read: {coverage}",
                 evidence=f"{source}: {log.scan.bytes_read} bytes, {log.scan.line_count} lines",
@@ -264,7 +110,7 @@ def _judge(facts: Facts, log: ServerLog, start: Start, total: int) -> list[Findi
             assert event is not None
             return [
                 Finding(
-                    "engine_dead",
+                    FindingId.ENGINE_DEAD,
                     Severity.FAIL,
                     f"the engine died during start-up with no error of its own ({where})",
                     evidence=quote(source, event),
@@ -272,13 +118,13 @@ def _judge(facts: Facts, log: ServerLog, start: Start, total: int) -> list[Findi
                 )
             ]
         finding = finding_for(cause, source, f"start-up of {where}")
-        if cause.finding_id == "gpu_memory_in_use":
+        if cause.finding_id == FindingId.GPU_MEMORY_IN_USE:
             finding = _with_gpu_holders(facts, finding)
         return [finding]
     if outcome == "stopped" and start.shutdown is not None:
         return [
             Finding(
-                "server_stopped",
+                FindingId.SERVER_STOPPED,
                 Severity.WARN,
                 f"the log ends with the server shutting down ({where}): it is not running",
                 evidence=quote(source, start.shutdown),
@@ -296,7 +142,7 @@ def _death(facts: Facts, source: str, start: Start, where: str) -> list[Finding]
     evidence = quote(source, death)
     cause = start.death_cause()
     findings = []
-    if cause is not None and cause.finding_id == "log_error":
+    if cause is not None and cause.finding_id == FindingId.LOG_ERROR:
         exception = cause.detail.get("exception", "an exception")
         message = f"the engine died at run time after a Python exception ({exception}) in the "
         message += f"engine / model runner ({ran})"
@@ -318,13 +164,13 @@ def _death(facts: Facts, source: str, start: Start, where: str) -> list[Finding]
             message = f"the kernel's OOM killer killed the engine ({ran}): host RAM ran out"
             remedy = HOST_RAM_REMEDY
             findings.append(
-                Finding("oom_killed", Severity.FAIL,
+                Finding(FindingId.OOM_KILLED, Severity.FAIL,
                         "the kernel's OOM killer killed vLLM's engine: the host ran out of RAM",
                         evidence=killed, remedy=HOST_RAM_REMEDY)
             )  # fmt: skip
         else:
             evidence += f"; {_kernel_note(facts, start)}"
-    findings.insert(0, Finding("engine_dead", Severity.FAIL, message, evidence, remedy))
+    findings.insert(0, Finding(FindingId.ENGINE_DEAD, Severity.FAIL, message, evidence, remedy))
     return findings
 
 
@@ -353,7 +199,7 @@ def _counted(start: Start, total: int, source: str) -> list[Finding]:
         ex = start.examples["requests_aborted"]
         why = "because the engine died" if start.death else "with an engine error"
         found.append(
-            Finding("requests_aborted", Severity.WARN,
+            Finding(FindingId.REQUESTS_ABORTED, Severity.WARN,
                     f"{n['requests_aborted']} request(s) failed {why} ({where})",
                     evidence=f"first: {quote(source, ex)}",
                     remedy="their clients got errors (500 or a broken stream): retry them once "
@@ -362,7 +208,7 @@ def _counted(start: Start, total: int, source: str) -> list[Finding]:
     if n["preemption"] >= PREEMPTIONS_WARN:
         ex = start.examples["preemption"]
         found.append(
-            Finding("preemptions", Severity.WARN,
+            Finding(FindingId.PREEMPTIONS, Severity.WARN,
                     f"{n['preemption']} preemption warnings: the KV cache ran full and requests "
                     f"were evicted and recomputed ({where})",
                     evidence=f"first: {quote(source, ex)}",
@@ -373,7 +219,7 @@ def _counted(start: Start, total: int, source: str) -> list[Finding]:
         ex = start.examples["context_rejected"]
         limit = ex.detail.get("max_model_len", "its max_model_len")
         found.append(
-            Finding("context_rejected", Severity.WARN,
+            Finding(FindingId.CONTEXT_REJECTED, Severity.WARN,
                     f"{n['context_rejected']} request(s) rejected as longer than the model's "
                     f"context ({limit} tokens) ({where})",
                     evidence=f"first: {quote(source, ex)}",
@@ -395,13 +241,13 @@ def _earlier_death(log: ServerLog, total: int) -> Finding | None:
         what = "died at run time" if start.outcome == "died" else "failed to start"
         named = f" after {cause.finding_id}" if cause else " (killed by a signal)"
         return Finding(
-            "engine_dead",
+            FindingId.ENGINE_DEAD,
             Severity.WARN,
             f"an earlier start {what}{named}: {start.where(total)}; the newest start "
             f"(line {log.starts[-1].line}) runs",
             evidence=quote(log.scan.source, event),
             remedy="if it dies again, read the lines before its death: "
-            + RUNTIME_REMEDY.get(cause.finding_id if cause else "", SIGNAL_REMEDY),
+            + (RUNTIME_REMEDY.get(cause.finding_id, SIGNAL_REMEDY) if cause else SIGNAL_REMEDY),
         )
     return None
 
@@ -423,7 +269,8 @@ def _with_gpu_holders(facts: Facts, finding: Finding) -> Finding:
 
 
 FINDING_IDS = (
-    *EXPLAIN, "engine_dead", "oom_killed", "requests_aborted", "preemptions", "context_rejected",
-    "server_stopped", "log_unreadable",
+    *EXPLAIN, FindingId.ENGINE_DEAD, FindingId.OOM_KILLED, FindingId.REQUESTS_ABORTED,
+    FindingId.PREEMPTIONS, FindingId.CONTEXT_REJECTED, FindingId.SERVER_STOPPED,
+    FindingId.LOG_UNREADABLE,
 )  # fmt: skip
 CHECKS = (Check("server_log", "Server log", "Server log", check_server_log, (), FINDING_IDS),)

@@ -9,13 +9,12 @@ from typing import Any
 from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
+from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
+from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
-# vLLM 0.32: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to
-# be set' (also for tools without tool_choice); older releases word it alike.
-TOOL_CHOICE_REJECTED = re.compile(r"enable-auto-tool-choice|tool[-_ ]call[-_ ]parser", re.I)
 # What a model writes for a tool call when no fitting parser turns it into tool_calls.
 RAW_MARKUP = re.compile(
     r"<tool_call>|\[TOOL_CALLS\]|<\|python_tag\|>|<function=|<\|tool_call|<tool_calls>"
@@ -32,7 +31,7 @@ def model_for_parser(facts: Facts) -> str | None:
 
 
 def rejects_tools(answer: HttpAnswer) -> bool:
-    return answer.status == 400 and bool(TOOL_CHOICE_REJECTED.search(answer.error_message()))
+    return kind_of(answer) is FindingId.TOOL_CHOICE_REJECTED
 
 
 def _sent(facts: Facts, answer: HttpAnswer, choice: str = '"auto"') -> str:
@@ -55,7 +54,7 @@ def check_tools(facts: Facts) -> Outcome:
     if rejects_tools(answer):
         return Outcome.of(
             Finding(
-                "tool_choice_rejected",
+                FindingId.TOOL_CHOICE_REJECTED,
                 Severity.FAIL,
                 'vLLM rejects PicoClaw\'s tools: every request with tool_choice "auto" fails '
                 "with 400, so PicoClaw's agent gets no answer",
@@ -101,7 +100,7 @@ def check_tool_call(facts: Facts) -> Outcome:
     if not answer.ok:
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"a forced call of PicoClaw's {tool!r} tool fails",
                 evidence=f"{_sent(facts, answer, choice)} -> {answer.status}: "
@@ -124,7 +123,7 @@ def check_tool_call(facts: Facts) -> Outcome:
             why = "the answer has no tool_calls"
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"tool calls come back as text ({why}): PicoClaw would never run the tool",
                 evidence=f"{sent} -> finish_reason {finish!r}, tool_calls none, content "
@@ -136,7 +135,7 @@ def check_tool_call(facts: Facts) -> Outcome:
     if problems:
         return Outcome.of(
             Finding(
-                "tool_call_unparsed",
+                FindingId.TOOL_CALL_UNPARSED,
                 Severity.FAIL,
                 f"the forced tool call comes back malformed: {problems[0]}",
                 evidence=f"{sent} -> tool_calls {json.dumps(calls)[:300]}",
@@ -152,7 +151,7 @@ def check_tool_call(facts: Facts) -> Outcome:
 
 CHECKS = (
     Check("tools", "PicoClaw's tools accepted", "Requests", check_tools, ("model",),
-          ("tool_choice_rejected",)),
+          (FindingId.TOOL_CHOICE_REJECTED,)),
     Check("tool_call", "Tool calls parsed", "Requests", check_tool_call, ("tools", "completion"),
-          ("tool_call_unparsed",)),
+          (FindingId.TOOL_CALL_UNPARSED,)),
 )  # fmt: skip

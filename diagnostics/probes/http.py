@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from diagnostics.deadline import Deadline
+from diagnostics.probes.vllm_error import read_error
 from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
@@ -75,15 +76,9 @@ class HttpAnswer:
         )
 
     def error_message(self) -> str:
-        """vLLM's error text: nested `{"error": {"message"}}`, flat `{"error": "..."}`, or raw."""
-        data = self.json()
-        if isinstance(data, dict):
-            err = data.get("error", data.get("message"))
-            if isinstance(err, dict):
-                return str(err.get("message", err))
-            if err is not None:
-                return str(err)
-        return self.excerpt
+        """vLLM's error text (see vllm_error), else the body's excerpt."""
+        error = read_error(self.body)
+        return error.message if error is not None else self.excerpt
 
     def describe(self) -> str:
         if self.failure is not None:
