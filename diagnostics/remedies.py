@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-OOM_REMEDY = (
-    "1. use a smaller (or quantized) model; 2. reduce --gpu-memory-utilization "
-    "(e.g. 0.85) to leave headroom; 3. reduce --max-model-len (e.g. 4096); "
-    "4. use several GPUs with --tensor-parallel-size 2"
+
+def oom_remedy(max_model_len: str = "e.g. 4096") -> str:
+    """The start-up CUDA OOM remedy; `max_model_len` says what context would fit, when known."""
+    return (
+        "1. use a smaller (or quantized) model; 2. reduce --gpu-memory-utilization "
+        f"(e.g. 0.85) to leave headroom; 3. reduce --max-model-len ({max_model_len}); "
+        "4. use several GPUs with --tensor-parallel-size 2"
+    )
+
+
+OOM_REMEDY = oom_remedy()
+ENGINE_DEAD_REMEDY = (
+    "read the server log for the first exception (picoclaw-vllm diagnose --log FILE | "
+    "--docker NAME | --journal UNIT) and restart vLLM"
 )
 RUNTIME_OOM_REMEDY = (
     "the KV cache and activations of a full batch did not fit: lower --max-num-seqs or "

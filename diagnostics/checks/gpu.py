@@ -8,7 +8,7 @@ from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.nvml import Gpu, other_processes
-from diagnostics.remedies import OOM_REMEDY
+from diagnostics.remedies import oom_remedy
 
 GIB_PER_MIB = 1 / 1024
 
@@ -75,9 +75,7 @@ def check_memory_fit(facts: Facts) -> Outcome:
     if needed <= budget:
         return Outcome.ok(detail)
     fits = size.max_tokens_within(budget)
-    remedy = OOM_REMEDY
-    if fits >= 1024:
-        remedy = remedy.replace("(e.g. 4096)", f"(at most {fits} fits)")
+    remedy = oom_remedy(f"at most {fits} fits") if fits >= 1024 else oom_remedy()
     return Outcome.of(
         Finding(
             FindingId.CUDA_OOM,

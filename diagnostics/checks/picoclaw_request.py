@@ -9,6 +9,7 @@ from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import CATALOG_REPORTED, catalog_finding, kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.metrics import QUEUE_TIME
+from diagnostics.remedies import ENGINE_DEAD_REMEDY
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
 # queueing explains a timed-out probe when requests waited this share of --timeout on average
@@ -183,8 +184,7 @@ def check_completion(facts: Facts) -> Outcome:
                     Severity.FAIL,
                     "vLLM's engine crashed: requests fail with 500 EngineCore error",
                     evidence=answer.describe(),
-                    remedy="find the cause in the server log (diagnose --log FILE | --docker "
-                    "NAME | --journal UNIT) and restart vLLM",
+                    remedy=ENGINE_DEAD_REMEDY,
                 )
             )
         described = catalog_finding(answer)

@@ -11,6 +11,7 @@ from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.processes import VllmProcess
+from diagnostics.remedies import ENGINE_DEAD_REMEDY
 from diagnostics.server_runs import ServerLog, read_server_log
 
 KIND_LABELS = {
@@ -235,8 +236,7 @@ def check_health(facts: Facts) -> Outcome:
                 Severity.FAIL,
                 f"/health answers {health.status}: vLLM's engine is dead or draining",
                 evidence=health.describe(),
-                remedy="read the server log for the first exception (picoclaw-vllm diagnose "
-                "--log FILE | --docker NAME | --journal UNIT) and restart vLLM",
+                remedy=ENGINE_DEAD_REMEDY,
             )
         )
     return Outcome.ok(health.describe(), "200 alone does not prove readiness (see completion)")
