@@ -220,7 +220,7 @@ class Facts:
 
     def models_v1(self) -> HttpAnswer:
         """GET {root}/v1/models: where the models are when api_base lacks /v1."""
-        if urls.path_of(self.client.api_base).rstrip("/").endswith("/v1"):
+        if urls.ends_in_v1(self.client.api_base):
             return self.models()
         return self._once(
             "models_v1",

@@ -28,6 +28,7 @@ from loadtests.record_sinks import RecordSink
 from loadtests.records import RequestRecord
 from loadtests.request_builder import RequestSpec, api_path, encoded_body, headers
 from loadtests.request_quota import RequestQuota
+from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.redact import register_secret
 from picoclaw_vllm.vllm_api.measurement import RequestOutcome
@@ -38,8 +39,8 @@ class LoadSetupError(RuntimeError):
 
 
 def server_root(host: str) -> str:
-    root = host.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
+    """The host without PicoClaw's /v1: where /v1/models and /metrics are found."""
+    return urls.without_v1(host)
 
 
 def first_model(client: httpx.Client, root: str, api_key: str | None) -> str:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from picoclaw_vllm import urls
+
 Endpoint = Literal["chat", "completions"]
 ENDPOINTS: tuple[Endpoint, ...] = ("chat", "completions")
 
@@ -30,7 +32,7 @@ class RequestSpec:
 
 def api_path(host: str, endpoint: Endpoint) -> str:
     """The request path; a host that already ends in /v1 (PicoClaw's api_base) is accepted."""
-    prefix = "" if host.rstrip("/").endswith("/v1") else "/v1"
+    prefix = "" if urls.ends_in_v1(host) else "/v1"
     return f"{prefix}/chat/completions" if endpoint == "chat" else f"{prefix}/completions"
 
 

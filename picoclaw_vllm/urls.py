@@ -44,13 +44,28 @@ def join(base: str, suffix: str) -> str:
     )
 
 
+def ends_in_v1(base: str) -> bool:
+    """Whether the base's path ends in /v1 (PicoClaw's api_base does)."""
+    return path_of(base).rstrip("/").endswith("/v1")
+
+
+def without_v1(base: str) -> str:
+    """The base without a trailing /v1 (and slash); a base without one is returned as is."""
+    if not ends_in_v1(base):
+        return base.rstrip("/")
+    if "://" not in base:
+        return base.rstrip("/")[: -len("/v1")]
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/")[: -len("/v1")]
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
 def root(base: str) -> str:
     """Where /health, /metrics and /version live: base without its /v1, else the host root."""
     if "://" not in base:
-        return base[: -len("/v1")] if base.endswith("/v1") else base
+        return without_v1(base)
     parts = urlsplit(base)
-    path = parts.path.rstrip("/")
-    path = path[: -len("/v1")] if path.endswith("/v1") else ""
+    path = parts.path.rstrip("/")[: -len("/v1")] if ends_in_v1(base) else ""
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
