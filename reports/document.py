@@ -2,7 +2,7 @@
 
 Every renderer (HTML, Markdown, JUnit) reads this document and nothing else, so every number a
 reader sees is also in the JSON. Manifest and doctor keys are read defensively: what is absent
-shows as None ("unknown"), never as an error.
+shows as None ("unknown"), never as an error. Its types: reports/document_types.py.
 
     schema, generated_at, tool {name, version}, platform {python, system, machine}
     run                 name, load modes, steps measured/total, measured window and warm-up per
