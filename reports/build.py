@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from picoclaw_vllm.errors import UsageError
 from reports.document import build_document
+from reports.document_types import ReportDocument
 from reports.gates import Gates
 from reports.render_html import render_html
 from reports.render_json import render_json
@@ -35,7 +35,7 @@ from reports.render_junit import render_junit
 from reports.render_markdown import render_markdown
 from reports.run_data import load_run, scrub
 
-FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+FORMATS: dict[str, tuple[str, Callable[[ReportDocument], str]]] = {
     "html": ("report.html", render_html),
     "md": ("report.md", render_markdown),
     "json": ("report.json", render_json),
@@ -49,7 +49,7 @@ DEFAULT_OUT = "report"  # inside the run dir
 class ReportResult:
     paths: dict[str, Path]
     passed: bool
-    document: dict[str, Any]
+    document: ReportDocument
     problems: tuple[str, ...] = ()  # what is wrong with the run's data, in plain words
 
     @property
@@ -58,7 +58,7 @@ class ReportResult:
 
     @property
     def headline(self) -> str:
-        return str(self.document["verdict"]["headline"])
+        return self.document["verdict"]["headline"]
 
 
 def build_report(
@@ -92,7 +92,7 @@ def build_report(
         paths[fmt] = path
     return ReportResult(
         paths,
-        bool(document["verdict"]["passed"]),
+        document["verdict"]["passed"],
         document,
         tuple(scrub(p, run.secrets) for p in run.problems),
     )

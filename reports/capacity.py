@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
 
+from reports.document_types import CapacityEntry
 from reports.gates import Gates, StepCheck
 from reports.steps import Step
 from reports.verdict import judge_step
@@ -48,7 +48,7 @@ class SettingCapacity:
     broken: list[StepCheck] = field(default_factory=list)
     runs_out_first: list[Shortage] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> CapacityEntry:
         return {
             "setting_id": self.setting_id,
             "label": self.label,

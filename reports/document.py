@@ -2,7 +2,7 @@
 
 Every renderer (HTML, Markdown, JUnit) reads this document and nothing else, so every number a
 reader sees is also in the JSON. Manifest and doctor keys are read defensively: what is absent
-shows as None ("unknown"), never as an error.
+shows as None ("unknown"), never as an error. Its types: reports/document_types.py.
 
     schema, generated_at, tool {name, version}, platform {python, system, machine}
     run                 name, load modes, steps measured/total, measured window and warm-up per
@@ -37,17 +37,28 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from picoclaw_vllm import __version__
+from reports.document_types import (
+    DoctorCheck,
+    DoctorFinding,
+    DoctorSection,
+    FailedSetting,
+    Fingerprint,
+    ReportDocument,
+    RunInfo,
+    SettingEntry,
+    StepEntry,
+)
 from reports.formatting import failure_text
 from reports.gates import Gates
 from reports.recommend import recommend
 from reports.run_data import RunData
 from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step, steps_from_results
-from reports.verdict import FAIL, SKIP, evaluate, judge_step
+from reports.verdict import FAIL, SKIP, GateResult, evaluate, judge_step
+from sweeps.run_layout import DoctorJson, ManifestJson
 
 REPORT_SCHEMA = "picoclaw-vllm/report/v1"
 
@@ -82,7 +93,7 @@ METRIC_DEFINITIONS = {
 }
 
 
-def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -> dict[str, Any]:
+def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -> ReportDocument:
     steps = steps_from_results(run.results, run.samples)
     data_problems = run.invalid + (
         [f"{len(run.missing_steps)} planned step(s) have no result"] if run.missing_steps else []
@@ -115,9 +126,9 @@ def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -
         },
         "gates": {
             "config": gates.as_dict(),
-            "results": [asdict(g) for g in gate_results],
+            "results": [g.as_json() for g in gate_results],
         },
-        "recommendation": asdict(rec),
+        "recommendation": rec.as_json(),
         "doctor": doctor_section(run.doctor),
         "steps": [_step_json(s, gates) for s in steps],
         "failed_settings": _failed_settings(steps, run.log_excerpts),
@@ -126,8 +137,8 @@ def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -
 
 
 def fingerprint(
-    manifest: dict[str, Any], doctor: dict[str, Any] | None, steps: Sequence[Step]
-) -> dict[str, Any]:
+    manifest: ManifestJson, doctor: DoctorJson | None, steps: Sequence[Step]
+) -> Fingerprint:
     doc = doctor or {}
     config = _dict(manifest.get("config"))
     settings = _settings(manifest, steps)
@@ -206,7 +217,7 @@ def _agent_workload(config: dict[str, Any]) -> str:
     )
 
 
-def _date(manifest: dict[str, Any]) -> str | None:
+def _date(manifest: ManifestJson) -> str | None:
     created = manifest.get("created_unix")
     if isinstance(created, int | float):
         return datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds")
@@ -235,10 +246,10 @@ def _first_command(value: Any) -> str | None:
     return _command(value)
 
 
-def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
+def doctor_section(doctor: DoctorJson | None) -> DoctorSection:
     if doctor is None:
         return {"present": False, "checks": [], "findings": [], "counts": {}}
-    checks = [
+    checks: list[DoctorCheck] = [
         {
             "id": c.get("id") or c.get("name"),
             "title": c.get("title"),
@@ -251,8 +262,14 @@ def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
     for check in checks:
         status = str(check["status"] or "unknown")
         counts[status] = counts.get(status, 0) + 1
-    findings = [
-        {k: f.get(k) for k in ("id", "severity", "message", "evidence", "remedy")}
+    findings: list[DoctorFinding] = [
+        {
+            "id": f.get("id"),
+            "severity": f.get("severity"),
+            "message": f.get("message"),
+            "evidence": f.get("evidence"),
+            "remedy": f.get("remedy"),
+        }
         for f in doctor.get("findings") or []
         if isinstance(f, dict)
     ]
@@ -266,7 +283,7 @@ def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
         "started_at": doctor.get("started_at"),
         "tool_version": _pick(doctor, "tool_version", "tool.version"),
         "vllm_version": _pick(doctor, "vllm_version", "vllm.version"),
-        "target": {k: target.get(k) for k in ("api_base", "model")}
+        "target": {"api_base": target.get("api_base"), "model": target.get("model")}
         if isinstance(target, dict)
         else None,
         "checks": checks,
@@ -275,14 +292,13 @@ def doctor_section(doctor: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _step_json(step: Step, gates: Gates) -> dict[str, Any]:
-    data = step.as_json()
+def _step_json(step: Step, gates: Gates) -> StepEntry:
     checks = judge_step(step, gates) if step.ok else []
-    data["gates_missed"] = [c.gate_id for c in checks if not c.passed] if step.ok else None
-    return data
+    missed = [c.gate_id for c in checks if not c.passed] if step.ok else None
+    return {**step.as_json(), "gates_missed": missed}
 
 
-def _run_info(run: RunData, ok_steps: Sequence[Step]) -> dict[str, Any]:
+def _run_info(run: RunData, ok_steps: Sequence[Step]) -> RunInfo:
     durations = [d for s in ok_steps if (d := s.number("duration_s")) is not None]
     warmups = {w for s in ok_steps if (w := s.number("warmup_s")) is not None}
     modes = sorted({s.load_mode for s in ok_steps})
@@ -300,21 +316,21 @@ def _run_info(run: RunData, ok_steps: Sequence[Step]) -> dict[str, Any]:
     }
 
 
-def _headline(passed: bool, failing: Sequence[Any], gates: Gates) -> str:
+def _headline(passed: bool, failing: Sequence[GateResult], gates: Gates) -> str:
     if passed:
         return f"PASS: every gate is met at {gates.target_label}."
     names = ", ".join(g.title for g in failing)
     return f"FAIL: {len(failing)} gate(s) not met at {gates.target_label}: {names}."
 
 
-def _settings(manifest: dict[str, Any], steps: Sequence[Step]) -> list[dict[str, Any]]:
+def _settings(manifest: ManifestJson, steps: Sequence[Step]) -> list[SettingEntry]:
     declared = manifest.get("settings")
     if isinstance(declared, list):  # tolerate a list of {"setting_id": ...} too
         declared = {str(e.get("setting_id")): e for e in declared if isinstance(e, dict)}
     declared = declared if isinstance(declared, dict) else {}
     commands = manifest.get("vllm_commands")
     commands = commands if isinstance(commands, dict) else {}
-    settings: dict[str, dict[str, Any]] = {}
+    settings: dict[str, SettingEntry] = {}
     for step in steps:
         sid = step.setting_id
         if sid in settings:
@@ -332,7 +348,7 @@ def _settings(manifest: dict[str, Any], steps: Sequence[Step]) -> list[dict[str,
     return list(settings.values())
 
 
-def _failed_settings(steps: Sequence[Step], logs: dict[str, list[str]]) -> list[dict[str, Any]]:
+def _failed_settings(steps: Sequence[Step], logs: dict[str, list[str]]) -> list[FailedSetting]:
     return [
         {
             "setting_id": s.setting_id,

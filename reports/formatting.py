@@ -3,9 +3,10 @@ exactly the same figures."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from reports.document_types import GateResultEntry, ReportDocument, StepEntry
 
 MISSING = "–"
 
@@ -13,36 +14,36 @@ MISSING = "–"
 @dataclass(frozen=True)
 class Column:
     header: str
-    cell: Callable[[dict[str, Any]], str]
+    cell: Callable[[StepEntry], str]
     numeric: bool = True
 
 
-def number(value: Any, digits: int = 1) -> str:
+def number(value: object, digits: int = 1) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return MISSING
     return f"{value:,.{digits}f}"
 
 
-def integer(value: Any) -> str:
+def integer(value: object) -> str:
     return MISSING if not isinstance(value, int | float) else f"{value:,.0f}"
 
 
-def _field(key: str, digits: int = 1, scale: float = 1.0) -> Callable[[dict[str, Any]], str]:
-    def cell(step: dict[str, Any]) -> str:
+def _field(key: str, digits: int = 1, scale: float = 1.0) -> Callable[[StepEntry], str]:
+    def cell(step: StepEntry) -> str:
         value = step.get(key)
         return number(value * scale if isinstance(value, int | float) else value, digits)
 
     return cell
 
 
-def _load(step: dict[str, Any]) -> str:
+def _load(step: StepEntry) -> str:
     load = step.get("load")
     if load is None:
         return MISSING
     return load_text(load, step.get("load_mode"), step.get("workload"))
 
 
-def load_text(load: float, mode: Any, workload: Any = None) -> str:
+def load_text(load: float, mode: object, workload: object = None) -> str:
     if mode == "rate":
         return f"{load:g} req/s"
     if workload == "agent":
@@ -50,11 +51,11 @@ def load_text(load: float, mode: Any, workload: Any = None) -> str:
     return f"{load:g} user" if load == 1 else f"{load:g} users"
 
 
-def _requests(step: dict[str, Any]) -> str:
+def _requests(step: StepEntry) -> str:
     return integer(step["requests_measured"]) if step["status"] == "ok" else MISSING
 
 
-def _status(step: dict[str, Any]) -> str:
+def _status(step: StepEntry) -> str:
     if step["status"] != "ok":
         return failure_text(step)
     missed = step.get("gates_missed") or []
@@ -116,31 +117,34 @@ SWEEP_TITLES = {
 AGENT_TITLE = "PicoClaw sessions: turns, answers and prefix cache"
 
 
-def sweep_titles(document: dict[str, Any]) -> dict[str, str]:
+def sweep_titles(document: ReportDocument) -> dict[str, str]:
     """The sweep tables this report shows: the agent one only for agent-workload runs."""
     if any(s.get("workload") == "agent" for s in document["steps"]):
         return {**SWEEP_TITLES, "agent": AGENT_TITLE}
     return dict(SWEEP_TITLES)
 
 
-def sweep_table(document: dict[str, Any], name: str) -> tuple[list[str], list[list[str]]]:
+def sweep_table(document: ReportDocument, name: str) -> tuple[list[str], list[list[str]]]:
     titles = {g["gate_id"]: g["title"] for g in document["gates"]["results"]}
     columns = SWEEP_TABLES[name]
     headers = [c.header for c in columns]
     rows = []
     for step in document["steps"]:
-        step = {**step, "gates_missed": [titles.get(g, g) for g in step.get("gates_missed") or []]}
-        rows.append([c.cell(step) for c in columns])
+        shown: StepEntry = {
+            **step,
+            "gates_missed": [titles.get(g, g) for g in step.get("gates_missed") or []],
+        }
+        rows.append([c.cell(shown) for c in columns])
     return headers, rows
 
 
-def failure_text(step: dict[str, Any]) -> str:
+def failure_text(step: Mapping[str, object]) -> str:
     cause = step.get("failure_id") or "unknown cause"
     measured = any(step.get(k) is not None for k in ("load", "concurrency", "request_rate"))
     return f"failed ({cause})" if measured else f"did not start ({cause})"
 
 
-def gate_value(result: dict[str, Any]) -> str:
+def gate_value(result: GateResultEntry) -> str:
     measured = result.get("measured")
     if measured is None:
         return MISSING
@@ -156,7 +160,7 @@ def status_mark(status: str) -> str:
     return {"pass": "✔ pass", "fail": "✘ FAIL", "skip": "– not run"}.get(status, status)
 
 
-def unknown(value: Any) -> str:
+def unknown(value: object) -> str:
     if value is None or value == "" or value == []:
         return "unknown"
     if isinstance(value, list):
@@ -166,9 +170,9 @@ def unknown(value: Any) -> str:
     return str(value)
 
 
-def fingerprint_rows(document: dict[str, Any]) -> list[tuple[str, Any]]:
+def fingerprint_rows(document: ReportDocument) -> list[tuple[str, object]]:
     fp = document["fingerprint"]
-    rows: list[tuple[str, Any]] = [
+    rows: list[tuple[str, object]] = [
         ("vLLM version", fp["vllm_version"]),
         ("model", fp["model"]),
         ("served model name", fp["served_model_name"]),

@@ -28,6 +28,7 @@ from typing import Any
 
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
+from reports.document_types import GateConfig
 from sweeps.run_layout import LATENCY_METRICS, STATS
 
 TURN_LATENCY = "turn_latency"  # the agent workload's per-turn metric (run_layout.AGENT_COLUMNS)
@@ -143,8 +144,8 @@ class Gates:
             return f"{self.target_rate:g} requests/s"
         return "the best measured load"
 
-    def as_dict(self) -> dict[str, Any]:
-        values: dict[str, Any] = {limit.key: limit.max_ms for limit in self.latency}
+    def as_dict(self) -> GateConfig:
+        values: GateConfig = {limit.key: limit.max_ms for limit in self.latency}
         values.update(
             error_rate_pct=self.max_error_rate_pct,
             output_tokens_per_s=self.min_output_tokens_per_s,

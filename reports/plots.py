@@ -21,6 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from reports.document_types import GateConfig, ReportDocument, SettingEntry, StepEntry
+
 matplotlib.rcParams.update(
     {
         "svg.fonttype": "none",  # text stays text: smaller, searchable, crisp when printed
@@ -34,6 +36,7 @@ matplotlib.rcParams.update(
 )
 
 LineStyle = Literal[":", "-", "--"]
+PositionKey = Literal["ttft_by_call_index", "ttft_by_turn_index"]
 PERCENTILE_STYLES: dict[str, LineStyle] = {"p50": ":", "p95": "-", "p99": "--"}
 SLO_COLOUR = "#c0392b"
 GATE_LINE = "gate-line"
@@ -47,7 +50,7 @@ class Plot:
     svg: str
 
 
-def make_plots(document: dict[str, Any]) -> list[Plot]:
+def make_plots(document: ReportDocument) -> list[Plot]:
     steps = [s for s in document["steps"] if s["status"] == "ok" and s.get("load") is not None]
     mode = _main_mode(steps)
     steps = [s for s in steps if (s.get("load_mode") or "concurrency") == mode]
@@ -115,12 +118,12 @@ def make_plots(document: dict[str, Any]) -> list[Plot]:
 
 
 def _agent_plots(
-    document: dict[str, Any],
-    steps: list[dict[str, Any]],
-    series: dict[str, tuple[str, list[dict[str, Any]]]],
+    document: ReportDocument,
+    steps: list[StepEntry],
+    series: dict[str, tuple[str, list[StepEntry]]],
     failed: Sequence[str],
     target: float | None,
-    limits: dict[str, Any],
+    limits: GateConfig,
 ) -> list[Plot]:
     if not any(s.get("workload") == "agent" for s in steps):
         return []
@@ -150,26 +153,27 @@ def _agent_plots(
     ]
 
 
-def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) -> Plot:
+def _position_plot(steps: list[StepEntry], settings: list[SettingEntry]) -> Plot:
     """TTFT (median) by call index within a turn and by turn index within a session: the
     history grows along both, so does the prefill of every call. One line per step."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    labels = {s["setting_id"]: s["label"] for s in settings}
-    order = list(dict.fromkeys(s["setting_id"] for s in steps))
+    labels: dict[object, str] = {s["setting_id"]: s["label"] for s in settings}
+    order = list(dict.fromkeys(_cell(s, "setting_id") for s in steps))
     styles: list[LineStyle] = ["-", "--", ":"]
     drawn = False
-    for ax, key, xlabel in (
+    panels: tuple[tuple[Axes, PositionKey, str], ...] = (
         (axes[0][0], "ttft_by_call_index", "call index within a turn"),
         (axes[0][1], "ttft_by_turn_index", "turn index within a session"),
-    ):
+    )
+    for ax, key, xlabel in panels:
         ticks: set[int] = set()
         for step in steps:
             points = step.get(key) or {}
             if not points:
                 continue
-            sid = step["setting_id"]
-            loads = sorted({s["load"] for s in steps if s["setting_id"] == sid})
+            sid = _cell(step, "setting_id")
+            loads = sorted({_x(s) for s in steps if _cell(s, "setting_id") == sid})
             xs = sorted(int(i) for i in points)
             ax.plot(
                 xs,
@@ -177,9 +181,9 @@ def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) 
                 marker="o",
                 markersize=4,
                 color=colours[order.index(sid) % len(colours)],
-                linestyle=styles[loads.index(step["load"]) % len(styles)],
-                label=f"{labels.get(sid, sid)}, {step['load']:g} session"
-                + ("" if step["load"] == 1 else "s"),
+                linestyle=styles[loads.index(_x(step)) % len(styles)],
+                label=f"{labels.get(sid, sid)}, {_x(step):g} session"
+                + ("" if _x(step) == 1 else "s"),
             )
             ticks.update(xs)
             drawn = True
@@ -205,11 +209,11 @@ def _position_plot(steps: list[dict[str, Any]], settings: list[dict[str, Any]]) 
     )
 
 
-def _turn_latency(limits: dict[str, Any], timeout: Any) -> Drawer:
-    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+def _turn_latency(limits: GateConfig, timeout: object) -> Drawer:
+    def draw(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
         for stat, style in (("p50", ":"), ("p95", "-")):
             pairs = [
-                (s["load"], s[f"turn_latency_ms_{stat}"] / 1000.0)
+                (_x(s), _cell(s, f"turn_latency_ms_{stat}") / 1000.0)
                 for s in steps
                 if s.get(f"turn_latency_ms_{stat}") is not None
             ]
@@ -248,25 +252,25 @@ def _turn_latency(limits: dict[str, Any], timeout: Any) -> Drawer:
     return draw
 
 
-def _hit_rate(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+def _hit_rate(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
     pairs = [
-        (s["load"], 100 * s["server_prefix_cache_hit_rate"])
+        (_x(s), 100 * _cell(s, "server_prefix_cache_hit_rate"))
         for s in steps
-        if s.get("server_prefix_cache_hit_rate") is not None
+        if _cell(s, "server_prefix_cache_hit_rate") is not None
     ]
     if pairs:
         ax.plot(*zip(*pairs, strict=True), marker="o", color=colour, label=label)
     ax.set_ylim(top=105)
 
 
-Drawer = Callable[[Axes, list[dict[str, Any]], str, str], None]
+Drawer = Callable[[Axes, list[StepEntry], str, str], None]
 
 
 def _plot(
     plot_id: str,
     title: str,
     caption: str,
-    series: dict[str, tuple[str, list[dict[str, Any]]]],
+    series: dict[str, tuple[str, list[StepEntry]]],
     xlabel: str,
     failed: Sequence[str],
     target: float | None,
@@ -275,7 +279,7 @@ def _plot(
 ) -> Plot:
     fig, axes = plt.subplots(1, len(panels), figsize=(10, 3.9), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    loads = sorted({s["load"] for _, steps in series.values() for s in steps})
+    loads = sorted({_x(s) for _, steps in series.values() for s in steps})
     for ax, (ylabel, draw) in zip(axes[0], panels, strict=True):
         for index, (label, steps) in enumerate(series.values()):
             draw(ax, steps, colours[index % len(colours)], label)
@@ -341,11 +345,13 @@ def _load_axis(ax: Axes, loads: Sequence[float]) -> None:
 
 
 def _lines(column: str) -> Drawer:
-    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+    def draw(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
         xs, ys = _xy(steps, column)
         ax.plot(xs, ys, marker="o", color=colour, label=label)
         bad = [
-            (s["load"], s[column]) for s in steps if s.get("failed") and s.get(column) is not None
+            (_x(s), _cell(s, column))
+            for s in steps
+            if s.get("failed") and s.get(column) is not None
         ]
         if bad:
             ax.scatter(
@@ -361,8 +367,8 @@ def _lines(column: str) -> Drawer:
     return draw
 
 
-def _percentiles(metric: str, limits: dict[str, Any]) -> Drawer:
-    def draw(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+def _percentiles(metric: str, limits: GateConfig) -> Drawer:
+    def draw(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
         for stat, style in PERCENTILE_STYLES.items():
             xs, ys = _xy(steps, f"{metric}_ms_{stat}")
             ax.plot(
@@ -389,39 +395,43 @@ def _percentiles(metric: str, limits: dict[str, Any]) -> Drawer:
     return draw
 
 
-def _waiting(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+def _waiting(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
     xs, ys = _xy(steps, "server_waiting_max")
     ax.plot(xs, ys, marker="o", color=colour, label=label)
     xs, ys = _xy(steps, "server_waiting_mean")
     ax.plot(xs, ys, linestyle="--", marker=".", color=colour)
 
 
-def _kv_cache(ax: Axes, steps: list[dict[str, Any]], colour: str, label: str) -> None:
+def _kv_cache(ax: Axes, steps: list[StepEntry], colour: str, label: str) -> None:
     pairs = [
-        (s["load"], 100 * s["server_kv_cache_max"])
+        (_x(s), 100 * _cell(s, "server_kv_cache_max"))
         for s in steps
-        if s.get("server_kv_cache_max") is not None
+        if _cell(s, "server_kv_cache_max") is not None
     ]
     if pairs:
         ax.plot(*zip(*pairs, strict=True), marker="o", color=colour, label=label)
     ax.set_ylim(top=105)
 
 
-def _xy(steps: list[dict[str, Any]], column: str) -> tuple[list[float], list[float]]:
-    pairs = [(s["load"], s[column]) for s in steps if s.get(column) is not None]
+def _xy(steps: list[StepEntry], column: str) -> tuple[list[float], list[float]]:
+    pairs = [(_x(s), _cell(s, column)) for s in steps if s.get(column) is not None]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _by_setting(
-    steps: list[dict[str, Any]], settings: list[dict[str, Any]]
-) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    steps: list[StepEntry], settings: list[SettingEntry]
+) -> dict[str, tuple[str, list[StepEntry]]]:
     """One line per setting; in open loop with several concurrency caps, one per cap."""
-    labels = {s["setting_id"]: s["label"] for s in settings}
-    caps = {(s["setting_id"], s.get("concurrency")) for s in steps if s.get("load_mode") == "rate"}
+    labels: dict[object, str] = {s["setting_id"]: s["label"] for s in settings}
+    caps = {
+        (_cell(s, "setting_id"), s.get("concurrency"))
+        for s in steps
+        if s.get("load_mode") == "rate"
+    }
     split = len(caps) > len({sid for sid, _ in caps})
-    series: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    series: dict[str, tuple[str, list[StepEntry]]] = {}
     for step in steps:
-        sid = key = step["setting_id"]
+        sid = key = _cell(step, "setting_id")
         label = labels.get(sid, sid)
         if split:
             key, label = (
@@ -430,16 +440,29 @@ def _by_setting(
             )
         series.setdefault(key, (label, []))[1].append(step)
     for _, group in series.values():
-        group.sort(key=lambda s: s["load"])
+        group.sort(key=_x)
     return series
 
 
-def _main_mode(steps: list[dict[str, Any]]) -> str:
+def _x(step: StepEntry) -> float:
+    """A plotted step's load (make_plots keeps only the steps that have one)."""
+    load = step["load"]
+    assert load is not None
+    return load
+
+
+def _cell(step: StepEntry, column: str) -> Any:
+    """A results column of a plotted step, as it is. Any, as matplotlib takes it: the column is
+    named at run time, or its cell's type is unchecked (document_types.Cell)."""
+    return step.get(column)
+
+
+def _main_mode(steps: list[StepEntry]) -> object:
     modes = [s.get("load_mode") or "concurrency" for s in steps]
     return max(set(modes), key=modes.count) if modes else "concurrency"
 
 
-def _target(config: dict[str, Any], mode: str) -> float | None:
+def _target(config: GateConfig, mode: object) -> float | None:
     value = config.get("target_rate" if mode == "rate" else "target_concurrency")
     return float(value) if value is not None else None
 

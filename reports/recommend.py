@@ -12,6 +12,7 @@ from itertools import groupby
 from typing import Any
 
 from reports.capacity import SettingCapacity, capacities, sessions_text
+from reports.document_types import CapacityEntry, Cell, NextStep, RecommendationEntry
 from reports.gates import Gates, StepCheck
 from reports.steps import Step
 from reports.verdict import judge_step
@@ -23,19 +24,40 @@ class Recommendation:
     summary: str  # plain words, first line of the recommendation
     details: list[str] = field(default_factory=list)
     setting_id: str | None = None
-    max_num_seqs: Any = None
-    tensor_parallel_size: Any = None
+    max_num_seqs: Cell = None
+    tensor_parallel_size: Cell = None
     step_id: str | None = None
     load_mode: str | None = None
     load: float | None = None
     goodput: float | None = None
     request_throughput: float | None = None
     output_throughput: float | None = None
-    next_step: dict[str, Any] | None = None
+    next_step: NextStep | None = None
     first_failing_gates: list[str] = field(default_factory=list)
     workload: str = "chat"
     sessions: float | None = None  # agent workload: sessions the recommended setting serves
-    capacity: list[dict[str, Any]] = field(default_factory=list)  # agent: one per setting
+    capacity: list[CapacityEntry] = field(default_factory=list)  # agent: one per setting
+
+    def as_json(self) -> RecommendationEntry:
+        return {
+            "found": self.found,
+            "summary": self.summary,
+            "details": list(self.details),
+            "setting_id": self.setting_id,
+            "max_num_seqs": self.max_num_seqs,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "step_id": self.step_id,
+            "load_mode": self.load_mode,
+            "load": self.load,
+            "goodput": self.goodput,
+            "request_throughput": self.request_throughput,
+            "output_throughput": self.output_throughput,
+            "next_step": self.next_step,
+            "first_failing_gates": list(self.first_failing_gates),
+            "workload": self.workload,
+            "sessions": self.sessions,
+            "capacity": list(self.capacity),
+        }
 
 
 def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
@@ -152,7 +174,7 @@ def _capacity_rank(cap: SettingCapacity) -> tuple[float, float, float, float]:
     )
 
 
-def _next_step(step: Step, up: Step, gates: Gates) -> dict[str, Any]:
+def _next_step(step: Step, up: Step, gates: Gates) -> NextStep:
     broken = [c for c in judge_step(up, gates) if not c.passed]
     before = step.number("output_throughput") or 0.0
     after = up.number("output_throughput") or 0.0

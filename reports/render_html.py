@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from reports.document_types import ReportDocument
 from reports.formatting import (
     fingerprint_rows,
     gate_value,
@@ -18,7 +17,7 @@ from reports.formatting import (
 from reports.plots import make_plots
 
 
-def render_html(document: dict[str, Any]) -> str:
+def render_html(document: ReportDocument) -> str:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

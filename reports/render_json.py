@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+
+from reports.document_types import ReportDocument
 
 
-def render_json(document: dict[str, Any]) -> str:
+def render_json(document: ReportDocument) -> str:
     return json.dumps(_finite(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import socket
 import xml.etree.ElementTree as ET
-from typing import Any
 
+from reports.document_types import ReportDocument
 from reports.formatting import gate_value, unknown
 
 SUITE_NAME = "picoclaw-vllm acceptance gates"
 CLASS_NAME = "picoclaw_vllm.acceptance"
 
 
-def render_junit(document: dict[str, Any]) -> str:
+def render_junit(document: ReportDocument) -> str:
     results = document["gates"]["results"]
     failures = sum(r["status"] == "fail" for r in results)
     skipped = sum(r["status"] == "skip" for r in results)
@@ -60,7 +60,7 @@ def render_junit(document: dict[str, Any]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _properties(document: dict[str, Any]) -> dict[str, Any]:
+def _properties(document: ReportDocument) -> dict[str, object]:
     fp = document["fingerprint"]
     rec = document["recommendation"]
     agent = (

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from reports.document_types import DoctorSection, ReportDocument
 from reports.formatting import (
     fingerprint_rows,
     gate_value,
@@ -15,7 +15,7 @@ from reports.formatting import (
 )
 
 
-def render_markdown(document: dict[str, Any]) -> str:
+def render_markdown(document: ReportDocument) -> str:
     verdict = document["verdict"]
     fp = document["fingerprint"]
     rec = document["recommendation"]
@@ -70,7 +70,7 @@ def render_markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _doctor(doctor: dict[str, Any]) -> list[str]:
+def _doctor(doctor: DoctorSection) -> list[str]:
     if not doctor["present"]:
         return ["The doctor was not run for this sweep (no doctor.json)."]
     counts = ", ".join(f"{n} {status}" for status, n in doctor["counts"].items()) or "no checks"

@@ -22,6 +22,7 @@ from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.redact import MASK, redact, register_secret, secrets_in_env
 from reports import validate
 from sweeps import run_layout
+from sweeps.run_layout import DoctorJson, ManifestJson
 
 LOG_EXCERPT_LINES = 12
 
@@ -54,9 +55,9 @@ class StepSamples:
 @dataclass(frozen=True)
 class RunData:
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: ManifestJson
     results: pd.DataFrame
-    doctor: dict[str, Any] | None
+    doctor: DoctorJson | None
     samples: dict[str, StepSamples]
     log_excerpts: dict[str, list[str]]  # step_id of a failed row -> last lines of its log
     problems: list[str]
@@ -156,7 +157,7 @@ def _raw_texts(run_dir: Path) -> Iterator[str]:
             yield log.read_text(errors="replace")
 
 
-def _read_manifest(run_dir: Path) -> dict[str, Any]:
+def _read_manifest(run_dir: Path) -> ManifestJson:
     path = run_dir / run_layout.MANIFEST
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a sweep run dir: {run_layout.MANIFEST} is missing")
@@ -169,7 +170,7 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
     schema = data.get("schema")
     if schema is not None and schema != run_layout.SCHEMA:
         raise UsageError(f"{path} has schema {schema!r}; this report reads {run_layout.SCHEMA!r}")
-    manifest: dict[str, Any] = redact_tree(data)
+    manifest: ManifestJson = redact_tree(data)
     return manifest
 
 
@@ -206,7 +207,7 @@ def _read_results(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     return frame.reset_index(drop=True), problems
 
 
-def _read_doctor(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+def _read_doctor(run_dir: Path) -> tuple[DoctorJson | None, str | None]:
     """(doctor.json, None), (None, None) when the doctor was not run, (None, why) when its
     file is there but unusable."""
     path = run_dir / run_layout.DOCTOR_JSON
@@ -218,7 +219,7 @@ def _read_doctor(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{run_layout.DOCTOR_JSON} cannot be read ({e}); doctor results unknown"
     if not isinstance(data, dict) or not isinstance(data.get("checks", []), list):
         return None, f"{run_layout.DOCTOR_JSON} is not the doctor's JSON; doctor results unknown"
-    doctor: dict[str, Any] = redact_tree(data)
+    doctor: DoctorJson = redact_tree(data)
     return doctor, None
 
 

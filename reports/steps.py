@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from reports.document_types import PositionTtft, StepJson
 from reports.formatting import load_text
 from reports.run_data import StepSamples
 from sweeps import run_layout
@@ -96,7 +97,7 @@ class Step:
             return self.samples.tpot_requests
         return self.completed
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> StepJson:
         data = dict(self.values)
         data.update(
             load=self.load,
@@ -110,12 +111,13 @@ class Step:
             ttft_by_turn_index=_positions(self.samples.ttft_by_turn) if self.samples else {},
             warnings=list(self.warnings),
         )
-        return data
+        # every run_layout column is in values (steps_from_results) and the rest is set here
+        return cast(StepJson, data)
 
 
-def _positions(ttfts: dict[int, list[float]]) -> dict[str, dict[str, float]]:
+def _positions(ttfts: dict[int, list[float]]) -> dict[str, PositionTtft]:
     """TTFT per call index (or turn index): median, p95 and how many calls, as JSON keys."""
-    out = {}
+    out: dict[str, PositionTtft] = {}
     for index in sorted(ttfts):
         values = ttfts[index]
         if values:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from sweeps import run_layout
+from sweeps.run_layout import ManifestJson
 
 INVALID = "invalid"
 INVALID_ID = "report.invalid_data"
@@ -154,7 +155,7 @@ def _absent(value: Any) -> bool:
     return _blank(value)
 
 
-def missing_planned(manifest: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+def missing_planned(manifest: ManifestJson, frame: pd.DataFrame) -> list[str]:
     """Step ids the manifest planned that have no row (a setting's own failed row covers all
     of its steps)."""
     settings = manifest.get("settings")

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.document_types import GateResultEntry
 from reports.gates import METRIC_WORDS, STAT_WORDS, TURN_LATENCY, Gates, StepCheck
 from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step
+from sweeps.run_layout import DoctorJson
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 DOCTOR_FAILING_SEVERITIES = ("fail", "failure", "error", "critical")
@@ -32,6 +34,22 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return self.status != FAIL
+
+    def as_json(self) -> GateResultEntry:
+        return {
+            "gate_id": self.gate_id,
+            "title": self.title,
+            "status": self.status,
+            "explanation": self.explanation,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "step_id": self.step_id,
+            "setting_id": self.setting_id,
+            "load": self.load,
+            "rests_on": self.rests_on,
+            "warnings": list(self.warnings),
+        }
 
 
 def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
@@ -125,7 +143,7 @@ def judged_step(steps: Sequence[Step], gates: Gates) -> Step | None:
 def evaluate(
     steps: Sequence[Step],
     gates: Gates,
-    doctor: dict[str, Any] | None,
+    doctor: DoctorJson | None,
     *,
     data_problems: Sequence[str] = (),
     doctor_error: str | None = None,
@@ -161,7 +179,7 @@ def evaluate(
     return results
 
 
-def doctor_gate(doctor: dict[str, Any] | None, error: str | None = None) -> GateResult:
+def doctor_gate(doctor: DoctorJson | None, error: str | None = None) -> GateResult:
     title = "the doctor finds no failure"
     if error is not None:
         return GateResult("doctor", title, FAIL, f"The doctor's results cannot be read: {error}.")
@@ -193,7 +211,7 @@ def doctor_gate(doctor: dict[str, Any] | None, error: str | None = None) -> Gate
     )
 
 
-def doctor_failures(doctor: dict[str, Any]) -> list[str]:
+def doctor_failures(doctor: DoctorJson) -> list[str]:
     """Ids of the failing checks and findings; the overall status counts when neither is given."""
     failing: list[str] = []
     for check in _dicts(doctor.get("checks")):

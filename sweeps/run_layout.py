@@ -134,3 +134,12 @@ class Manifest(TypedDict):
     vllm_commands: dict[str, str | None]  # setting id -> command line
     locust_commands: dict[str, str]  # step id -> command line
     servers: NotRequired[dict[str, ServerEntry]]
+
+
+# sweep.json as a reader finds it. reports.run_data checks only that it is a JSON object whose
+# schema, when given, is SCHEMA: nothing else in it is checked, so it is not a Manifest and its
+# values stay Any (the report reads each one defensively).
+ManifestJson = dict[str, Any]
+# doctor.json as a reader finds it. reports.run_data checks only that it is a JSON object whose
+# "checks", when given, is a list; its values stay Any for the same reason.
+DoctorJson = dict[str, Any]
