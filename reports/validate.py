@@ -80,7 +80,8 @@ def check_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             why = _why_bad(column, raw[i], numbers[i])
             if why:
                 bad.setdefault(i, []).append(why)
-        if raw.dtype == object:  # text read from a CSV: numbers from here on, NaN when bad
+        # text read from a CSV (object, or pandas 3's str dtype): numbers, NaN when bad
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
             frame[column] = numbers
     problems = []
     for i in frame.index:

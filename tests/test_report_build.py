@@ -361,3 +361,22 @@ def test_corrupt_parquet_falls_back_to_csv_named_and_corrupt_doctor_fails_closed
     assert any("results.parquet" in w and "reads results.csv instead" in w for w in warnings)
     assert any("s8-tp1-c8.jsonl: 1 line(s)" in w for w in warnings)
     assert assert_numbers_match_results(result.document, run_dir) > 200
+
+
+def test_text_in_a_numeric_csv_column_is_a_bad_row_and_the_others_stay_numbers(
+    run_dir: Path,
+) -> None:
+    # pandas 3 reads a CSV column holding text as its str dtype (not object): the column must
+    # still become numbers, or every step of it would read as unmeasured
+    (run_dir / run_layout.RESULTS_PARQUET).unlink()
+    csv = run_dir / run_layout.RESULTS_CSV
+    frame = pd.read_csv(csv)
+    frame["output_throughput"] = frame["output_throughput"].astype(str)
+    frame.loc[frame.index[0], "output_throughput"] = "fast"
+    bad_step = str(frame.loc[frame.index[0], "step_id"])
+    frame.to_csv(csv, index=False)
+    result = build(run_dir, PASSING)
+    assert any(bad_step in w and "output_throughput" in w for w in result.document["warnings"])
+    values = [s["output_throughput"] for s in result.document["steps"] if s["step_id"] != bad_step]
+    assert not [v for v in values if isinstance(v, str)], values
+    assert sum(isinstance(v, float) for v in values) >= len(values) // 2, values
