@@ -177,13 +177,15 @@ def _queue(step: Step, load: float) -> Shortage | None:
     waiting = step.number("server_waiting_max")
     seqs = step.number("max_num_seqs")
     queue_ms = step.number("server_queue_ms_mean")
-    if waiting is None or waiting < 1 or (seqs is not None and load <= seqs):
+    if (seqs is not None and load <= seqs) or (waiting is not None and waiting < 1):
         return None
-    if queue_ms is not None and queue_ms < QUEUE_MS:
+    # an unsampled gauge (None) leaves vLLM's queue-time histogram to say it
+    if (queue_ms is None and waiting is None) or (queue_ms is not None and queue_ms < QUEUE_MS):
         return None
     cap = f"--max-num-seqs {seqs:g}" if seqs is not None else "--max-num-seqs"
     wait = f", mean wait {queue_ms:.0f} ms" if queue_ms is not None else ""
-    return Shortage("queue", load, f"up to {waiting:.0f} waiting beyond {cap}{wait}")
+    seen = f"up to {waiting:.0f} waiting" if waiting is not None else "requests waited"
+    return Shortage("queue", load, f"{seen} beyond {cap}{wait}")
 
 
 def _prefix_cache(step: Step, lighter: Sequence[Step], load: float) -> Shortage | None:

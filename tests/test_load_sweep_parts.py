@@ -91,8 +91,10 @@ class TestServerMetrics:
         assert cols["server_generation_tokens"] == 250  # counters still run to the end
         whole = figures(samples)
         assert whole["server_running_mean"] == pytest.approx(1.5)
-        # a window where no sample is that early falls back to every sample after the baseline
-        assert figures(samples, gauges_until=0.5)["server_running_mean"] == pytest.approx(1.5)
+        # no sample while the load ran: the gauges were not measured (not the idle readings)
+        unsampled = figures(samples, gauges_until=0.5)
+        assert unsampled["server_running_max"] is None and unsampled["server_kv_cache_max"] is None
+        assert unsampled["server_generation_tokens"] == 250
 
     def test_means_by_littles_law_from_request_time_histograms(self) -> None:
         def at(

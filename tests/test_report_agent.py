@@ -156,6 +156,14 @@ def test_prefill_runs_out_when_prompt_tokens_stop_growing() -> None:
     # a request seen waiting for a moment with room to spare is no queue
     blip = [_step(1, 1000.0, server_waiting_max=1, server_queue_ms_mean=1.0)]
     assert runs_out_first(blip) == []
+    # a waiting gauge no scrape sampled (None): vLLM's queue-time histogram still says it
+    unsampled = {"server_waiting_max": None, "max_num_seqs": 2}
+    waited = _step(4, 2300.0, server_queue_ms_mean=900.0, **unsampled)
+    (queue,) = runs_out_first([*series[:2], waited])
+    assert queue.resource == "queue" and "requests waited beyond" in queue.evidence
+    # neither the gauge nor the histogram: no queue is claimed (the plateau is prefill's)
+    unknown = runs_out_first([*series[:2], _step(4, 2300.0, **unsampled)])
+    assert [s.resource for s in unknown] == ["prefill"]
     growing = [_step(1, 1000.0), _step(2, 1900.0), _step(4, 3900.0)]
     assert runs_out_first(growing) == []
     (cap,) = capacities(growing, Gates())
