@@ -19,7 +19,7 @@ from diagnostics.catalog import CATALOG, entry
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Severity
 from diagnostics.probes.http import HttpAnswer
-from diagnostics.probes.vllm_error import read_error
+from picoclaw_vllm.vllm_api.vllm_error import read_error
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,6 @@ class LoadSetupError(RuntimeError):
     """The load test cannot start (no server, no model, bad prompt source)."""
 
 
-def server_root(host: str) -> str:
-    """The host without PicoClaw's /v1: where /v1/models and /metrics are found."""
-    return urls.without_v1(host)
-
-
 def first_model(client: httpx.Client, root: str, api_key: str | None) -> str:
     auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
@@ -103,7 +98,7 @@ class LoadSession:
         o = self.options
         api_key = resolve_api_key(o.api_key)
         register_secret(api_key)
-        root = server_root(host)
+        root = urls.without_v1(host)
         with httpx.Client(timeout=30.0) as client:
             model = o.model or first_model(client, root, api_key)
             self._spec = RequestSpec(

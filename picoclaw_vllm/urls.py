@@ -62,11 +62,10 @@ def without_v1(base: str) -> str:
 
 def root(base: str) -> str:
     """Where /health, /metrics and /version live: base without its /v1, else the host root."""
-    if "://" not in base:
+    if "://" not in base or ends_in_v1(base):
         return without_v1(base)
     parts = urlsplit(base)
-    path = parts.path.rstrip("/")[: -len("/v1")] if ends_in_v1(base) else ""
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
 
 
 def path_of(base: str) -> str:

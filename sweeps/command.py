@@ -8,7 +8,9 @@ import math
 import os
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from loadtests.agent_conversation import AGENT_MODES, AgentShape
 from loadtests.options import WORKLOADS
@@ -63,21 +65,25 @@ def duration(text: str) -> float:
     return seconds
 
 
-def int_list(text: str) -> tuple[int, ...]:
+_T = TypeVar("_T")
+
+
+def _comma_list(text: str, parse: Callable[[str], _T], what: str) -> tuple[_T, ...]:
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(parse(v) for v in text.split(",") if v.strip())
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from e
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of {what}: {text!r}") from e
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    values = _comma_list(text, int, "integers")
     if not values or any(v < 1 or v > 10_000_000 for v in values):
         raise argparse.ArgumentTypeError(f"expected whole numbers from 1 to 10000000: {text!r}")
     return values
 
 
 def float_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from e
+    values = _comma_list(text, float, "numbers")
     if not values or any(not math.isfinite(v) or v <= 0 or v > 1e7 for v in values):
         raise argparse.ArgumentTypeError(f"expected finite numbers above 0: {text!r}")
     return values

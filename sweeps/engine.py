@@ -83,10 +83,6 @@ def failure_label(error: LaunchError) -> tuple[str, str]:
     return START_FAILED, redact(str(error))
 
 
-def server_root(api_base: str) -> str:
-    return urls.root(api_base.rstrip("/"))
-
-
 def served_model(base_url: str, api_key: str | None) -> str:
     auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
@@ -111,7 +107,7 @@ def server_setup(
     if config.launch == "external":
         if not config.api_base:
             raise UsageError("--launch external needs --api-base")
-        base = server_root(config.api_base)
+        base = urls.root(config.api_base)
         model = config.model or served_model(base, config.api_key)
         return ServerSettings(model=model, api_key=config.api_key), ExternalBackend(), base
     port = free_port()

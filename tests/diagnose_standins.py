@@ -22,6 +22,18 @@ def json_reply(status: int, data: object, **headers: str) -> Reply:
 
 
 @contextmanager
+def _serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Serve on a daemon thread; the server's URL while the context lasts."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def http_standin(handler: Handler) -> Iterator[str]:
     """An HTTP server answering every request with handler(method, path, headers)."""
 
@@ -44,14 +56,8 @@ def http_standin(handler: Handler) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(ThreadingHTTPServer(("127.0.0.1", 0), _Handler)) as url:
+        yield url
 
 
 @contextmanager
@@ -316,11 +322,8 @@ def dripping_stream(
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
+    with _serving(server) as url:
+        try:
+            yield url
+        finally:
+            stop.set()  # before the shutdown: the dripping handlers end first

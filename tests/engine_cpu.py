@@ -2,7 +2,7 @@
 
 On a GPU host the engine computes on the GPU and leaves the client's CPU alone. On the CPU
 vLLM it does not: measured on these 2-core machines with the queue full (8 clients,
---max-num-seqs 2), a bare `python -c "import httpx, pandas"` took 1.5-21 s (0.5 s idle) and
+--max-num-seqs 2), a bare `python -c "import httpx, pandas"` took 1.4-21 s (0.5 s idle) and
 the doctor's in-process config check 12 s, while the engine's processes ran on both cores
 (vLLM binds its worker's threads to core 0). With every thread of the engine core and its
 workers bound to the last core, the same start-up took 1.0-1.7 s in 8 of 8 tries and

@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from loadtests.load_session import LoadSession, server_root
+from loadtests.load_session import LoadSession
 from loadtests.options import LoadOptions
 from loadtests.record_sinks import RECORDS_MESSAGE, ForwardingSink, receive_on_master
 from loadtests.records import RecordWriter, RequestRecord, read_records
@@ -101,11 +101,6 @@ def test_worker_records_reach_the_master_file(tmp_path: Path) -> None:
     got = read_records(writer.path)
     assert [r.request_id for r in got] == ["0", "1", "2", "3"] and sink.sent == 4
     assert got[0].itl_ms == [1.0, 2.0] and got[3].error == "boom"
-
-
-def test_server_root() -> None:
-    assert server_root("http://h:8000/v1/") == "http://h:8000"
-    assert server_root("http://h:8000") == "http://h:8000"
 
 
 def test_workers_take_disjoint_shares_of_a_prompt_file(tmp_path: Path) -> None:

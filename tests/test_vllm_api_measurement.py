@@ -192,6 +192,18 @@ class TestErrors:
     def test_flat_unauthorized(self) -> None:
         assert http_failure(401, b'{"error":"Unauthorized"}').error == "HTTP 401: Unauthorized"
 
+    @pytest.mark.parametrize(
+        ("body", "text"),
+        [
+            (b'{"object":"error","message":"old flat shape","param":null}', "old flat shape"),
+            (b'{"error":{"detail":"nested detail"}}', "nested detail"),
+            (b'{"detail":"Not Found"}', "Not Found"),  # a proxy's, not vLLM's
+            (b"not json at all", "not json at all"),
+        ],
+    )
+    def test_every_error_shape_the_doctor_reads_too(self, body: bytes, text: str) -> None:
+        assert error_text(body) == text
+
     def test_html_error_page_gives_its_title(self) -> None:
         page = (
             b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from diagnostics.deadline import Deadline
-from diagnostics.probes.vllm_error import read_error
 from picoclaw_vllm import urls
 from picoclaw_vllm.picoclaw.request import DEFAULT_USER_AGENT
 from picoclaw_vllm.redact import redact
 from picoclaw_vllm.vllm_api.measurement import StreamEvents, StreamMeasurement
+from picoclaw_vllm.vllm_api.vllm_error import read_error
 
 BODY_EXCERPT_CHARS = 500
 RAW_EVENTS = 5  # a stream's first events kept as its answer's body (evidence)

@@ -31,6 +31,7 @@ import orjson
 
 from picoclaw_vllm.redact import redact
 from picoclaw_vllm.vllm_api.sse import DONE, SSEDecoder
+from picoclaw_vllm.vllm_api.vllm_error import read_error
 
 REASON_CHARS = 300
 
@@ -66,15 +67,16 @@ def error_text(body: bytes, content_type: str = "") -> str:
         title = _TITLE.search(text)
         raw = title.group(1) if title else _TAG.sub(b" ", text)
         return " ".join(raw.decode("utf-8", "replace").split()) or "HTML error page"
+    decoded = text.decode("utf-8", "replace")
+    error = read_error(decoded)
+    if error is not None:
+        return error.message
     try:
         data = json.loads(text)
     except ValueError:
-        return text.decode("utf-8", "replace")
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or err)
-        return str(err)
+        return decoded
+    if isinstance(data, dict):  # not vLLM's shape: e.g. a proxy's {"detail": "Not Found"}
+        return str(data.get("detail") or data)
     return str(data)
 
 

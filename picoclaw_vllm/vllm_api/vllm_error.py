@@ -33,7 +33,7 @@ def read_error(body: str) -> VllmError | None:
         return None
     error = data.get("error", data.get("message"))
     if isinstance(error, dict):
-        return VllmError(str(error.get("message", error)), _param(error))
+        return VllmError(str(error.get("message") or error.get("detail") or error), _param(error))
     if error is not None:
         return VllmError(str(error), _param(data))
     return None
