@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "loadtests.options_command",
         "list the options of the Locust load profile (locust -f loadtests/chat.py)",
     ),
+    "plan": (
+        "picoclaw_vllm.plan.command",
+        "work out the vLLM flags that fit a model, GPUs and PicoClaw",
+    ),
     "server": (
         "picoclaw_vllm.server.command",
         "set up the local CPU vLLM environment, or start a server and show it answering",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from diagnostics import model_size
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.nvml import Gpu, other_processes
 from diagnostics.remedies import oom_remedy
+from picoclaw_vllm import model_memory as model_size
 
 GIB_PER_MIB = 1 / 1024
 
