@@ -77,8 +77,9 @@ HAND_KV_BYTES = {
 def test_parameters_and_kv_bytes_match_hand_arithmetic(folder: Path) -> None:
     cfg = config(folder)
     assert model_memory.parameters(cfg) == HAND_PARAMETERS[folder]
-    assert round(HAND_PARAMETERS[folder] / 1e9, 2 if folder != MIXTRAL else 1) == (
-        PUBLISHED_BILLIONS[folder]
+    assert (
+        round(HAND_PARAMETERS[folder] / 1e9, 2 if folder != MIXTRAL else 1)
+        == (PUBLISHED_BILLIONS[folder])
     )
     assert model_memory.kv_bytes_per_token(cfg) == HAND_KV_BYTES[folder]
     assert model_memory.weights_bytes_from_config(cfg) == 2 * HAND_PARAMETERS[folder]

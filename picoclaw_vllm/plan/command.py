@@ -12,6 +12,7 @@ from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.model_memory import (
     DTYPE_BYTES,
     KV_CACHE_DTYPE_BYTES,
+    attention,
     dtype_bytes,
     parameters,
     quantized_bits,
@@ -122,7 +123,7 @@ def _served(args: argparse.Namespace, source: model_source.ModelSource) -> str:
 def run(args: argparse.Namespace) -> int:
     source = model_source.locate(args.model, check_hub=not args.no_hub, config=args.config)
     config = source.config
-    if parameters(config) is None and source.weights_bytes is None:
+    if attention(config) is None or (parameters(config) is None and source.weights_bytes is None):
         raise UsageError(
             f"{source.where}: not a decoder model config this plan can size "
             "(needs hidden_size, num_hidden_layers, num_attention_heads, "

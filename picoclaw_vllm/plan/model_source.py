@@ -5,6 +5,7 @@ honoured as the doctor honours them, diagnostics/probes/hub.py)."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,14 @@ def _local(path: Path) -> ModelSource:
 
 def _cached(repo: str) -> Path | None:
     """config.json of repo in the local Hugging Face cache (HF_HOME / HF_HUB_CACHE)."""
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import constants, try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo, CONFIG)
+    # read at call time, as the doctor reads HF_* (huggingface_hub reads them at import)
+    home = os.environ.get("HF_HOME")
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(home) / "hub") if home else constants.HF_HUB_CACHE
+    )
+    found = try_to_load_from_cache(repo, CONFIG, cache_dir=cache)
     return Path(found) if isinstance(found, str) else None
 
 
