@@ -23,6 +23,7 @@ from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.plan import arithmetic, gpus, launch, model_source, picoclaw_needs, render
 
 CPU_BLOCK_SIZE = 128  # vLLM's CPU backend's KV block (vllm/platforms/cpu.py)
+CPU_DEFAULT_KV_GIB = 4  # VLLM_CPU_KVCACHE_SPACE's example value in vLLM's CPU docs
 
 DESCRIPTION = """\
 Works out, before the first start, the vLLM flags that fit a model, its GPUs and PicoClaw:
@@ -131,8 +132,17 @@ def run(args: argparse.Namespace) -> int:
         )
     notes: list[str] = []
     hardware: gpus.GpuSet | None = None
+    if args.kv_cache_gib is None and not args.gpus:
+        try:
+            hardware = gpus.from_nvml()
+        except UsageError as no_gpu:
+            args.kv_cache_gib = CPU_DEFAULT_KV_GIB
+            notes.append(
+                f"{no_gpu}: planned for vLLM's CPU backend with {CPU_DEFAULT_KV_GIB} "
+                "GiB of KV cache (--kv-cache-gib)"
+            )
     if args.kv_cache_gib is None:
-        hardware = gpus.parse(args.gpus) if args.gpus else gpus.from_nvml()
+        hardware = hardware or gpus.parse(args.gpus)
         wanted = hardware.memory_gib * args.gpu_memory_utilization
         if hardware.free_gib is not None and hardware.free_gib < wanted:
             notes.append(
