@@ -240,7 +240,7 @@ def layout(inputs: Inputs, tp: int) -> Layout:
         "full_sessions",
         "full-context sessions at once",
         full,
-        "sessions",
+        "session(s)",
         f"floor({concurrency:.2f})",
     )
     seqs = min(max(full, 1), MAX_NUM_SEQS_CAP) if full else 0

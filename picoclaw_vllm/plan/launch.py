@@ -16,6 +16,7 @@ from picoclaw_vllm.plan.arithmetic import Plan
 
 LLAMA3_TOOL_TEMPLATE = "examples/tool_chat_template_llama3.1_json.jinja"
 PORT = 8000
+VLLM_PYTHON = "/opt/vllm/bin/python"  # where the systemd unit and acceptance expect vLLM
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def commands(plan: Plan, model: str, served: str, tools: ToolCalling) -> dict[st
             *(f"Environment={w}" for w in env_words),
             "# HF_TOKEN=... and VLLM_API_KEY=... go here, not on the command line",
             "EnvironmentFile=-/etc/vllm/vllm.env",
-            "ExecStart=/opt/vllm/bin/" + _line(serve),
+            "ExecStart=" + VLLM_PYTHON.removesuffix("python") + _line(serve),
             "Restart=on-failure",
             "TimeoutStartSec=900",
             "",
@@ -142,6 +143,8 @@ def commands(plan: Plan, model: str, served: str, tools: ToolCalling) -> dict[st
 
 def picoclaw_entry(plan: Plan, served: str, api_base: str) -> dict[str, Any]:
     needs = plan.inputs.needs
+    chosen = plan.chosen
+    assert chosen is not None
     return {
         "version": 3,
         "model_list": [
@@ -156,7 +159,8 @@ def picoclaw_entry(plan: Plan, served: str, api_base: str) -> dict[str, Any]:
             "defaults": {
                 "model_name": "vllm-local",
                 "max_tokens": needs.max_tokens,
-                "max_tool_iterations": needs.iterations,
+                # a reduced plan: PicoClaw stops before its history outgrows the context
+                "max_tool_iterations": min(needs.iterations, chosen.iterations_fit),
             }
         },
     }
@@ -173,6 +177,8 @@ def acceptance(plan: Plan, model: str, served: str, tools: ToolCalling) -> str:
     sessions = i.needs.sessions
     loads = sorted({sessions, chosen.max_num_seqs, chosen.max_num_seqs * 2})
     words = ["picoclaw-vllm", "acceptance", "--model", model]
+    if i.kv_cache_gib is None:  # a GPU host: the vLLM of the systemd unit, not the CPU one
+        words += ["--python", VLLM_PYTHON]
     if served != model:
         words += ["--served-model-name", served]
     words += [

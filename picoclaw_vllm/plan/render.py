@@ -148,7 +148,9 @@ def text(doc: dict[str, Any], explain: bool) -> str:
         for s in chosen["steps"]:
             line = f"  {s['label']:<{width}}  {_value(s)}"
             out.append(line + (f"\n  {'':<{width}}    = {s['formula']}" if explain else ""))
-    verdict = {FITS: "FITS", DOES_NOT_FIT: "DOES NOT FIT"}.get(doc["status"], "FITS, REDUCED")
+    verdict = {FITS: "FITS", DOES_NOT_FIT: "DOES NOT FIT"}.get(
+        doc["status"], "REDUCED (vLLM starts and serves PicoClaw's first request, not all asked)"
+    )
     out.append("")
     out.append(f"Verdict: {verdict}" + (": " + "; ".join(doc["why"]) if doc["why"] else ""))
     if doc["remedies"]:
