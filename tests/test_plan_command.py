@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub.constants  # noqa: F401  (read HF_HUB_OFFLINE once, before a test sets it)
 import jsonschema
 import pytest
 
@@ -192,3 +193,33 @@ def test_explain_prints_each_formula(capsys: pytest.CaptureFixture[str]) -> None
     assert "Verdict: REDUCED" in out and "What would make it fit:" in out
     _, plain, _ = run(capsys, "--model", str(LLAMA31), "--gpus", "1x24GiB")
     assert "= 21.600 GiB" not in plain and "46,208 tokens" in plain
+
+
+def test_repo_id_from_the_hub_standin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Hub is a local stand-in behind HF_ENDPOINT (no hub is reachable here); an empty
+    cache, not offline. The weights come from the Hub's parameter count, as in the doctor's
+    memory-fit check, and the token never shows."""
+    from diagnose_standins import HUB_CONFIGS, HUB_PARAMETERS, http_standin, hub
+
+    from picoclaw_vllm import model_memory
+
+    repo = "meta-llama/Llama-3.1-8B-Instruct"
+    token = "hf_plan_secret_token_9x7"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_TOKEN", token)
+    with http_standin(hub(granted_token=token)) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        _, out, err = run(capsys, "--json", "--model", repo, "--gpus", "1x24GiB")
+    assert token not in out + err
+    assert out, err
+    doc = json.loads(out)
+    jsonschema.validate(doc, SCHEMA)
+    assert "(the Hub)" in doc["model"]["config"]
+    weights = next(s for s in doc["layouts"][0]["steps"] if s["key"] == "weights")
+    doctor = model_memory.from_hub(repo, HUB_PARAMETERS[repo], HUB_CONFIGS[repo])
+    assert doctor is not None
+    assert weights["value"] == pytest.approx(doctor.weights_gib, abs=1e-3)
+    assert "8.03B parameters on the Hub" in weights["formula"]
