@@ -127,8 +127,28 @@ def test_gpus_from_nvml_recording() -> None:
     assert found.count == 2
     assert found.memory_gib == pytest.approx(23034 / 1024)
     assert found.free_gib == pytest.approx((23034 - 4000) / 1024)
-    with pytest.raises(UsageError, match="--gpus"):
+    with pytest.raises(UsageError, match="no NVIDIA driver"):
         gpus.from_nvml(RecordedReader({"gpus": [], "not_applicable": "no NVIDIA driver"}))
+
+
+def test_the_command_reads_nvml(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --gpus: the GPUs NVML reports (a recording: no NVIDIA GPU here); none at all: a
+    plan for vLLM's CPU backend, said so."""
+    two_l4 = {"gpus": [
+        {"index": i, "name": "NVIDIA L4", "memory_total_mib": 23034, "memory_used_mib": 0,
+         "processes": []} for i in (0, 1)
+    ]}  # fmt: skip
+    monkeypatch.setattr(gpus, "NvmlReader", lambda: RecordedReader(two_l4))
+    doc = plan_doc(capsys, "--model", str(LLAMA31))
+    assert doc["hardware"]["count"] == 2 and "NVML: 2 x NVIDIA L4" in doc["hardware"]["source"]
+    assert doc["hardware"]["memory_gib"] == pytest.approx(23034 / 1024, abs=1e-3)
+    nothing = {"gpus": [], "not_applicable": "no NVIDIA driver here"}
+    monkeypatch.setattr(gpus, "NvmlReader", lambda: RecordedReader(nothing))
+    doc = plan_doc(capsys, "--model", str(LLAMA31))
+    assert doc["hardware"] == {"kind": "cpu", "kv_cache_gib": 4.0}
+    assert any("no GPU found through NVML (no NVIDIA driver here)" in n for n in doc["notes"])
 
 
 @pytest.mark.parametrize(

@@ -135,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
     if args.kv_cache_gib is None and not args.gpus:
         try:
             hardware = gpus.from_nvml()
-        except UsageError as no_gpu:
+        except gpus.NoGpu as no_gpu:
             args.kv_cache_gib = CPU_DEFAULT_KV_GIB
             notes.append(
-                f"{no_gpu}: planned for vLLM's CPU backend with {CPU_DEFAULT_KV_GIB} "
-                "GiB of KV cache (--kv-cache-gib)"
+                f"{no_gpu}: planned for vLLM's CPU backend with {CPU_DEFAULT_KV_GIB} GiB of KV "
+                "cache (--kv-cache-gib); --gpus COUNTxSIZE plans for GPUs"
             )
     if args.kv_cache_gib is None:
         hardware = hardware or gpus.parse(args.gpus)

@@ -32,11 +32,14 @@ def parse(spec: str) -> GpuSet:
     return GpuSet(count, size, f"--gpus {spec}")
 
 
+class NoGpu(UsageError):
+    """NVML found no GPU; the message says why."""
+
+
 def from_nvml(reader: GpuReader | None = None) -> GpuSet:
     snapshot = (reader or NvmlReader()).read()
     if snapshot.not_applicable or not snapshot.gpus:
-        why = snapshot.not_applicable or "no GPUs"
-        raise UsageError(f"no GPU to plan for ({why}); pass --gpus COUNTxSIZE, e.g. 1x24GiB")
+        raise NoGpu(f"no GPU found through NVML ({snapshot.not_applicable or 'no GPUs'})")
     smallest = min(snapshot.gpus, key=lambda g: g.total_mib)
     names = sorted({g.name for g in snapshot.gpus})
     return GpuSet(
