@@ -107,7 +107,6 @@ class LoadSession:
                 stream=o.stream,
                 output_tokens=o.output_tokens,
                 usage_stats=o.usage_stats,
-                temperature=o.temperature,
             )
             try:
                 if o.workload == "agent":

@@ -158,9 +158,6 @@ OPTIONS: tuple[LoadOption, ...] = (
         sweep_default=16,
     ),
     LoadOption("--seed", "seed for prompts and arrivals", 0, argtypes.NON_NEGATIVE_INT),
-    LoadOption(
-        "--temperature", "chat: sampling temperature (0: greedy)", 0.0, argtypes.number(0, 2)
-    ),
     LoadOption("--records", "raw per-request records (JSONL) path", "", sweep=False),
     LoadOption(
         "--warmup",

@@ -47,7 +47,6 @@ class LoadOptions:
     prompt_file: Path | None = None
     prompt_pool: int = _default("prompt_pool")
     seed: int = 0
-    temperature: float = 0.0
     records: Path | None = None
     warmup_s: float = 0.0
     load_mode: LoadMode = "concurrency"
@@ -75,7 +74,6 @@ class LoadOptions:
             prompt_file=Path(ns.prompt_file) if ns.prompt_file else None,
             prompt_pool=int(ns.prompt_pool),
             seed=int(ns.seed),
-            temperature=float(ns.temperature),
             records=Path(ns.records) if ns.records else None,
             warmup_s=float(ns.warmup),
             load_mode=mode,

@@ -139,14 +139,3 @@ def test_acceptance_presets_come_from_the_table(
     load = sweep_command.config_from_args(args).load
     assert load["workload"] == "agent"
     assert {k: load[k] for k in expected} == expected
-
-
-def test_temperature_reaches_the_request() -> None:
-    config = sweep_command.config_from_args(_sweep_args(["--temperature", "0.5"]))
-    cmd = locust_command(
-        config, LoadStep("concurrency", 1), step_id="s", host="http://h:1", model="m",
-        records=Path("r.jsonl"),
-    )  # fmt: skip
-    assert parse_for_test(_locust_load_args(cmd)).temperature == 0.5
-    with pytest.raises(SystemExit):
-        parse_for_test(["--temperature", "3"])
