@@ -118,7 +118,6 @@ OPTIONS: tuple[LoadOption, ...] = (
         256,
         argtypes.integer(1, 10_000_000),
         embedded=64,
-        general=256,
     ),
     LoadOption(
         "--output-tokens",
@@ -126,7 +125,6 @@ OPTIONS: tuple[LoadOption, ...] = (
         128,
         argtypes.integer(1, 10_000_000),
         embedded=32,
-        general=128,
     ),
     LoadOption(
         "--stream",

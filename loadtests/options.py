@@ -37,6 +37,9 @@ def _default(dest: str) -> Any:
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """The load profile's options as Locust parsed them (declared in loadtests.option_table,
+    whose defaults these are; test_load_option_table checks the ones written out here)."""
+
     model: str | None = None
     api_key: str | None = None
     prompt_tokens: int = _default("prompt_tokens")
@@ -46,15 +49,15 @@ class LoadOptions:
     endpoint: Endpoint = "chat"
     prompt_file: Path | None = None
     prompt_pool: int = _default("prompt_pool")
-    seed: int = 0
+    seed: int = _default("seed")
     records: Path | None = None
-    warmup_s: float = 0.0
+    warmup_s: float = _default("warmup")
     load_mode: LoadMode = "concurrency"
     rate: float | None = None
-    burstiness: float = 1.0
-    step_id: str = "locust"
+    burstiness: float = _default("burstiness")
+    step_id: str = _default("step_id")
     request_timeout_s: float = _default("request_timeout")
-    num_prompts: int = 0  # > 0: the whole run stops after this many requests
+    num_prompts: int = _default("num_prompts")  # > 0: the whole run stops after this many requests
     workload: Workload = "chat"
     agent: AgentShape = _AGENT
 

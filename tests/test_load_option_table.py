@@ -5,13 +5,14 @@ loadtests/option_table.py, and a value given to the sweep is the value Locust re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from pathlib import Path
 
 import pytest
 
 from loadtests import option_table
-from loadtests.options import _Plain, parse_for_test
+from loadtests.options import LoadOptions, _Plain, parse_for_test
 from picoclaw_vllm import acceptance_command
 from sweeps import command as sweep_command
 from sweeps.config import LoadStep, SweepConfig
@@ -45,6 +46,13 @@ def test_every_parser_is_made_from_the_table() -> None:
         taken = (o.sweep_switch or o.flag) in sweep_flags
         # Locust-only options the sweep sets per step (or serves: --model) are its own flags
         assert taken == o.sweep or o.flag in {"--model", "--api-key", "--rate"}, o.flag
+
+
+def test_load_options_defaults_are_the_tables() -> None:
+    parsed, default = parse_for_test([]), LoadOptions()
+    assert dataclasses.replace(parsed, agent=default.agent) == default
+    # an agent answer is --output-tokens long once parsed; AgentShape's own default is 64
+    assert dataclasses.replace(parsed.agent, answer_tokens=64) == default.agent
 
 
 def test_sweep_defaults_differ_from_locust_only_where_the_table_says() -> None:
