@@ -18,38 +18,46 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from loadtests import option_table
 from loadtests.agent_conversation import AGENT_MODES, AgentMode, AgentShape
-from loadtests.arrivals import LOAD_MODES, LoadMode
-from loadtests.request_builder import ENDPOINTS, USAGE_STATS, Endpoint, UsageStats
+from loadtests.arrivals import LoadMode
+from loadtests.option_table import WORKLOADS as WORKLOADS
+from loadtests.option_table import Workload as Workload
+from loadtests.request_builder import Endpoint, UsageStats
 
-ENV_PREFIX = "PICOCLAW_LOAD_"
-Workload = Literal["chat", "agent"]
-WORKLOADS: tuple[Workload, ...] = ("chat", "agent")
 _AGENT = AgentShape()
+_TABLE = {o.dest: o for o in option_table.OPTIONS}
+
+
+def _default(dest: str) -> Any:
+    return _TABLE[dest].default
 
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """The load profile's options as Locust parsed them (declared in loadtests.option_table,
+    whose defaults these are; test_load_option_table checks the ones written out here)."""
+
     model: str | None = None
     api_key: str | None = None
-    prompt_tokens: int = 256
-    output_tokens: int = 128
+    prompt_tokens: int = _default("prompt_tokens")
+    output_tokens: int = _default("output_tokens")
     stream: bool = True
     usage_stats: UsageStats = "final"
     endpoint: Endpoint = "chat"
     prompt_file: Path | None = None
-    prompt_pool: int = 32
-    seed: int = 0
+    prompt_pool: int = _default("prompt_pool")
+    seed: int = _default("seed")
     records: Path | None = None
-    warmup_s: float = 0.0
+    warmup_s: float = _default("warmup")
     load_mode: LoadMode = "concurrency"
     rate: float | None = None
-    burstiness: float = 1.0
-    step_id: str = "locust"
-    request_timeout_s: float = 600.0
-    num_prompts: int = 0  # > 0: the whole run stops after this many requests
+    burstiness: float = _default("burstiness")
+    step_id: str = _default("step_id")
+    request_timeout_s: float = _default("request_timeout")
+    num_prompts: int = _default("num_prompts")  # > 0: the whole run stops after this many requests
     workload: Workload = "chat"
     agent: AgentShape = _AGENT
 
@@ -111,98 +119,7 @@ def _agent_mode(value: str) -> AgentMode:
 
 def add_arguments(parser: Any) -> None:
     """Add the options to a Locust (configargparse) parser; env vars are PICOCLAW_LOAD_*."""
-
-    def opt(flag: str, **kw: Any) -> None:
-        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-        parser.add_argument(flag, env_var=kw.pop("env_var", env), **kw)
-
-    opt("--model", default="", help="served model name (default: first in /v1/models)")
-    opt(
-        "--api-key",
-        default="",
-        env_var="PICOCLAW_LOAD_API_KEY",
-        is_secret=True,
-        help="API key (default: VLLM_API_KEY, else PicoClaw's config); never printed",
-    )
-    opt("--prompt-tokens", type=int, default=256, help="synthetic prompt length in tokens")
-    opt("--output-tokens", type=int, default=128, help="tokens per answer (ignore_eos)")
-    opt("--stream", choices=["on", "off"], default="on", help="stream answers (SSE)")
-    opt(
-        "--usage-stats",
-        choices=list(USAGE_STATS),
-        default="final",
-        help="streamed usage: final (like vllm bench serve) or continuous (every event)",
-    )
-    opt("--endpoint", choices=list(ENDPOINTS), default="chat", help="chat or completions")
-    opt("--prompt-file", default="", help="JSONL / ShareGPT file instead of synthetic prompts")
-    opt("--prompt-pool", type=int, default=32, help="distinct synthetic prompts per process")
-    opt("--seed", type=int, default=0, help="seed for prompts and arrivals")
-    opt("--records", default="", help="raw per-request records (JSONL) path")
-    opt("--warmup", type=float, default=0.0, help="seconds at the start not counted")
-    opt("--load-mode", choices=list(LOAD_MODES), default="concurrency", help="closed/open loop")
-    opt("--rate", type=float, default=0.0, help="open loop: requests/s (Poisson)")
-    opt("--burstiness", type=float, default=1.0, help="open loop: gamma shape (1 = Poisson)")
-    opt("--step-id", default="locust", help="step id written into each record")
-    opt("--request-timeout", type=float, default=600.0, help="seconds before a request fails")
-    opt(
-        "--num-prompts",
-        type=int,
-        default=0,
-        help="stop the whole run after this many requests, all users (and workers) together, "
-        "then end once they have finished, as vllm bench serve --num-prompts does "
-        "(0: run for -t); keep -t as a safety limit",
-    )
-    opt(
-        "--workload",
-        choices=list(WORKLOADS),
-        default="chat",
-        help="chat: independent prompts (as vllm bench serve); agent: PicoClaw sessions "
-        "(its tools, system prompt and a growing history; loadtests/agent_conversation.py)",
-    )
-    opt(
-        "--agent-mode",
-        choices=list(AGENT_MODES),
-        default=_AGENT.mode,
-        help="agent: forced (a named tool call on all but the last call of a turn) or "
-        "picoclaw (tool_choice auto, following the model)",
-    )
-    opt(
-        "--calls-per-turn",
-        type=int,
-        default=_AGENT.calls_per_turn,
-        help="agent: LLM calls per user message (PicoClaw allows up to 50)",
-    )
-    opt(
-        "--turns-per-session",
-        type=int,
-        default=_AGENT.turns_per_session,
-        help="agent: user messages before a session starts afresh",
-    )
-    opt(
-        "--think-time",
-        type=float,
-        default=_AGENT.think_time_s,
-        help="agent: seconds a user waits between turns",
-    )
-    opt(
-        "--tool-result-chars",
-        type=int,
-        default=_AGENT.tool_result_chars,
-        help="agent: size of each synthetic tool result fed back",
-    )
-    opt(
-        "--user-message-chars",
-        type=int,
-        default=_AGENT.user_message_chars,
-        help="agent: size of each user message",
-    )
-    opt(
-        "--turn-timeout",
-        type=float,
-        default=_AGENT.turn_timeout_s,
-        help="agent: a turn longer than this counts as timed out (PicoClaw's "
-        "request_timeout, 120 s by default)",
-    )
+    option_table.add_locust_arguments(parser)
 
 
 class _Plain(argparse.ArgumentParser):
@@ -235,8 +152,6 @@ LOCUSTFILE = "loadtests/chat.py"
 def describe_options() -> str:
     """Every option of the load profile with its default and env var, as a Locust user needs
     them (`locust -f loadtests/chat.py --help` cannot show them)."""
-    parser = _Plain(prog=f"locust -f {LOCUSTFILE}", add_help=False)
-    add_arguments(parser)
     lines = [
         f"Options of {LOCUSTFILE}, given to locust after Locust's own (-u, -r, -t, --host, "
         "--headless, ...).",
@@ -245,14 +160,12 @@ def describe_options() -> str:
         "variable shown.",
         "",
     ]
-    for action in parser._actions:
-        flag = action.option_strings[0]
-        kind = {int: "N", float: "X"}.get(action.type, "TEXT")  # type: ignore[call-overload]
-        value = "{" + ",".join(map(str, action.choices)) + "}" if action.choices else kind
-        env = f"env {parser.env_vars[action.dest]}"
-        shown = action.default not in ("", None) and action.dest != "api_key"
-        lines.append(f"  {flag} {value}")
-        lines.append(f"      {action.help} [{f'default {action.default}; ' if shown else ''}{env}]")
+    for o in option_table.OPTIONS:
+        kind = {int: "N", float: "X"}.get(type(o.default), "TEXT")
+        value = "{" + ",".join(o.choices) + "}" if o.choices else kind
+        shown = o.default != "" and not o.secret
+        lines.append(f"  {o.flag} {value}")
+        lines.append(f"      {o.help} [{f'default {o.default}; ' if shown else ''}env {o.env}]")
     lines += [
         "",
         "example:",

@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from loadtests import option_table
 from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
 from picoclaw_vllm.server.launcher import ServerHandle
@@ -49,26 +50,19 @@ examples:
       --max-num-seqs 32,128 --tensor-parallel-size 1,2 --concurrency 8,32,64 --duration 60s
 """
 
+# The sweep's own settings per target; the load options' presets (prompt and output
+# tokens, warm-up, workload, think time) are in loadtests/option_table.py.
 EMBEDDED_LOAD: dict[str, Any] = {
-    "workload": "agent",
-    "think_time": 1.0,
     "max_num_seqs": (2, 8),
     "tensor_parallel_size": (1, 2),
     "concurrency": (1, 8),
     "duration": 8.0,
-    "warmup": 2.0,
-    "prompt_tokens": 64,
-    "output_tokens": 32,
 }
 GENERAL_LOAD: dict[str, Any] = {
-    "workload": "agent",
     "max_num_seqs": None,
     "tensor_parallel_size": (1,),
     "concurrency": (1, 8, 32),
     "duration": 30.0,
-    "warmup": 5.0,
-    "prompt_tokens": 256,
-    "output_tokens": 128,
 }
 DEFAULT_GATES = "error_rate_pct=1,ttft_p95_ms=2000"
 # the agent workload adds PicoClaw's own limit on a whole turn: its request_timeout
@@ -79,7 +73,7 @@ DEFAULT_SLO_TTFT_MS = 2000.0  # goodput counts requests whose first token came w
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sweep_command.add_arguments(parser, out_required=False)
+    sweep_command.add_arguments(parser, out_required=False, presets=True)
     parser.set_defaults(**dict.fromkeys(EMBEDDED_LOAD))
     report_command.add_gate_arguments(parser)
     extra = parser.add_argument_group("doctor and report")
@@ -96,6 +90,7 @@ def _fill_defaults(args: argparse.Namespace) -> bool:
     for key, value in (EMBEDDED_LOAD if embedded else GENERAL_LOAD).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    option_table.fill_presets(args, "embedded" if embedded else "general")
     if args.out is None:
         args.out = Path("runs") / time.strftime("acceptance-%Y%m%d-%H%M%S")
     if not args.slo:

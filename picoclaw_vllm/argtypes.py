@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 
 
@@ -78,3 +79,19 @@ PERCENT = number(0, 100)
 POSITIVE_INT = integer(1)
 NON_NEGATIVE_INT = integer(0)
 TIMEOUT_S = number(0, 86_400, low_open=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_DURATION_S = 7 * 86_400
+
+
+def duration(text: str) -> float:
+    """Seconds from `30s`, `2m`, `500ms`, `1h` or a bare number; at most a week."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m, 500ms)")
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+    if seconds > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"duration {text!r} is over a week")
+    return seconds

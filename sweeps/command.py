@@ -6,19 +6,17 @@ import argparse
 import dataclasses
 import math
 import os
-import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from loadtests.agent_conversation import AGENT_MODES, AgentShape
-from loadtests.options import WORKLOADS
+from loadtests import option_table
 from loadtests.prompts import PromptError, load_prompt_file
-from loadtests.request_builder import ENDPOINTS, USAGE_STATS
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.redact import MASK
+from sweeps import managed_flags
 from sweeps.config import LAUNCH_KINDS, SweepConfig
 from sweeps.results import RunDir
 from sweeps.run_layout import MANIFEST
@@ -45,24 +43,9 @@ request), OUT/sweep.json (commands, versions), OUT/logs/. The API key (--api-key
 VLLM_API_KEY) is passed to vLLM and Locust in VLLM_API_KEY, never on a command line.
 """
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-MAX_DURATION_S = 7 * 86_400
 LOCAL_READY_S = 600.0
 EXTERNAL_READY_S = 20.0
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-_AGENT = AgentShape()
-
-
-def duration(text: str) -> float:
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m, 500ms)")
-    seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
-    if seconds > MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(f"duration {text!r} is over a week")
-    return seconds
+duration = argtypes.duration
 
 
 _T = TypeVar("_T")
@@ -90,18 +73,26 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 def vllm_args(values: list[str]) -> tuple[str, ...]:
-    """`--vllm-arg` values, each split the way a shell would split it."""
+    """`--vllm-arg` values, each split the way a shell would split it; a flag the sweep sets
+    itself (sweeps.managed_flags) is refused."""
     args: list[str] = []
+    came_from: dict[int, str] = {}
     for value in values:
         try:
-            args += shlex.split(value)
+            words = shlex.split(value)
         except ValueError as e:
             raise UsageError(f"--vllm-arg {value!r}: {e}") from e
+        came_from.update(dict.fromkeys(range(len(args), len(args) + len(words)), value))
+        args += words
+    managed_flags.check(tuple(args), came_from)
     return tuple(args)
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True) -> None:
-    """The sweep's options; other commands (acceptance) reuse them with --out optional."""
+def add_arguments(
+    parser: argparse.ArgumentParser, *, out_required: bool = True, presets: bool = False
+) -> None:
+    """The sweep's options; other commands (acceptance) reuse them with --out optional (and
+    `presets`: the load options acceptance presets default to None, see option_table)."""
     a = parser.add_argument
     a("--out", type=Path, required=out_required, help="run directory (e.g. runs/NAME)")
     a("--resume", action="store_true", help="continue the sweep in --out, skipping finished steps")
@@ -133,49 +124,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, out_required: bool = True)
     ld.add_argument("--concurrency", type=int_list, default=(1,),
                     help="users (closed loop), or caps with --rate; e.g. 1,8,32")  # fmt: skip
     ld.add_argument("--rate", type=float_list, default=(), help="open loop: requests/s, e.g. 1,2,4")
-    ld.add_argument("--burstiness", type=argtypes.number(0, 1000, low_open=True), default=1.0,
-                    help="1 = Poisson arrivals")  # fmt: skip
     ld.add_argument("--duration", type=duration, default=30.0, help="measured time per step")
-    ld.add_argument("--warmup", type=duration, default=0.0, help="not counted, before each step")
-    ld.add_argument("--prompt-tokens", type=argtypes.integer(1, 10_000_000), default=256)
-    ld.add_argument("--output-tokens", type=argtypes.integer(1, 10_000_000), default=128)
-    ld.add_argument("--endpoint", choices=ENDPOINTS, default="chat")
-    ld.add_argument("--no-stream", action="store_true", help="non-streamed requests (no TTFT)")
-    ld.add_argument("--usage-stats", choices=USAGE_STATS, default="final",
-                    help="streamed usage: final (like vllm bench serve) or continuous")  # fmt: skip
-    ld.add_argument("--prompt-file", type=Path, help="JSONL / ShareGPT prompts")
-    ld.add_argument("--prompt-pool", type=argtypes.integer(1, 100_000), default=16,
-                    help="distinct synthetic prompts per Locust worker")  # fmt: skip
-    ld.add_argument("--seed", type=argtypes.NON_NEGATIVE_INT, default=0)
     ld.add_argument("--workers", type=argtypes.integer(0, 256), default=0,
                     help="local Locust workers (0: one process)")  # fmt: skip
+    # the load profile's own options, declared once in loadtests/option_table.py
+    option_table.add_sweep_arguments(ld, "load", presets=presets)
     ag = parser.add_argument_group("agent workload (PicoClaw sessions)")
-    ag.add_argument(
-        "--workload",
-        choices=WORKLOADS,
-        default=None,
-        help="chat: independent prompts (as vllm bench serve); agent: each user is "
-        "a PicoClaw session (its tools, system prompt, growing history)",
-    )
-    ag.add_argument("--agent-mode", choices=AGENT_MODES, default=_AGENT.mode)
-    ag.add_argument("--calls-per-turn", type=argtypes.integer(0, 1000),
-                    default=_AGENT.calls_per_turn)  # fmt: skip
-    ag.add_argument("--turns-per-session", type=argtypes.integer(1, 100_000),
-                    default=_AGENT.turns_per_session)  # fmt: skip
-    ag.add_argument(
-        "--think-time",
-        type=duration,
-        default=None,
-        help=f"seconds between a session's turns (default {_AGENT.think_time_s:g})",
-    )
-    ag.add_argument("--tool-result-chars", type=argtypes.integer(0, 10_000_000),
-                    default=_AGENT.tool_result_chars)  # fmt: skip
-    ag.add_argument(
-        "--turn-timeout",
-        type=duration,
-        default=_AGENT.turn_timeout_s,
-        help="PicoClaw's request_timeout (default 120s)",
-    )
+    option_table.add_sweep_arguments(ag, "agent", presets=presets)
     slo = parser.add_argument_group("SLOs (goodput)")
     slo.add_argument("--slo-ttft-ms", type=argtypes.POSITIVE)
     slo.add_argument("--slo-tpot-ms", type=argtypes.POSITIVE)
@@ -195,7 +150,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
     _check_out(args.out, args.resume)
     if args.prompt_file is not None:
         try:
-            load_prompt_file(args.prompt_file)
+            load_prompt_file(Path(args.prompt_file))
         except PromptError as e:
             raise UsageError(f"--prompt-file {e}") from None
     ready_timeout = args.ready_timeout
@@ -219,26 +174,10 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         ready_timeout_s=ready_timeout,
         concurrency=args.concurrency,
         rates=args.rate,
-        burstiness=args.burstiness,
         duration_s=args.duration,
-        warmup_s=args.warmup,
-        prompt_tokens=args.prompt_tokens,
-        output_tokens=args.output_tokens,
-        endpoint=args.endpoint,
-        stream=not args.no_stream,
-        usage_stats=args.usage_stats,
-        prompt_file=args.prompt_file,
-        prompt_pool=args.prompt_pool,
-        seed=args.seed,
         workers=args.workers,
         slo=GoodputSlo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
-        workload=args.workload or "chat",
-        agent_mode=args.agent_mode,
-        calls_per_turn=args.calls_per_turn,
-        turns_per_session=args.turns_per_session,
-        think_time_s=_AGENT.think_time_s if args.think_time is None else args.think_time,
-        tool_result_chars=args.tool_result_chars,
-        turn_timeout_s=args.turn_timeout,
+        load=option_table.sweep_values(args),
     )
 
 

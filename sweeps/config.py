@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from loadtests.agent_conversation import AgentMode, AgentShape
+from loadtests import option_table
 from loadtests.arrivals import LoadMode
-from loadtests.options import Workload
-from loadtests.request_builder import Endpoint, UsageStats
+from loadtests.option_table import LoadValue, Workload
+from loadtests.request_builder import Endpoint
 from picoclaw_vllm.redact import redact
 from sweeps.step_figures import GoodputSlo
 
@@ -26,9 +26,6 @@ LAUNCH_KINDS: tuple[LaunchKind, ...] = ("local", "docker", "external")
 
 def _num(value: float) -> str:
     return f"{value:g}"
-
-
-_AGENT = AgentShape()
 
 
 @dataclass(frozen=True)
@@ -61,17 +58,14 @@ class SweepConfig:
     "docker"; "external": the server at `api_base`, only load steps run),
     `max_num_seqs` x `tensor_parallel_sizes` (None = vLLM's default), `max_model_len`,
     `gpu_memory_utilization`, `dtype`, `extra_vllm_args`, `ready_timeout_s`.
-    Load: `concurrency` (closed loop) or `rates` (open loop, Poisson with `burstiness`; each
-    concurrency is then a cap), `duration_s` measured after `warmup_s`, `prompt_tokens`,
-    `output_tokens` (ignore_eos), `endpoint`, `stream`, `usage_stats` (request_builder),
-    `workload` "chat" (independent prompts) or "agent" (PicoClaw sessions: `agent_mode`,
-    `calls_per_turn`, `turns_per_session`, `think_time_s`, `tool_result_chars`,
-    `turn_timeout_s`; loadtests.agent_conversation; each concurrency is a number of sessions),
-    `prompt_file` (else `prompt_pool`
-    synthetic prompts per worker, made once per sweep), `seed`, `workers` (0 = one Locust
-    process, N = a master and N local workers), `slo` (goodput), `stop_timeout_s` (how long
-    Locust lets requests in flight finish when a step ends), `metrics_interval_s` (how often
-    vLLM's /metrics gauges are sampled during a step).
+    Load: `concurrency` (closed loop) or `rates` (open loop; each concurrency is then a
+    cap), `duration_s` measured per step, `workers` (0 = one Locust process, N = a master and
+    N local workers), `slo` (goodput), `stop_timeout_s` (how long Locust lets requests in
+    flight finish when a step ends), `metrics_interval_s` (how often vLLM's /metrics gauges
+    are sampled during a step). `load`: the load profile's options (loadtests.option_table:
+    `warmup_s`, `prompt_tokens`, `output_tokens`, `workload` "chat" or "agent", the agent
+    session's shape, ...; `option_table.sweep_defaults(**given)` makes one), passed to every
+    Locust step; those the sweep itself reads have a property of that name.
     `api_key` travels to vLLM and Locust in VLLM_API_KEY only and is never written.
     """
 
@@ -92,28 +86,56 @@ class SweepConfig:
     ready_timeout_s: float = 600.0
     concurrency: tuple[int, ...] = (1,)
     rates: tuple[float, ...] = ()
-    burstiness: float = 1.0
     duration_s: float = 30.0
-    warmup_s: float = 0.0
-    prompt_tokens: int = 256
-    output_tokens: int = 128
-    endpoint: Endpoint = "chat"
-    stream: bool = True
-    usage_stats: UsageStats = "final"
-    prompt_file: Path | None = None
-    prompt_pool: int = 16
-    seed: int = 0
     workers: int = 0
     slo: GoodputSlo = field(default_factory=GoodputSlo)
     stop_timeout_s: float = 120.0
     metrics_interval_s: float = 0.5
-    workload: Workload = "chat"
-    agent_mode: AgentMode = _AGENT.mode
-    calls_per_turn: int = _AGENT.calls_per_turn
-    turns_per_session: int = _AGENT.turns_per_session
-    think_time_s: float = _AGENT.think_time_s
-    tool_result_chars: int = _AGENT.tool_result_chars
-    turn_timeout_s: float = _AGENT.turn_timeout_s
+    # the load profile's options (loadtests.option_table), keyed as in sweep.json
+    load: dict[str, LoadValue] = field(default_factory=option_table.sweep_defaults)
+
+    def _value(self, key: str) -> LoadValue:
+        return self.load[key]
+
+    @property
+    def warmup_s(self) -> float:
+        return float(self._number("warmup_s"))
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self._number("prompt_tokens"))
+
+    @property
+    def output_tokens(self) -> int:
+        return int(self._number("output_tokens"))
+
+    @property
+    def prompt_pool(self) -> int:
+        return int(self._number("prompt_pool"))
+
+    @property
+    def seed(self) -> int:
+        return int(self._number("seed"))
+
+    @property
+    def prompt_file(self) -> Path | None:
+        value = self._value("prompt_file")
+        return Path(str(value)) if value else None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        value = self._value("endpoint")
+        return "completions" if value == "completions" else "chat"
+
+    @property
+    def workload(self) -> Workload:
+        return "agent" if self._value("workload") == "agent" else "chat"
+
+    def _number(self, key: str) -> float:
+        value = self._value(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"sweep load option {key} is not a number: {value!r}")
+        return value
 
     def loads(self) -> list[LoadStep]:
         if self.rates:
@@ -140,14 +162,14 @@ class SweepConfig:
         if self.api_base:  # credentials in the URL are never written (given again on --resume)
             data["api_base"] = redact(self.api_base)
         data["out"] = str(self.out)
-        data["prompt_file"] = str(self.prompt_file) if self.prompt_file else None
+        data.update(data.pop("load"))
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, api_key: str | None = None) -> SweepConfig:
         d = dict(data)
         d["out"] = Path(d["out"])
-        d["prompt_file"] = Path(d["prompt_file"]) if d.get("prompt_file") else None
+        d["load"] = option_table.from_saved(d)
         d["slo"] = GoodputSlo(**d.get("slo", {}))
         for key in (
             "max_num_seqs",

@@ -3,7 +3,8 @@
     from sweeps.engine import run_sweep
     from sweeps.config import SweepConfig
     run_dir = run_sweep(SweepConfig(out=Path("runs/demo"), max_num_seqs=(2, 8),
-                                    concurrency=(1, 8), duration_s=8, output_tokens=32))
+                                    concurrency=(1, 8), duration_s=8,
+                                    load=option_table.sweep_defaults(output_tokens=32)))
 
 `run_sweep(config, observer=None, *, resume=False, gpu=None, on_server_ready=None) -> Path`
 returns the run directory (layout: sweeps.run_layout). Each step is written before the next

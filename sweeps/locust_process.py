@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import loadtests
+from loadtests import option_table
 from picoclaw_vllm.procs import spawn_group, stop_group
 from sweeps.config import LoadStep, SweepConfig
 
@@ -57,33 +58,16 @@ def locust_command(
         "--stop-timeout", f"{math.ceil(config.stop_timeout_s)}",
         "--exit-code-on-error", "0", "--only-summary", "--loglevel", "INFO",
         "--model", model,
-        "--prompt-tokens", str(config.prompt_tokens),
-        "--output-tokens", str(config.output_tokens),
-        "--stream", "on" if config.stream else "off",
-        "--usage-stats", config.usage_stats,
-        "--endpoint", config.endpoint,
-        "--prompt-pool", str(config.prompt_pool),
-        "--seed", str(config.seed),
         "--records", str(records),
-        "--warmup", f"{config.warmup_s:g}",
         "--load-mode", load.mode,
         "--step-id", step_id,
     ]  # fmt: skip
-    if config.workload == "agent":
-        cmd += [
-            "--workload", "agent", "--agent-mode", config.agent_mode,
-            "--calls-per-turn", str(config.calls_per_turn),
-            "--turns-per-session", str(config.turns_per_session),
-            "--think-time", f"{config.think_time_s:g}",
-            "--tool-result-chars", str(config.tool_result_chars),
-            "--turn-timeout", f"{config.turn_timeout_s:g}",
-        ]  # fmt: skip
-        prompt_file = None
-    prompt_file = prompt_file or config.prompt_file
+    cmd += option_table.locust_args(config.load)
+    prompt_file = None if config.workload == "agent" else prompt_file or config.prompt_file
     if prompt_file:
         cmd += ["--prompt-file", str(prompt_file)]
     if load.mode == "rate" and load.rate:
-        cmd += ["--rate", f"{load.rate:g}", "--burstiness", f"{config.burstiness:g}"]
+        cmd += ["--rate", f"{load.rate:g}"]
     if config.workers > 0:
         cmd += ["--processes", str(config.workers)]
     return cmd

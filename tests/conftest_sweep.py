@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_API_KEY
 
+from loadtests.option_table import sweep_defaults
 from sweeps.config import SweepConfig
 from sweeps.engine import run_sweep
 from sweeps.observer import RecordingObserver
@@ -37,10 +38,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         tensor_parallel_sizes=(1, 2, 3),
         concurrency=(1, 6),
         duration_s=6.0,
-        warmup_s=1.0,
-        prompt_tokens=64,
-        output_tokens=32,
-        prompt_pool=8,
+        load=sweep_defaults(warmup_s=1.0, prompt_tokens=64, output_tokens=32, prompt_pool=8),
         slo=GoodputSlo(ttft_ms=2000.0, tpot_ms=200.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
@@ -55,14 +53,12 @@ def small_agent_sweep_config(out: Path) -> SweepConfig:
         tensor_parallel_sizes=(1,),
         concurrency=(1, 4),
         duration_s=10.0,
-        warmup_s=2.0,
-        output_tokens=32,
         slo=GoodputSlo(ttft_ms=2000.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
-        workload="agent",
-        calls_per_turn=3,
-        think_time_s=1.0,
+        load=sweep_defaults(
+            warmup_s=2.0, output_tokens=32, workload="agent", calls_per_turn=3, think_time_s=1.0
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from loadtests.option_table import sweep_defaults
 from loadtests.records import RecordWriter, RequestRecord
 from picoclaw_vllm.errors import LaunchError, UsageError
 from sweeps import run_layout
@@ -228,8 +229,9 @@ class TestConfig:
 class TestLocustCommand:
     def test_command(self) -> None:
         cfg = SweepConfig(
-            out=Path("x"), api_key="sekrit-123", warmup_s=2, duration_s=5.5, workers=2
-        )
+            out=Path("x"), api_key="sekrit-123", duration_s=5.5, workers=2,
+            load=sweep_defaults(warmup_s=2.0),
+        )  # fmt: skip
         cmd = locust_command(
             cfg,
             LoadStep("rate", 8, 1.5),

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import TEST_API_KEY
 
+from loadtests.option_table import sweep_defaults
 from loadtests.records import read_records
 from picoclaw_vllm.server.launcher import ServerHandle
 from sweeps import run_layout
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.vllm
 def test_rate_step_with_two_workers(vllm_server: ServerHandle, tmp_path: Path) -> None:
     config = SweepConfig(
         out=tmp_path / "run", launch="external", api_base=vllm_server.api_base,
-        api_key=TEST_API_KEY, rates=(4.0,), concurrency=(4,), duration_s=4.0, warmup_s=1.0,
-        prompt_tokens=40, output_tokens=16, prompt_pool=4, workers=2,
+        api_key=TEST_API_KEY, rates=(4.0,), concurrency=(4,), duration_s=4.0, workers=2,
+        load=sweep_defaults(warmup_s=1.0, prompt_tokens=40, output_tokens=16, prompt_pool=4),
     )  # fmt: skip
     run_dir = run_sweep(config)
     row = pd.read_csv(run_dir / run_layout.RESULTS_CSV).iloc[0]

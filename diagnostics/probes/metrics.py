@@ -1,13 +1,16 @@
 """vLLM's Prometheus /metrics text: its vocabulary (metric names, old and new aliases) and the
-numbers read from it, for the doctor and the sweep alike (sweeps.server_metrics)."""
+numbers read from it, for the doctor and the sweep alike (sweeps.server_metrics).
+
+The text is read with prometheus_client's parser, the library vLLM writes it with: label
+values hold any character (`}`, `,`, escaped quotes and backslashes), as the format allows.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+from prometheus_client.parser import text_string_to_metric_families
 
 QUEUE_TIME = "vllm:request_queue_time_seconds"  # histogram: seconds each request waited
 RUNNING_TIME = "vllm:request_inference_time_seconds"  # prefill + decode, per finished request
@@ -87,17 +90,24 @@ class Metrics:
 
 
 def parse(text: str) -> Metrics:
-    metrics = Metrics()
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        try:
-            value = float(match.group("value"))
-        except ValueError:
-            continue
-        labels = dict(_LABEL.findall(match.group("labels") or ""))
-        metrics.samples.append(Sample(match.group("name"), labels, value))
-    return metrics
+    """Every sample of the text, named as written (`_total`, `_sum`, `_bucket` kept). A line
+    the format does not allow (a proxy's error page, a cut answer) is skipped, not fatal."""
+    try:
+        return Metrics(list(_samples(text)))
+    except ValueError:
+        return Metrics([s for line in text.splitlines() for s in _line_samples(line)])
+
+
+def _samples(text: str) -> Iterator[Sample]:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            yield Sample(s.name, dict(s.labels), float(s.value))
+
+
+def _line_samples(line: str) -> list[Sample]:
+    if not line.strip() or line.startswith("#"):
+        return []
+    try:
+        return list(_samples(line + "\n"))
+    except ValueError:
+        return []
