@@ -111,6 +111,20 @@ def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
                 int(step.number("turns") or 0),
             )
         )
+    scored = int(step.number("scored_answers") or 0)
+    if gates.max_invalid_tool_calls_pct is not None and scored:
+        invalid = step.number("invalid_tool_calls_pct")
+        checks.append(
+            StepCheck(
+                "invalid_tool_calls_pct",
+                f"tool calls PicoClaw cannot run ≤ {gates.max_invalid_tool_calls_pct:g}%",
+                invalid,
+                gates.max_invalid_tool_calls_pct,
+                "%",
+                invalid is not None and invalid <= gates.max_invalid_tool_calls_pct,
+                scored,
+            )
+        )
     return checks
 
 
