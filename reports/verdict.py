@@ -264,6 +264,14 @@ def explain(check: StepCheck, step: Step) -> str:
             f"request_timeout, so PicoClaw would have given up on them "
             f"({verdict} the limit of {limit})."
         )
+    if check.gate_id == "invalid_tool_calls_pct":
+        markup = step.number("answers_markup_in_content_pct") or 0.0
+        args = step.number("answers_invalid_arguments_pct") or 0.0
+        return (
+            f"{check.measured:.1f} % of {check.rests_on} answers {where} were tool calls "
+            f"PicoClaw cannot run ({markup:.1f} % call markup left in content, {args:.1f} % "
+            f"arguments not valid for the tool's schema; {verdict} the limit of {limit})."
+        )
     metric, stat = check.gate_id.removesuffix("_ms").rsplit("_", 1)
     words = STAT_WORDS[stat]
     if metric == TURN_LATENCY:
