@@ -120,3 +120,40 @@ def test_the_invalid_tool_calls_gate_allows_none_by_default() -> None:
     assert all(c.passed for c in judge_step(bad, allowed) if c.gate_id == "invalid_tool_calls_pct")
     # a step with no scored answers (the chat workload) is not judged by it
     assert not [c for c in judge_step(_step(), Gates()) if c.gate_id == "invalid_tool_calls_pct"]
+
+
+def _forced(message: dict[str, object], finish: str) -> tuple[str, list[str], list[str]]:
+    from diagnostics.checks.tool_calling import check_tool_call
+    from diagnostics.facts import Facts
+    from diagnostics.options import DiagnoseOptions
+    from diagnostics.probes.http import HttpAnswer
+
+    body = json.dumps({"choices": [{"index": 0, "message": message, "finish_reason": finish}]})
+    answer = HttpAnswer("POST", "http://h/v1/chat/completions", 200, body)
+    facts = Facts.seeded(DiagnoseOptions(api_base="http://h/v1", model="m"), tool_call=answer)
+    outcome = check_tool_call(facts)
+    return str(outcome.status), [f.id for f in outcome.findings], outcome.notes
+
+
+def test_the_forced_call_judges_its_form_and_names_what_was_cut() -> None:
+    # the session server's real forced answer (2026-12-07): hermes's structural tag let the
+    # random model write arguments null; a form the parser produced, not a parser fault
+    null_args = {
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "chatcmpl-tool-8da2099cf75872af",
+                "type": "function",
+                "function": {"name": "read_file", "arguments": "null"},
+            }
+        ],
+    }
+    status, ids, notes = _forced(null_args, "tool_calls")  # fmt: skip
+    assert status == "pass" and not ids and "do not fit the schema" in " ".join(notes)
+    cut = {"content": '<tool_call>{"name": "read_file", "arguments": {"pa', "tool_calls": []}
+    assert _forced(cut, "length")[:2] == ("skip", [])
+    broken = {
+        "content": None,
+        "tool_calls": [{"function": {"name": "read_file", "arguments": "{oops"}}],
+    }
+    assert _forced(broken, "tool_calls")[:2] == ("fail", ["tool_call_unparsed"])  # fmt: skip

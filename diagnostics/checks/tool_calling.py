@@ -123,7 +123,10 @@ def check_tool_call(facts: Facts) -> Outcome:
     content = message.get("content") if isinstance(message.get("content"), str) else ""
     limit = facts.options.forced_call_max_tokens
     sent = _sent(facts, answer, choice) + f", max_tokens {limit}"
-    scored = tool_answers.score(message, finish, picoclaw_request.default_tools())
+    # its form only: vLLM 0.32's hermes structural tag let the tiny model write arguments
+    # `null`, the model's choice, not the parser's (the auto probe judges the schema)
+    tools = picoclaw_request.default_tools()
+    scored = tool_answers.score(message, finish, tools, schema=False)
     if scored.leaked:
         return Outcome.of(_leak(facts, sent, scored, content or ""))
     if scored.kind is AnswerKind.CUT:
@@ -158,10 +161,12 @@ def check_tool_call(facts: Facts) -> Outcome:
                 remedy=_fix(facts),
             )
         )
+    off_schema = tool_answers.call_problems(message.get("tool_calls") or [], tools)
     return Outcome.ok(
         f"forced call parsed: {scored.detail}, finish_reason {finish!r} "
         f"({answer.elapsed_s:.2f} s); this proves structured output and the parser's own "
-        "format work, not that the parser fits the model's own calls"
+        "format work, not that the parser fits the model's own calls",
+        *(f"the model's arguments do not fit the schema: {p}" for p in off_schema),
     )
 
 

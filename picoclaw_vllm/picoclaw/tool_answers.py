@@ -66,8 +66,11 @@ def _parameters(tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def call_problems(calls: Sequence[Any], tools: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Why PicoClaw could not run these tool_calls (empty: every call is runnable)."""
+def call_problems(
+    calls: Sequence[Any], tools: Sequence[Mapping[str, Any]], *, schema: bool = True
+) -> list[str]:
+    """Why PicoClaw could not run these tool_calls (empty: every call is runnable); without
+    `schema`, only the call's form: a known tool, arguments JSON."""
     schemas = _parameters(tools)
     problems = []
     for call in calls:
@@ -83,6 +86,8 @@ def call_problems(calls: Sequence[Any], tools: Sequence[Mapping[str, Any]]) -> l
             args = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:
             problems.append(f"{name}: arguments are not JSON: {str(raw)[:80]}")
+            continue
+        if not schema:
             continue
         if not isinstance(args, dict):
             problems.append(f"{name}: arguments are not a JSON object: {str(raw)[:80]}")
@@ -125,7 +130,11 @@ def _leaked(content: str, calls: Sequence[Any]) -> tuple[str, ...]:
 
 
 def score(
-    message: Mapping[str, Any], finish_reason: str | None, tools: Sequence[Mapping[str, Any]]
+    message: Mapping[str, Any],
+    finish_reason: str | None,
+    tools: Sequence[Mapping[str, Any]],
+    *,
+    schema: bool = True,
 ) -> ScoredAnswer:
     raw_content = message.get("content")
     content = raw_content if isinstance(raw_content, str) else ""
@@ -134,7 +143,7 @@ def score(
     leaked = _leaked(content, calls)
     cut = finish_reason == "length"
     if calls:
-        problems = call_problems(calls, tools)
+        problems = call_problems(calls, tools, schema=schema)
         if not problems:
             names = ", ".join(str(c["function"]["name"]) for c in calls)
             return ScoredAnswer(AnswerKind.TOOL_CALL, f"tool_calls [{names}]", leaked=leaked)
