@@ -214,8 +214,9 @@ class ChatUser(FastHttpUser):
             req = s.agent_request(call.body)
             try:
                 outcome, start_unix, start, end, status = self.exchange(
-                    s, req.path, req.body, req.headers, " (agent)"
-                )
+                    s, req.path, req.body, req.headers, " (agent)",
+                    forced=call.forced_tool is not None,
+                )  # fmt: skip
             finally:
                 ended = s.quota.release()
             goes_on = outcome.ok and conv.after_answer(call, outcome.answer_kind)
@@ -242,7 +243,14 @@ class ChatUser(FastHttpUser):
                 return
 
     def exchange(
-        self, s: LoadSession, path: str, body: str, headers: dict[str, str], label: str
+        self,
+        s: LoadSession,
+        path: str,
+        body: str,
+        headers: dict[str, str],
+        label: str,
+        *,
+        forced: bool = False,
     ) -> tuple[RequestOutcome, float, float, float, int]:
         start_unix = time.time()
         start = time.perf_counter()
@@ -250,7 +258,7 @@ class ChatUser(FastHttpUser):
             "POST", path, data=body, headers=headers, stream=True,
             catch_response=True, name=f"POST {path}{label}",
         ) as resp:  # fmt: skip
-            outcome, end = read_answer(resp, start, stream=s.options.stream)
+            outcome, end = read_answer(resp, start, stream=s.options.stream, forced=forced)
             if outcome.ok:
                 resp.success()
             else:

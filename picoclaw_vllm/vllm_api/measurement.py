@@ -116,8 +116,9 @@ def _cached(usage: dict[str, Any] | None) -> int | None:
 class StreamMeasurement:
     """Feed it the raw bytes of a streamed answer as they arrive, then call `finish`."""
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, *, schema: bool = True) -> None:
         self.start = start
+        self.schema = schema  # score the answer's arguments against the tool's schema
         self._decoder = SSEDecoder()
         self._events: list[tuple[float, bytes]] = []
         self.done = False
@@ -164,7 +165,7 @@ class StreamMeasurement:
             return failure(reason)
         outcome = timings(self.start, read.choice_times, read.usage, read.text_events)
         outcome.answer_kind = "tool_call" if read.tool_call else "text"
-        outcome.answer_score = read.answer.score()
+        outcome.answer_score = read.answer.score(schema=self.schema)
         return outcome
 
 
@@ -236,7 +237,9 @@ def timings(
     )
 
 
-def measure_complete(start: float, end: float, body: bytes) -> RequestOutcome:
+def measure_complete(
+    start: float, end: float, body: bytes, *, schema: bool = True
+) -> RequestOutcome:
     """A non-streamed answer: only E2EL and token counts can be known."""
     try:
         data = json.loads(body)
@@ -254,16 +257,16 @@ def measure_complete(start: float, end: float, body: bytes) -> RequestOutcome:
         e2el_ms=(end - start) * 1000.0,
         answer_kind="tool_call" if _has_tool_call(data["choices"]) else "text",
         cached_tokens=_cached(usage),
-        answer_score=_score_choice(data["choices"][0]),
+        answer_score=_score_choice(data["choices"][0], schema),
     )
 
 
-def _score_choice(choice: Any) -> str | None:
+def _score_choice(choice: Any, schema: bool) -> str | None:
     if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
         return None
     finish = choice.get("finish_reason")
     tools = picoclaw_request.default_tools()
-    return str(tool_answers.score(choice["message"], finish, tools).kind)
+    return str(tool_answers.score(choice["message"], finish, tools, schema=schema).kind)
 
 
 @dataclass
@@ -293,7 +296,7 @@ class AnswerAssembly:
             call["function"]["name"] += fn.get("name") or ""
             call["function"]["arguments"] += fn.get("arguments") or ""
 
-    def score(self) -> str:
+    def score(self, *, schema: bool = True) -> str:
         message = {"content": self.content, "tool_calls": list(self.calls.values())}
         tools = picoclaw_request.default_tools()
-        return str(tool_answers.score(message, self.finish_reason, tools).kind)
+        return str(tool_answers.score(message, self.finish_reason, tools, schema=schema).kind)
