@@ -65,9 +65,11 @@ GENERAL_LOAD: dict[str, Any] = {
     "duration": 30.0,
 }
 DEFAULT_GATES = "error_rate_pct=1,ttft_p95_ms=2000"
-# the agent workload adds PicoClaw's own limit on a whole turn: its request_timeout
+# the agent workload adds PicoClaw's own limit on a whole turn (its request_timeout) and no
+# tool call PicoClaw cannot run (markup left in content, arguments off the tool's schema)
 DEFAULT_AGENT_GATES = (
     DEFAULT_GATES + f",turn_latency_p95_ms={1000 * DEFAULT_REQUEST_TIMEOUT_S:g},turns_timed_out=0"
+    ",invalid_tool_calls_pct=0"
 )
 DEFAULT_SLO_TTFT_MS = 2000.0  # goodput counts requests whose first token came within this
 

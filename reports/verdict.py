@@ -111,6 +111,20 @@ def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
                 int(step.number("turns") or 0),
             )
         )
+    scored = int(step.number("scored_answers") or 0)
+    if gates.max_invalid_tool_calls_pct is not None and scored:
+        invalid = step.number("invalid_tool_calls_pct")
+        checks.append(
+            StepCheck(
+                "invalid_tool_calls_pct",
+                f"tool calls PicoClaw cannot run ≤ {gates.max_invalid_tool_calls_pct:g}%",
+                invalid,
+                gates.max_invalid_tool_calls_pct,
+                "%",
+                invalid is not None and invalid <= gates.max_invalid_tool_calls_pct,
+                scored,
+            )
+        )
     return checks
 
 
@@ -249,6 +263,14 @@ def explain(check: StepCheck, step: Step) -> str:
             f"{check.measured:.0f} of {turns} agent turns {where} took longer than PicoClaw's "
             f"request_timeout, so PicoClaw would have given up on them "
             f"({verdict} the limit of {limit})."
+        )
+    if check.gate_id == "invalid_tool_calls_pct":
+        markup = step.number("answers_markup_in_content_pct") or 0.0
+        args = step.number("answers_invalid_arguments_pct") or 0.0
+        return (
+            f"{check.measured:.1f} % of {check.rests_on} answers {where} were tool calls "
+            f"PicoClaw cannot run ({markup:.1f} % call markup left in content, {args:.1f} % "
+            f"arguments not valid for the tool's schema; {verdict} the limit of {limit})."
         )
     metric, stat = check.gate_id.removesuffix("_ms").rsplit("_", 1)
     words = STAT_WORDS[stat]
