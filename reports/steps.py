@@ -1,5 +1,5 @@
 """The sweep's rows as typed steps, with what the report derives from them (load, error rate,
-how many requests each number rests on, and warnings where that is too few)."""
+and how many requests each number rests on)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from reports.document_types import PositionTtft, StepJson
 from reports.formatting import load_text
 from reports.run_data import StepSamples
 from sweeps import run_layout
-
-MIN_REQUESTS = 30  # below this, no statistic of a step is trustworthy
-MIN_REQUESTS_P99 = 100  # a p99 needs at least this many requests to mean anything
 
 
 @dataclass(frozen=True)
@@ -142,21 +139,9 @@ def steps_from_results(results: pd.DataFrame, samples: dict[str, StepSamples]) -
             *(c for c in results.columns if c not in run_layout.COLUMNS),
         ]
         values = {str(column): _clean(row.get(column)) for column in columns}
-        step = Step(values, samples.get(str(values["step_id"])))
-        step.warnings.extend(_sample_warnings(step))
-        steps.append(step)
+        # how many samples a figure rests on is its interval's business (reports.estimates)
+        steps.append(Step(values, samples.get(str(values["step_id"]))))
     return sorted(steps, key=_order)
-
-
-def _sample_warnings(step: Step) -> list[str]:
-    if not step.ok:
-        return []
-    n = step.completed
-    if n < MIN_REQUESTS:
-        return [f"rests on only {n} completed requests (< {MIN_REQUESTS}): treat as indicative"]
-    if n < MIN_REQUESTS_P99:
-        return [f"p99 values rest on {n} requests (< {MIN_REQUESTS_P99}): p99 is unreliable"]
-    return []
 
 
 def _order(step: Step) -> tuple[float, float, str, float]:
