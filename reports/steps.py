@@ -21,6 +21,7 @@ class Step:
     values: dict[str, Any]  # every run_layout column, NaN as None
     samples: StepSamples | None = None
     warnings: list[str] = field(default_factory=list)
+    repeats: tuple[Step, ...] = ()  # a repeated step: every repeat (itself first); else ()
 
     def get(self, column: str) -> Any:
         return self.values.get(column)
