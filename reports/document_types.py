@@ -225,6 +225,15 @@ class PositionTtft(TypedDict):
     calls: float
 
 
+class RepeatsJson(TypedDict):
+    """A repeated step: its runs, the requests they rest on and each figure's CV across them."""
+
+    runs: int
+    step_ids: list[str]
+    requests: int
+    cv: dict[str, float]
+
+
 class StepJson(TypedDict):
     """One sweep step as reports.steps.Step.as_json writes it. At run time it holds EVERY
     results column first (run_layout.COLUMNS, then any extra column of results.csv), each a
@@ -258,6 +267,7 @@ class StepJson(TypedDict):
     ttft_by_call_index: dict[str, PositionTtft]
     ttft_by_turn_index: dict[str, PositionTtft]
     warnings: list[str]
+    repeats: RepeatsJson | None  # a repeated step (results.csv `repeat`); else None
 
 
 class StepEntry(StepJson):

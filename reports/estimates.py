@@ -69,6 +69,7 @@ def error_rate_pct(step: Step, confidence: float) -> Estimate:
 
 def output_tokens_per_s(step: Step, confidence: float, repeats: Sequence[Step] = ()) -> Estimate:
     """t over the repeats' throughputs when the step was repeated, else over time windows."""
+    repeats = repeats or step.repeats
     if len(repeats) >= 2:
         values = [tps for r in repeats if (tps := r.number("output_throughput")) is not None]
         return mean_interval(values, confidence)

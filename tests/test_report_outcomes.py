@@ -160,3 +160,22 @@ def test_capacity_beyond_doubt_beats_throughput() -> None:
     choice = ties.choose([limited, big], "users")
     assert choice is not None and choice.best.setting_id == "big"
     assert any("serves more than" in s for s in choice.sentences)
+
+
+def test_repeats_give_throughput_from_the_runs_and_flag_a_large_cv() -> None:
+    from reports.steps import with_repeats
+
+    steady = [_step("a", 4, TTFT, np.full(5, r), output_throughput=r) for r in (100, 102, 98)]
+    shaky = [_step("b", 4, TTFT, np.full(5, r), output_throughput=r) for r in (100, 140, 70)]
+    for k, s in enumerate([*steady, *shaky], start=1):
+        s.values.update(step_id=f"{s.setting_id}-c4-x{k}", repeat=k)
+    steps = with_repeats([*steady, *shaky])
+    a, b = steps[0], steps[3]
+    assert len(a.repeats) == 3 and not a.warnings
+    assert any("output tok/s varies" in w and "across 3 runs" in w for w in b.warnings)
+    assert b.as_json()["repeats"]["cv"]["output_throughput"] > 0.10  # type: ignore[index]
+    (check,) = judge_step(a, Gates.from_values({"output_tokens_per_s": 90}))
+    assert check.estimate is not None and check.estimate.n == 3 and check.estimate.method == "t"
+    assert check.result == Outcome.PASS  # mean 100, t interval over 3 runs about ±5
+    (check,) = judge_step(b, Gates.from_values({"output_tokens_per_s": 90}))
+    assert check.result == Outcome.INCONCLUSIVE  # the runs spread 70-140
