@@ -104,7 +104,7 @@ def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -
     gate_results = evaluate(
         steps, gates, run.doctor, data_problems=data_problems, doctor_error=run.doctor_error
     )
-    rec = recommend(steps, gates)
+    rec = recommend(steps, gates, _searches(run.manifest))
     failing = [g for g in gate_results if g.status == FAIL]
     unsure = [g for g in gate_results if g.status == INCONCLUSIVE]
     outcome = FAIL if failing else INCONCLUSIVE if unsure else PASS
@@ -304,6 +304,18 @@ def _step_json(step: Step, gates: Gates) -> StepEntry:
     missed = [c.gate_id for c in checks if c.failed] if step.ok else None
     unsure = [c.gate_id for c in checks if c.result == "inconclusive"] if step.ok else None
     return {**step.as_json(), "gates_missed": missed, "gates_inconclusive": unsure}
+
+
+def _searches(manifest: ManifestJson) -> dict[str, dict[str, Any]]:
+    """setting_id -> the capacity search the sweep recorded for it (sweep.json), when present."""
+    settings: Any = manifest.get("settings")
+    if not isinstance(settings, dict):
+        return {}
+    return {
+        str(sid): entry["search"]
+        for sid, entry in settings.items()
+        if isinstance(entry, dict) and isinstance(entry.get("search"), dict)
+    }
 
 
 def _run_info(run: RunData, ok_steps: Sequence[Step]) -> RunInfo:

@@ -6,7 +6,7 @@ each setting serves within the gates, which serves the most, and what runs out f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -61,7 +61,11 @@ class Recommendation:
         }
 
 
-def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
+def recommend(
+    steps: Sequence[Step], gates: Gates, searches: Mapping[str, Mapping[str, Any]] | None = None
+) -> Recommendation:
+    """`searches`: setting_id -> the capacity search the sweep recorded (sweep.json), if any."""
+    searches = searches or {}
     ok = [s for s in steps if s.ok and s.load is not None]
     if not ok:
         return Recommendation(
@@ -70,7 +74,7 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             ["Fix the causes shown under “Failed settings and steps” and run the sweep again."],
         )
     if any(s.is_agent for s in ok):
-        return _recommend_sessions(ok, gates)
+        return _recommend_sessions(ok, gates, searches)
     cands: dict[str, tuple[ties.Candidate, list[Step]]] = {}
     for _, group in groupby(ok, key=lambda s: s.setting_id):
         series = sorted(group, key=_load)
@@ -80,6 +84,8 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             up = next((s for s in series if _load(s) > _load(top)), None)
             failed = up is not None and any(c.failed for c in judge_step(up, gates))
             cand = ties.candidate(top, up, failed, gates.confidence)
+            if cand.setting_id in searches:
+                cand = ties.from_search(cand, searches[cand.setting_id], series)
             cands[cand.setting_id] = (cand, series)
     unit = "requests/s" if ok[0].load_mode == "rate" else "users"
     choice = ties.choose([c for c, _ in cands.values()], unit)
@@ -127,7 +133,9 @@ def _recommending(step: Step, summary: str, details: list[str], **more: Any) -> 
     )
 
 
-def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
+def _recommend_sessions(
+    ok: Sequence[Step], gates: Gates, searches: Mapping[str, Mapping[str, Any]]
+) -> Recommendation:
     caps = capacities(ok, gates)
     if not caps:
         return Recommendation(
@@ -142,11 +150,18 @@ def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
         for c in caps
         if c.step is not None
     ]
+    serving = [
+        ties.from_search(c, searches[c.setting_id], ok) if c.setting_id in searches else c
+        for c in serving
+    ]
     choice = ties.choose(serving, "PicoClaw sessions")
     best = max(caps, key=_capacity_rank)
     if choice is not None:
         best = next(c for c in caps if c.setting_id == choice.best.setting_id)
     details = [c.sentence() for c in sorted(caps, key=_capacity_rank, reverse=True)]
+    details += [
+        ties.search_sentence(c, "PicoClaw sessions") for c in serving if c.setting_id in searches
+    ]
     details += choice.sentences if choice is not None else []
     table = [c.as_json() for c in caps]
     step = best.step

@@ -6,8 +6,9 @@ a stated rule, never by a difference inside the intervals."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from picoclaw_vllm.intervals import Estimate, separated
 from reports import estimates
@@ -25,6 +26,7 @@ class Candidate:
     fails_at: float | None  # the first load above that fails a gate; None: none failed
     throughput: Estimate  # output tokens/s at `passes_at`
     unsure_at: float | None = None  # the first load above, inconclusive (when none fails)
+    binding: str | None = None  # the gate that fails first (a capacity search records it)
 
     @property
     def rule_key(self) -> tuple[float, float]:
@@ -61,6 +63,26 @@ def candidate(
         above if next_failed else None,
         throughput,
         None if next_failed else above,
+    )
+
+
+def from_search(cand: Candidate, search: Mapping[str, Any], steps: Sequence[Step]) -> Candidate:
+    """The capacity a sweep's search recorded (sweep.json settings[id].search: passes_at,
+    fails_at, binding), when it names a measured level; else `cand` unchanged."""
+    passes, fails = search.get("passes_at"), search.get("fails_at")
+    if not isinstance(passes, int | float) or isinstance(passes, bool):
+        return cand
+    step = next((s for s in steps if s.load == passes and s.setting_id == cand.setting_id), None)
+    if step is None:
+        return cand
+    binding = search.get("binding")
+    return replace(
+        cand,
+        step=step,
+        passes_at=float(passes),
+        fails_at=float(fails) if isinstance(fails, int | float) else None,
+        unsure_at=None,
+        binding=str(binding) if binding else None,
     )
 
 
@@ -106,12 +128,24 @@ def choose(candidates: Sequence[Candidate], unit: str = "load") -> Choice | None
 def capacity_text(c: Candidate, unit: str = "load") -> str:
     passes = f"{c.label} passes at {_level(c.passes_at, unit)}"
     if c.fails_at is not None:
-        return f"{passes}, fails at {_level(c.fails_at, unit)}"
+        binds = f"; {c.binding} binds" if c.binding else ""
+        return f"{passes}, fails at {_level(c.fails_at, unit)}{binds}"
     if c.unsure_at is not None:
         return f"{passes}, is inconclusive at {_level(c.unsure_at, unit)}"
     return (
         f"{c.label} passes at every level tried, up to {_level(c.passes_at, unit)}; "
         "the limit was not reached"
+    )
+
+
+def search_sentence(c: Candidate, unit: str) -> str:
+    """`X serves 4 PicoClaw sessions (passes at 4, fails at 8; ttft_p95_ms binds).`"""
+    if c.fails_at is None:
+        return f"{capacity_text(c, unit)} (capacity search)."
+    binds = f"; {c.binding} binds" if c.binding else ""
+    return (
+        f"{c.label} serves {_level(c.passes_at, unit)} (passes at {c.passes_at:g}, fails at "
+        f"{c.fails_at:g}{binds}; capacity search)."
     )
 
 

@@ -179,3 +179,21 @@ def test_repeats_give_throughput_from_the_runs_and_flag_a_large_cv() -> None:
     assert check.result == Outcome.PASS  # mean 100, t interval over 3 runs about ±5
     (check,) = judge_step(b, Gates.from_values({"output_tokens_per_s": 90}))
     assert check.result == Outcome.INCONCLUSIVE  # the runs spread 70-140
+
+
+def test_capacity_search_in_sweep_json_is_read(tmp_path: Path) -> None:
+    from report_synthetic_agent_run import write_synthetic_agent_run
+
+    run_dir = write_synthetic_agent_run(tmp_path / "run")
+    manifest = json.loads((run_dir / "sweep.json").read_text())
+    manifest["settings"]["s4-tp1"]["search"] = {
+        "passes_at": 4, "fails_at": 6, "binding": "ttft_p95_ms", "resolution": 2,
+        "levels": [{"level": 4, "outcome": "pass", "step_ids": ["s4-tp1-c4"]}],
+    }  # fmt: skip
+    (run_dir / "sweep.json").write_text(json.dumps(manifest))
+    gates = Gates.from_values({"ttft_p95_ms": 2000, "error_rate_pct": 1})
+    rec = build_report(run_dir, gates, out_dir=tmp_path / "out").document["recommendation"]
+    assert any(
+        "serves 4 PicoClaw sessions (passes at 4, fails at 6; ttft_p95_ms binds" in d
+        for d in rec["details"]
+    ), rec["details"]
