@@ -31,7 +31,8 @@ from sweeps.run_layout import DOCTOR_JSON
 HELP = "doctor, sweep and report in one pre-deployment run"
 DESCRIPTION = """\
 Runs the doctor, a sweep and the report the way a team does before go-live, and exits with
-the report's verdict (0 every gate met, 1 a gate failed, 2 bad input).
+the report's verdict: 0 every gate met, 1 a gate failed, 2 bad input, 3 no gate failed but one
+is inconclusive (its confidence interval straddles the limit; 0 with --allow-inconclusive).
 
 With no arguments: the embedded CPU vLLM (set up on first use) with its tiny model, a sweep of
 --max-num-seqs 2,8 x --tensor-parallel-size 1,2 at 1 and 8 PicoClaw sessions (the agent
@@ -193,12 +194,23 @@ def run(args: argparse.Namespace) -> int:
         _doctor_from_failed_start(doctor, config)
 
     result = build_report(config.out, gates, formats=formats)
-    verdict = "PASSED" if result.passed else "FAILED"
-    console.print(f"acceptance {verdict}: every gate met" if result.passed else
-                  f"acceptance {verdict}: a gate failed (see the report)")  # fmt: skip
+    console.print(_summary_line(result.outcome, gates.allow_inconclusive))
+    console.print(escape(result.headline))
     for fmt, path in result.paths.items():
         console.print(f"  {fmt:5} {path}")
     return result.exit_code
+
+
+def _summary_line(outcome: str, allow_inconclusive: bool) -> str:
+    if outcome == "pass":
+        return "acceptance PASSED: every gate met"
+    if outcome == "inconclusive":
+        allowed = " (allowed by --allow-inconclusive)" if allow_inconclusive else ""
+        return (
+            "acceptance INCONCLUSIVE: no gate failed, but some cannot be told met at this "
+            f"precision{allowed} (see the report for what would settle them)"
+        )
+    return "acceptance FAILED: a gate failed (see the report)"
 
 
 def _doctor_from_failed_start(doctor: DoctorOnFirstServer, config: SweepConfig) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
+from picoclaw_vllm.intervals import CONFIDENCE, Estimate, Outcome
 from reports.document_types import GateConfig
 from sweeps.run_layout import LATENCY_METRICS, STATS
 
@@ -105,6 +106,8 @@ class Gates:
     target_concurrency: int | None = None
     target_rate: float | None = None
     doctor: bool = True
+    confidence: float = CONFIDENCE  # of every interval a gate is judged on
+    allow_inconclusive: bool = False  # an inconclusive gate does not fail the exit code
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Gates:
@@ -166,7 +169,9 @@ class Gates:
 
 @dataclass(frozen=True)
 class StepCheck:
-    """One step-level gate judged on one sweep step."""
+    """One step-level gate judged on one sweep step: pass when the figure's interval lies
+    within the limit, fail when beyond, inconclusive when it straddles (or cannot be bounded).
+    Without an `estimate` the bare `passed` decides (a figure that is counted, not sampled)."""
 
     gate_id: str
     title: str
@@ -176,6 +181,19 @@ class StepCheck:
     passed: bool
     rests_on: int | None = None
     notes: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None
+    outcome: Outcome | None = None  # None: from `passed`
+    settle: str = ""  # what would settle an inconclusive outcome
+
+    @property
+    def result(self) -> Outcome:
+        if self.outcome is not None:
+            return self.outcome
+        return Outcome.PASS if self.passed else Outcome.FAIL
+
+    @property
+    def failed(self) -> bool:
+        return self.result == Outcome.FAIL
 
 
 def read_gate_file(path: Path) -> dict[str, Any]:
