@@ -48,3 +48,6 @@ class FindingId(StrEnum):
     FALLBACK_MISSING = "fallback_missing"
     LOG_ERROR = "log_error"
     CHECK_CRASHED = "check_crashed"
+    ENGINE_HUNG = "engine_hung"
+    HOST_STARVED = "host_starved"
+    PREFIX_CACHE_OFF = "prefix_cache_off"

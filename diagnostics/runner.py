@@ -31,15 +31,17 @@ from typing import Any
 from diagnostics.checks import (
     config_checks,
     gpu,
+    host,
     hub_checks,
     performance,
     picoclaw_request,
+    prefix_cache,
     server,
     tool_calling,
 )
 from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
-from diagnostics.deadline import DeadlineExceeded
+from diagnostics.deadline import DeadlineExceeded, NotJudged
 from diagnostics.facts import Facts, Target
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity, Status
@@ -58,6 +60,8 @@ CHECKS: tuple[Check, ...] = (
     *picoclaw_request.COMPLETION,
     tool_calling.CHECKS[1],
     *performance.CHECKS,
+    *prefix_cache.CHECKS,
+    *host.CHECKS,
     *server_log_checks.CHECKS,
     *gpu.CHECKS,
     *hub_checks.CHECKS,
@@ -66,7 +70,7 @@ CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 GRACE_S = 0.5  # how long past the deadline a check may take to write down what it saw
 SERVER_CHECKS = {
     *("connection", "api_base", "health", "auth", "model", "context"),
-    *("tools", "completion", "tool_call"),
+    *("tools", "completion", "tool_call", "prefix_cache"),
 }
 
 
@@ -172,11 +176,17 @@ def _warm(facts: Facts, checks: list[Check]) -> None:
     """Start the independent probes at once; each check later reads them for free."""
     names = {c.name for c in checks}
     probes: list[Callable[[], object]] = [facts.processes, facts.gpus]
+    if "host" in names:
+        probes.append(facts.host_load)
     config_ok = not isinstance(facts.config(), ConfigProblem)
     if config_ok and names & SERVER_CHECKS:
         probes += [facts.health, facts.version, facts.models, facts.models_v1]
         probes += [facts.metrics_before, facts.prompt_size]
-        probes.append(lambda: _picoclaw_requests(facts, forced_call="tool_call" in names))
+        probes.append(
+            lambda: _picoclaw_requests(
+                facts, forced_call="tool_call" in names, again="prefix_cache" in names
+            )
+        )
     if config_ok and "hub" in names and facts.options.check_hub:
         probes.append(facts.hub)
     threads = [_daemon(p) for p in probes]
@@ -203,11 +213,15 @@ def _daemon(work: Callable[[], object]) -> threading.Thread:
     return thread
 
 
-def _picoclaw_requests(facts: Facts, *, forced_call: bool) -> None:
+def _picoclaw_requests(facts: Facts, *, forced_call: bool, again: bool) -> None:
     """One full-size prefill first; the requests after it reuse its prefix (system prompt and
-    tools) from vLLM's prefix cache instead of computing it again, concurrently."""
+    tools) from vLLM's prefix cache instead of computing it again, concurrently. The same
+    request once more, and /metrics after it, tell whether they did (prefix_cache)."""
     facts.chat()
     facts.chat_stream()
+    if again:
+        facts.chat_again()
+        facts.metrics_prefix()
     if forced_call:
         facts.tool_call()
 
@@ -240,6 +254,8 @@ def _judge(check: Check, facts: Facts, start: float) -> CheckResult:
         outcome = check.run(facts)
     except DeadlineExceeded:
         outcome = _out_of_time(facts)
+    except NotJudged as e:
+        outcome = Outcome.skip(str(e))
     except Exception as e:  # a crashing check is a result, never a traceback
         outcome = Outcome.of(
             Finding(

@@ -123,7 +123,7 @@ def check_connection(facts: Facts) -> Outcome:
     parts = urlsplit(t.api_base)
     port = _port(t.api_base)
     if failure.kind == "refused" and (parts.hostname or "") in LOCAL_HOSTS:
-        for proc in facts.processes():
+        for proc in facts.maybe(facts.processes) or []:
             if proc.port == port:
                 return _not_listening(facts, proc, port, failure.message)
     remedy = _CONNECTION_REMEDY.get(failure.kind, "check the address in api_base")

@@ -94,7 +94,7 @@ def _bad_calls(calls: list[Any], names: set[str]) -> list[str]:
 
 
 def check_tool_call(facts: Facts) -> Outcome:
-    answer = facts.tool_call()
+    answer = facts.answered(facts.tool_call(), "the forced tool call")
     tool = facts.forced_tool()
     choice = f'{{"type": "function", "function": {{"name": "{tool}"}}}}'
     if not answer.ok:
