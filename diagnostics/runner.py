@@ -122,12 +122,20 @@ class Diagnosis:
                 return status
         return Status.PASS
 
+    def unjudged(self) -> list[str]:
+        """Checks that got no answer in time: a diagnosis with any never exits 0."""
+        return [
+            r.check.name
+            for r in self.results
+            if (r.outcome.skipped or "").startswith(("not judged", "not finished within"))
+        ]
+
     def exit_code(self, strict: bool = False) -> int:
         if FindingId.CONFIG_INVALID in self.finding_ids():
             return 2
         if self.status == Status.FAIL or (strict and self.status == Status.WARN):
             return 1
-        return 0
+        return 1 if self.unjudged() else 0
 
     def to_json_dict(self) -> dict[str, Any]:
         t = self.target
@@ -153,6 +161,7 @@ class Diagnosis:
             "status": str(self.status),
             "target": target,
             "summary": {str(s): self.count(s) for s in Status},
+            "not_judged": self.unjudged(),
             "checks": [r.to_dict() for r in self.results],
             "findings": [{k: redact(v) for k, v in f.to_dict().items()} for f in self.findings],
         }

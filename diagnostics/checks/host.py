@@ -4,10 +4,11 @@ not on the server, so it is named (host_starved) with what was measured."""
 from __future__ import annotations
 
 from diagnostics.checks.base import Check
+from diagnostics.deadline import NotJudged
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.host_load import TIMER_SLEEP_S, HostLoad
+from diagnostics.probes.host_load import CPU_WINDOW_S, TIMER_SLEEP_S, HostLoad
 
 # Idle on the 2-core test host: start-up to main() 0.3-0.5 s, timer lag under 1 ms. Starved
 # (the engine on both cores, README "A starved host"): start-up 1.4-53 s, lag tens of ms.
@@ -43,7 +44,27 @@ def _evidence(load: HostLoad, startup_s: float | None) -> list[str]:
 
 
 def check_host(facts: Facts) -> Outcome:
-    load = facts.host_load()
+    try:
+        load = facts.host_load()
+    except NotJudged as e:
+        # half a second of sleeps that did not end within its share of the budget is itself
+        # the doctor starved (measured under an unpinned overloaded CPU vLLM on 2 cores)
+        return Outcome.of(
+            Finding(
+                FindingId.HOST_STARVED,
+                Severity.FAIL,
+                f"this host is starved of CPU: the doctor's own {CPU_WINDOW_S:g} s load "
+                "measurement did not finish in time, so its timings judge the host, not the "
+                "server",
+                evidence=str(e).removeprefix("not judged: ")
+                + (
+                    f"; start-up to the doctor's first line {facts.options.startup_s:.2f} s"
+                    if facts.options.startup_s is not None
+                    else ""
+                ),
+                remedy=REMEDY,
+            )
+        )
     startup = facts.options.startup_s
     seen = _evidence(load, startup)
     signs = []
