@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 from conftest import SESSION_MAX_NUM_SEQS, TEST_API_KEY
-from diagnose_helpers import explain, ids, run_json, status_of
+from diagnose_helpers import explain, ids, run_json, startup_s, status_of
 from engine_cpu import pin_engine
 from queue_load import QueueLoad, scrape
 
@@ -35,9 +35,6 @@ OVERLOAD_CLIENTS = 16  # the issue's setup: 16 clients, 900-token answers, --max
 OVERLOAD_TOKENS = 900
 OVERLOAD_RUNS = 3
 RUN_TIMEOUT_S = 2.0
-# a process's exit after the watchdog's os._exit (or the diagnosis's last write) on a starved
-# host: measured up to 0.4 s here
-EXIT_SLACK_S = 1.0
 
 
 @pytest.fixture(autouse=True)
@@ -120,13 +117,16 @@ def test_an_unpinned_overload_exits_1_in_every_run_within_the_grace(
     env = {**os.environ, "PICOCLAW_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
     argv = [sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
             *_target(vllm_server), "--timeout", f"{RUN_TIMEOUT_S:g}"]  # fmt: skip
-    bound = default_budget(RUN_TIMEOUT_S) + WATCHDOG_GRACE_S + EXIT_SLACK_S
     runs = []
     with (
         _unpinned(vllm_server),
         QueueLoad(vllm_server.base_url, TEST_API_KEY, OVERLOAD_CLIENTS, OVERLOAD_TOKENS) as load,
     ):
         load.wait_full(2 * SESSION_MAX_NUM_SEQS)
+        # The watchdog is armed once Python has started and imported the doctor: what the
+        # interpreter's own start-up costs on this starved host right now is the margin
+        # (measured as tests/test_diagnose_deadline.py does).
+        bound = default_budget(RUN_TIMEOUT_S) + WATCHDOG_GRACE_S + startup_s()
         for _ in range(OVERLOAD_RUNS):
             start = time.monotonic()
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
@@ -135,7 +135,9 @@ def test_an_unpinned_overload_exits_1_in_every_run_within_the_grace(
     # the condition, confirmed from /metrics: the queue still full as the last run ended
     assert (during.waiting or 0) >= 1, f"the queue emptied: waiting {during.waiting}"
     for wall, proc in runs:
-        print(f"\nunpinned overload: rc {proc.returncode}, {wall:.1f} s (bound {bound:.1f} s)")
+        kind = "json" if proc.stdout.strip() else f"line: {proc.stderr.strip()[:60]}"
+        print(f"\nunpinned overload: rc {proc.returncode}, {wall:.1f} s (bound {bound:.1f} s), {kind}")
+    for wall, proc in runs:
         assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-500:]
         assert wall <= bound, f"{wall:.1f} s > {bound:.1f} s"
         assert TEST_API_KEY not in proc.stdout + proc.stderr
