@@ -136,7 +136,9 @@ def test_an_unpinned_overload_exits_1_in_every_run_within_the_grace(
     assert (during.waiting or 0) >= 1, f"the queue emptied: waiting {during.waiting}"
     for wall, proc in runs:
         kind = "json" if proc.stdout.strip() else f"line: {proc.stderr.strip()[:60]}"
-        print(f"\nunpinned overload: rc {proc.returncode}, {wall:.1f} s (bound {bound:.1f} s), {kind}")
+        print(
+            f"\nunpinned overload: rc {proc.returncode}, {wall:.1f} s (bound {bound:.1f} s), {kind}"
+        )
     for wall, proc in runs:
         assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-500:]
         assert wall <= bound, f"{wall:.1f} s > {bound:.1f} s"
