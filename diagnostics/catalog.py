@@ -253,6 +253,32 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         "<|channel|>, <|message|> or <|start|> (gpt-oss's Harmony format) appear in content or "
         "in a tool name: the server's tool or reasoning parser does not handle that format.",
     ),
+    CatalogEntry(
+        FindingId.ENGINE_HUNG,
+        "vLLM's engine is hung",
+        "/health and /v1/models answer 200, but a 1-token request gets no token within the "
+        "timeout while vllm:generation_tokens_total stays flat: the engine core stopped "
+        "(not a queue, which still generates tokens).",
+        "py-spy dump --pid <EngineCore pid> for its stack, then restart vLLM",
+    ),
+    CatalogEntry(
+        FindingId.HOST_STARVED,
+        "The doctor's host is starved of CPU",
+        "The doctor's own start-up or a 10 ms timer ran far slower than on an idle host: its "
+        "timings and timeouts say more about this host than about the server. Evidence: the "
+        "lag, the load average against the cores, a local vLLM's CPU share.",
+        "run the doctor from another host; give a CPU vLLM its own cores (taskset -c, "
+        "docker --cpus/--cpuset-cpus) and leave at least one core to everything else",
+    ),
+    CatalogEntry(
+        FindingId.PREFIX_CACHE_OFF,
+        "Prefix cache off",
+        "PicoClaw's request sent twice reuses nothing the second time (vLLM's prefix-cache "
+        "counters, or usage.prompt_tokens_details.cached_tokens): every agent call re-prefills "
+        "the system prompt and tool schemas.",
+        "restart vLLM with --enable-prefix-caching (and --enable-prompt-tokens-details to see "
+        "cached_tokens in each answer's usage)",
+    ),
 )
 
 CATALOG: dict[FindingId, CatalogEntry] = {e.id: e for e in _ENTRIES}

@@ -8,16 +8,20 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 
-from diagnostics.deadline import TIMEOUT_FACTOR, process_start
+from diagnostics.deadline import TIMEOUT_FACTOR, default_budget, process_start
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.nvml import GpuReader, RecordedReader
 from diagnostics.server_runs import ServerLog, read_server_log
+from diagnostics.watchdog import Watchdog
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
+
+if TYPE_CHECKING:
+    from diagnostics.runner import Diagnosis
 
 HELP = "find what is wrong with a vLLM deployment and how to fix it"
 DESCRIPTION = """\
@@ -30,8 +34,9 @@ Settings come from PicoClaw's config (--config, else $PICOCLAW_HOME/config.json,
 ~/.picoclaw/config.json); flags override it. Exit status: 0 clean, 1 a failure (or a
 warning with --strict), 2 usage or config error. `--list` shows every finding id.
 
-It ends within --deadline (default 3 x --timeout: 30 s) and about a second, however slow or
-overloaded the server: what the probes saw by then is the diagnosis."""
+It ends within --deadline (default 3 x --timeout: 30 s), counted from the process's start,
+and about a second, however slow or overloaded the server: what the probes saw by then is
+the diagnosis. A run that overruns it by more than 3 s prints one line and exits 1."""
 
 # the newest lines of --docker/--journal: a week of a busy server; log_scan bounds the bytes
 LOG_LINES = 2_000_000
@@ -91,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="run only this check (and what it needs); repeatable; "
                      "names: config fallbacks connection api_base health auth leftovers model "
                      "context tools completion tool_call tool_call_auto tool_result latency "
-                     "server_log gpu_memory memory_fit hub")  # fmt: skip
+                     "prefix_cache host server_log gpu_memory memory_fit hub")  # fmt: skip
 
 
 class _Head:
@@ -168,14 +173,16 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         except urls.BadUrl as e:
             raise UsageError(str(e)) from None
     server_log = read_log(args)
+    # run as its own process (not called in-process), the budget includes the start-up
+    started_at = process_start() if getattr(args, "whole_process", False) else None
     return DiagnoseOptions(
         api_base=api_base,
         model=args.model,
         api_key=args.api_key,
         timeout_s=args.timeout,
         deadline_s=args.deadline,
-        # run as its own process (not called in-process), the budget includes the start-up
-        started_at=process_start() if getattr(args, "whole_process", False) else None,
+        started_at=started_at,
+        startup_s=None if started_at is None else getattr(args, "main_at", started_at) - started_at,
         config_path=args.config,
         server_log=server_log,
         log_source=server_log.scan.source if server_log else None,
@@ -201,16 +208,27 @@ def _recording(path: Path | None) -> GpuReader | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diagnostics import render_console, render_json
+    from diagnostics import render_console
     from diagnostics.runner import diagnose
 
     console = Console(highlight=False)
     if args.list:
         render_console.render_catalog(console)
         return 0
-    diagnosis = diagnose(options_from_args(args))
+    options = options_from_args(args)
+    if options.started_at is None:  # called in-process (tests): no watchdog may end the caller
+        return _report(diagnose(options), args, console)
+    budget = options.deadline_s or default_budget(options.timeout_s)
+    with Watchdog(options.started_at, budget):
+        return _report(diagnose(options), args, console)
+
+
+def _report(diagnosis: Diagnosis, args: argparse.Namespace, console: Console) -> int:
+    from diagnostics import render_console, render_json
+
     if args.json:
         sys.stdout.write(render_json.render(diagnosis) + "\n")
     else:
         render_console.render(diagnosis, console, verbose=args.verbose)
+    sys.stdout.flush()
     return diagnosis.exit_code(strict=args.strict)

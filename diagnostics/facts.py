@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from diagnostics import picoclaw_config
-from diagnostics.deadline import Deadline, DeadlineExceeded, default_budget
+from diagnostics.deadline import Deadline, DeadlineExceeded, NotJudged, default_budget
 from diagnostics.options import DiagnoseOptions
 from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
-from diagnostics.probes import hub, kernel_log, metrics, processes
+from diagnostics.probes import host_load, hub, kernel_log, metrics, processes
 from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
 from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
 from diagnostics.server_runs import ServerLog, read_server_log
@@ -46,6 +47,18 @@ MODELS_MAX_CHARS = 32_000_000
 METRICS_TIMEOUT_S = 30.0
 # A probe that waits on another thread's probe gives up this long after the deadline.
 GRACE_S = 0.5
+# failures that mean "no answer in time" (see probes.http): nothing about the server's
+# answer can be judged from them, only its speed (the latency check, slow_responses)
+UNANSWERED = frozenset({"no_answer", "deadline", "stream_timeout", "connect_timeout"})
+
+
+# A local probe (process scan, kernel log, NVML, the Hub) gets at most this share of the
+# budget: a starved host once spent 20 s of it scanning processes for leftovers.
+LOCAL_PROBE_SHARE = 0.15
+
+
+def unanswered(answer: HttpAnswer) -> bool:
+    return answer.failure is not None and answer.failure.kind in UNANSWERED
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,7 @@ class Facts:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._client: ServerClient | None = None
+        self._local_runs: dict[str, tuple[threading.Thread, list[Any], float]] = {}
         budget = options.deadline_s or default_budget(options.timeout_s)
         self.deadline = Deadline(budget, start=options.started_at)
 
@@ -173,6 +187,58 @@ class Facts:
             return value
         finally:
             lock.release()
+
+    def _local(self, name: str, what: str, compute: Callable[[], T]) -> T:
+        """A local probe, run once in its own daemon thread and waited for at most
+        LOCAL_PROBE_SHARE of the budget from its start; past that, NotJudged."""
+        if name in self._values:
+            value: T = self._values[name]
+            return value
+        with self._guard:
+            if name not in self._local_runs:
+                box: list[Any] = []
+
+                def work() -> None:
+                    try:
+                        box.append((True, compute()))
+                    except Exception as e:  # handed to the caller below
+                        box.append((False, e))
+
+                thread = threading.Thread(target=work, daemon=True)
+                self._local_runs[name] = (thread, box, time.monotonic())
+                thread.start()
+            thread, box, started = self._local_runs[name]
+        cap = LOCAL_PROBE_SHARE * self.deadline.budget_s
+        wait = min(started + cap - time.monotonic(), self.deadline.remaining())
+        thread.join(timeout=max(0.0, wait))
+        if not box:
+            raise NotJudged(
+                f"not judged: {what} took more than {cap:.1f} s ({LOCAL_PROBE_SHARE:.0%} of the "
+                f"{self.deadline.budget_s:g} s budget; see host_starved)"
+            )
+        ok, result = box[0]
+        if not ok:
+            raise result
+        self._values[name] = result
+        return result  # type: ignore[no-any-return]
+
+    def maybe(self, probe: Callable[[], T]) -> T | None:
+        """A probe's value, or None when it was cut off (for checks it only adds to)."""
+        try:
+            return probe()
+        except (NotJudged, DeadlineExceeded):
+            return None
+
+    def answered(self, answer: HttpAnswer, what: str = "the request") -> HttpAnswer:
+        """`answer`, when one came; else raises NotJudged, which the runner reports as
+        "not judged: no answer within N s (see slow_responses)" for the check that asked."""
+        if unanswered(answer):
+            waited = max(answer.elapsed_s, 0.0)
+            raise NotJudged(
+                f"not judged: no answer to {what} within {waited:.1f} s "
+                f"(--timeout {self.options.timeout_s:g}; see slow_responses)"
+            )
+        return answer
 
     def close(self) -> None:
         """Stop every request still in flight and the client; waits for nothing."""
@@ -279,6 +345,17 @@ class Facts:
     def chat(self) -> HttpAnswer:
         """PicoClaw's request, non-streaming: the one full-size prefill of the diagnosis."""
         return self._once("chat", lambda: self.client.chat(*self.picoclaw_request(stream=False)))
+
+    def chat_again(self) -> HttpAnswer:
+        """PicoClaw's request a second time, after the first two: on a server with prefix
+        caching, its whole system prompt and tool schemas come from the cache."""
+        return self._once(
+            "chat_again", lambda: self.client.chat(*self.picoclaw_request(stream=False))
+        )
+
+    def metrics_prefix(self) -> metrics.Metrics | None:
+        """/metrics right after chat_again: the prefix-cache counters that request moved."""
+        return self._once("metrics_prefix", self._scrape)
 
     def chat_stream(self) -> StreamTiming:
         return self._once(
@@ -412,14 +489,25 @@ class Facts:
 
     # --- this machine --------------------------------------------------------------------
     def processes(self) -> list[processes.VllmProcess]:
-        return self._once("processes", processes.local_vllm_processes)
+        return self._local("processes", "the scan for local vLLM processes",
+                           processes.local_vllm_processes)  # fmt: skip
 
     def leftovers(self) -> list[Leftover]:
-        return self._once("leftovers", find_leftovers)
+        return self._local("leftovers", "the scan for leftover servers", find_leftovers)
 
     def gpus(self) -> GpuSnapshot:
         reader = self.options.gpu_reader or NvmlReader()
-        return self._once("gpus", reader.read)
+        return self._local("gpus", "reading the GPUs (NVML)", reader.read)
+
+    def host_load(self) -> host_load.HostLoad:
+        """This host's starvation, with the CPU share of the local vLLM serving api_base."""
+
+        def measure() -> host_load.HostLoad:
+            port = urlsplit(self.target().api_base).port or processes.DEFAULT_PORT
+            local = self.maybe(self.processes) or []
+            return host_load.measure([p.pid for p in local if p.port == port])
+
+        return self._local("host_load", "measuring this host's load", measure)
 
     def hub_repo(self) -> str | None:
         """The Hugging Face repo the model comes from, when it names one."""
@@ -438,7 +526,7 @@ class Facts:
             repo = self.hub_repo()
             return hub.check_repo(repo, min(self.options.timeout_s, 5.0)) if repo else None
 
-        return self._once("hub", ask)
+        return self._local("hub", "asking the Hugging Face Hub", ask)
 
     def server_log(self) -> ServerLog | None:
         """The log given (--log/--docker/--journal, or log_text), read once."""
@@ -455,7 +543,9 @@ class Facts:
 
     def kernel_log(self) -> kernel_log.KernelLog:
         commands = self.options.kernel_log_commands or kernel_log.COMMANDS
-        return self._once("kernel_log", lambda: kernel_log.read_kernel_log(commands))
+        return self._local(
+            "kernel_log", "reading the kernel log", lambda: kernel_log.read_kernel_log(commands)
+        )
 
     def model_dir(self) -> Path | None:
         if self.options.model_path is not None:

@@ -50,3 +50,6 @@ class FindingId(StrEnum):
     CHECK_CRASHED = "check_crashed"
     TOOL_RESULT_REJECTED = "tool_result_rejected"
     CONTROL_TOKENS_LEAKED = "control_tokens_leaked"
+    ENGINE_HUNG = "engine_hung"
+    HOST_STARVED = "host_starved"
+    PREFIX_CACHE_OFF = "prefix_cache_off"

@@ -24,6 +24,7 @@ class DiagnoseOptions:
     timeout_s: float = 10.0
     deadline_s: float | None = None  # the whole diagnosis; None: deadline.default_budget
     started_at: float | None = None  # time.monotonic() the budget counts from (default: now)
+    startup_s: float | None = None  # the process's start-up to the doctor's first line
     config_path: Path | None = None
     log_text: str | None = None
     log_source: str | None = None  # where log_text came from, for evidence

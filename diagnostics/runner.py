@@ -31,15 +31,17 @@ from typing import Any
 from diagnostics.checks import (
     config_checks,
     gpu,
+    host,
     hub_checks,
     performance,
     picoclaw_request,
+    prefix_cache,
     server,
     tool_calling,
 )
 from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
-from diagnostics.deadline import DeadlineExceeded
+from diagnostics.deadline import DeadlineExceeded, NotJudged
 from diagnostics.facts import Facts, Target
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity, Status
@@ -58,6 +60,8 @@ CHECKS: tuple[Check, ...] = (
     *picoclaw_request.COMPLETION,
     *tool_calling.CHECKS[1:],
     *performance.CHECKS,
+    *prefix_cache.CHECKS,
+    *host.CHECKS,
     *server_log_checks.CHECKS,
     *gpu.CHECKS,
     *hub_checks.CHECKS,
@@ -66,7 +70,7 @@ CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 GRACE_S = 0.5  # how long past the deadline a check may take to write down what it saw
 SERVER_CHECKS = {
     *("connection", "api_base", "health", "auth", "model", "context"),
-    *("tools", "completion", "tool_call", "tool_call_auto", "tool_result"),
+    *("tools", "completion", "tool_call", "tool_call_auto", "tool_result", "prefix_cache"),
 }
 
 
@@ -118,12 +122,20 @@ class Diagnosis:
                 return status
         return Status.PASS
 
+    def unjudged(self) -> list[str]:
+        """Checks that got no answer in time: a diagnosis with any never exits 0."""
+        return [
+            r.check.name
+            for r in self.results
+            if (r.outcome.skipped or "").startswith(("not judged", "not finished within"))
+        ]
+
     def exit_code(self, strict: bool = False) -> int:
         if FindingId.CONFIG_INVALID in self.finding_ids():
             return 2
         if self.status == Status.FAIL or (strict and self.status == Status.WARN):
             return 1
-        return 0
+        return 1 if self.unjudged() else 0
 
     def to_json_dict(self) -> dict[str, Any]:
         t = self.target
@@ -149,6 +161,7 @@ class Diagnosis:
             "status": str(self.status),
             "target": target,
             "summary": {str(s): self.count(s) for s in Status},
+            "not_judged": self.unjudged(),
             "checks": [r.to_dict() for r in self.results],
             "findings": [{k: redact(v) for k, v in f.to_dict().items()} for f in self.findings],
         }
@@ -172,6 +185,8 @@ def _warm(facts: Facts, checks: list[Check]) -> None:
     """Start the independent probes at once; each check later reads them for free."""
     names = {c.name for c in checks}
     probes: list[Callable[[], object]] = [facts.processes, facts.gpus]
+    if "host" in names:
+        probes.append(facts.host_load)
     config_ok = not isinstance(facts.config(), ConfigProblem)
     if config_ok and names & SERVER_CHECKS:
         probes += [facts.health, facts.version, facts.models, facts.models_v1]
@@ -205,9 +220,13 @@ def _daemon(work: Callable[[], object]) -> threading.Thread:
 
 def _picoclaw_requests(facts: Facts, names: set[str]) -> None:
     """One full-size prefill first; the requests after it reuse its prefix (system prompt and
-    tools) from vLLM's prefix cache instead of computing it again, concurrently."""
+    tools) from vLLM's prefix cache instead of computing it again, concurrently. The same
+    request once more, and /metrics after it, tell whether they did (prefix_cache)."""
     facts.chat()
     facts.chat_stream()
+    if "prefix_cache" in names:
+        facts.chat_again()
+        facts.metrics_prefix()
     if "tool_call" in names:
         facts.tool_call()
     if "tool_call_auto" in names:
@@ -244,6 +263,8 @@ def _judge(check: Check, facts: Facts, start: float) -> CheckResult:
         outcome = check.run(facts)
     except DeadlineExceeded:
         outcome = _out_of_time(facts)
+    except NotJudged as e:
+        outcome = Outcome.skip(str(e))
     except Exception as e:  # a crashing check is a result, never a traceback
         outcome = Outcome.of(
             Finding(

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -119,6 +120,7 @@ def _crash_report(exc: BaseException) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    main_at = time.monotonic()  # the process's start-up ends here (the doctor measures it)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     whole_process = argv is None
     if whole_process:
@@ -130,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(_command_in(argv))
         args = parser.parse_args(argv)
         args.whole_process = whole_process  # the command is this process: time from its start
+        args.main_at = main_at
         run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
         if run is None:
             parser.print_help()

@@ -74,8 +74,9 @@ def _causes(facts: Facts, sample: LatencySample, ttft: float | None) -> list[tup
                 "run PicoClaw closer to the server or fix the network path (ping, mtr)",
             )
         )
-    gpus = facts.gpus()
-    busy = [g for g in gpus.gpus if (g.utilization_percent or 0) >= GPU_BUSY_PERCENT]
+    gpus = facts.maybe(facts.gpus)
+    listed = gpus.gpus if gpus else ()
+    busy = [g for g in listed if (g.utilization_percent or 0) >= GPU_BUSY_PERCENT]
     if busy:
         names = ", ".join(f"GPU {g.index} {g.utilization_percent:.0f}%" for g in busy)
         causes.append((f"GPU saturated ({names})", "add GPUs (--tensor-parallel-size) or replicas"))
@@ -148,7 +149,8 @@ def check_latency(facts: Facts) -> Outcome:
     return Outcome.of(
         Finding(
             FindingId.SLOW_RESPONSES,
-            Severity.WARN,
+            # no token at all within the timeout: PicoClaw's request would time out too
+            Severity.FAIL if ttft is None or failed else Severity.WARN,
             f"slow responses ({'; '.join(what)}); cause: {causes[0][0]}",
             evidence="; ".join([notes[0], *(c for c, _ in causes), budget]),
             remedy="; ".join(dict.fromkeys(r for _, r in causes)),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where, max_tokens_line, model_line
-from diagnostics.facts import Facts, Target
+from diagnostics.facts import Facts, Target, unanswered
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import CATALOG_REPORTED, catalog_finding, kind_of
 from diagnostics.probes.http import HttpAnswer
-from diagnostics.probes.metrics import QUEUE_TIME
+from diagnostics.probes.metrics import GENERATION_TOKENS, QUEUE_TIME, Metrics
 from diagnostics.remedies import ENGINE_DEAD_REMEDY
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 
@@ -193,6 +193,8 @@ def check_completion(facts: Facts) -> Outcome:
     queued = _queued_timeout(facts, plain, stream.answer)
     if queued is not None:
         return Outcome.of(queued)
+    if unanswered(plain) and unanswered(stream.answer):
+        return Outcome.of(_unexplained_timeout(facts, plain))
     findings = []
     if not plain.ok or plain.json() is None:
         findings.append(_failed("non-streaming", plain))
@@ -231,6 +233,53 @@ def _past_timeout(answer: HttpAnswer, timeout_s: float) -> str | None:
     return None
 
 
+ENGINE_HUNG_REMEDY = (
+    "get the engine's stack before anything else: py-spy dump --pid <pid> of the EngineCore "
+    "process (ps -eo pid,args | grep -i enginecore; pip install py-spy; add --native for C "
+    "frames), and the API server's too; then restart vLLM (docker restart / systemctl restart, "
+    "or kill the server's process group) and report the stack to vLLM with the log"
+)
+
+
+def _hung_engine(facts: Facts, late: list[str], seen: list[Metrics]) -> Finding | None:
+    """No token for a 1-token request, /health 200, and vLLM's generated-token counter flat
+    from before the request to after its timeout: the engine has stopped (vllm #39863); a
+    queue would still produce tokens for the requests it runs."""
+    if len(seen) != 2 or not facts.health().ok:
+        return None
+    before, after = (m.total(GENERATION_TOKENS) for m in seen)
+    if before is None or after is None or after > before:
+        return None
+    running = max((m.running or 0 for m in seen), default=0.0)
+    timeout = facts.options.timeout_s
+    return Finding(
+        FindingId.ENGINE_HUNG,
+        Severity.FAIL,
+        f"vLLM's engine is hung: /health answers 200 but a 1-token request got no token within "
+        f"{timeout:g} s, and the engine generated no token meanwhile",
+        evidence=f"{late[0]}; {facts.health().method} {facts.health().url} -> "
+        f"{facts.health().status}; /metrics before the request and after its timeout: "
+        f"{GENERATION_TOKENS} {before:.0f} -> {after:.0f} (flat), "
+        f"vllm:num_requests_running up to {running:.0f}",
+        remedy=ENGINE_HUNG_REMEDY,
+    )
+
+
+def _unexplained_timeout(facts: Facts, answer: HttpAnswer) -> Finding:
+    """No answer within the timeout, with no queue nor hung engine seen: slowness whose cause
+    the doctor could not see (a starved host hides the queue from it), never a broken
+    request."""
+    return Finding(
+        FindingId.SLOW_RESPONSES,
+        Severity.FAIL,
+        f"no answer within {facts.options.timeout_s:g} s, and /metrics showed neither a queue "
+        "nor a stopped engine (see host_starved: a starved doctor can miss both)",
+        evidence=answer.describe(),
+        remedy="retry with a longer --timeout; read the server's load (vllm:num_requests_* in "
+        "/metrics, top); raise request_timeout in PicoClaw's config meanwhile",
+    )
+
+
 def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
     """A request that timed out while vLLM's queue is full is slowness, not breakage.
 
@@ -242,6 +291,9 @@ def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
     if not late:
         return None
     seen = [m for m in (facts.metrics_before(), facts.metrics_after()) if m is not None]
+    hung = _hung_engine(facts, late, seen) if all(unanswered(a) for a in answers) else None
+    if hung is not None:
+        return hung
     waiting = max((m.waiting or 0 for m in seen), default=0.0)
     running = max((m.running or 0 for m in seen), default=0.0)
     queue_s = seen[-1].histogram_mean_since(seen[0], QUEUE_TIME) if len(seen) == 2 else None
@@ -259,7 +311,7 @@ def _queued_timeout(facts: Facts, *answers: HttpAnswer) -> Finding | None:
     t = facts.target()
     return Finding(
         FindingId.SLOW_RESPONSES,
-        Severity.WARN,
+        Severity.FAIL,  # PicoClaw's request would time out too: the agent gets no answer
         f"no answer within {timeout:g} s: {'; '.join(queue)}",
         evidence=f"{late[0]}; the probe waited {waited:.1f} s; /metrics (before the probes and "
         f"after): vllm:num_requests_waiting up to {waiting:.0f}, running up to {running:.0f}; "
@@ -295,5 +347,5 @@ COMPLETION = (
     Check("completion", "PicoClaw-shaped request", "Requests", check_completion,
           ("model", "api_base", "health", "tools"),
           (FindingId.COMPLETION_FAILED, FindingId.ENGINE_DEAD, FindingId.SLOW_RESPONSES,
-           *CATALOG_REPORTED)),
+           FindingId.ENGINE_HUNG, *CATALOG_REPORTED)),
 )  # fmt: skip

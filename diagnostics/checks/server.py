@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from diagnostics.checks.base import Check, config_where, key_line
+from diagnostics.deadline import NotJudged
 from diagnostics.facts import Facts
 from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
@@ -120,10 +121,12 @@ def check_connection(facts: Facts) -> Outcome:
         notes = [answer.describe(), health.describe()]
         return Outcome.ok(*(n[:200] for n in notes))
     failure = failed.failure
+    if failure.kind == "deadline":  # no time was left to ask: nothing is known of the server
+        raise NotJudged(f"not judged: {failure.message} (see host_starved, slow_responses)")
     parts = urlsplit(t.api_base)
     port = _port(t.api_base)
     if failure.kind == "refused" and (parts.hostname or "") in LOCAL_HOSTS:
-        for proc in facts.processes():
+        for proc in facts.maybe(facts.processes) or []:
             if proc.port == port:
                 return _not_listening(facts, proc, port, failure.message)
     remedy = _CONNECTION_REMEDY.get(failure.kind, "check the address in api_base")

@@ -178,13 +178,15 @@ def _oom_killer_line(facts: Facts, start: Start) -> str | None:
     in_log = start.examples.get("oom_killer")
     if in_log is not None:
         return f"log line {in_log.line_number}: {in_log.line.strip()[:300]}"
-    kernel = facts.kernel_log()
-    line = kernel.killed(start.engine_pid)
-    return f"{kernel.source}: {line[:300]}" if line else None
+    kernel = facts.maybe(facts.kernel_log)
+    line = kernel.killed(start.engine_pid) if kernel else None
+    return f"{kernel.source}: {line[:300]}" if kernel and line else None
 
 
 def _kernel_note(facts: Facts, start: Start) -> str:
-    kernel = facts.kernel_log()
+    kernel = facts.maybe(facts.kernel_log)
+    if kernel is None:
+        return "the kernel log was not read in time (see host_starved)"
     if kernel.source is None:
         return f"the kernel log could not be read ({'; '.join(kernel.errors)})"
     pid = f" for pid {start.engine_pid}" if start.engine_pid else ""
@@ -256,7 +258,7 @@ def _with_gpu_holders(facts: Facts, finding: Finding) -> Finding:
     """Name the processes NVML sees holding GPU memory, when it sees any."""
     holders = [
         f"GPU {gpu.index}: pid {p.pid} {p.name} ({p.used_mib / 1024:.1f} GiB)"
-        for gpu in facts.gpus().gpus
+        for gpu in getattr(facts.maybe(facts.gpus), "gpus", [])
         for p in other_processes(gpu)
     ]
     if not holders:

@@ -74,16 +74,6 @@ def _message(answer: HttpAnswer) -> tuple[dict[str, Any], str | None]:
     return (message if isinstance(message, dict) else {}), first.get("finish_reason")
 
 
-def no_answer(facts: Facts, answer: HttpAnswer) -> Outcome | None:
-    """A probe that got no answer in time is not judged: never a fault of what it probes."""
-    failure = answer.failure
-    if failure is None or failure.kind not in ("no_answer", "deadline", "connect_timeout"):
-        return None
-    return Outcome.skip(
-        f"not judged: no answer within {facts.options.timeout_s:g} s (see slow_responses)"
-    )
-
-
 def _leak(facts: Facts, sent: str, scored: tool_answers.ScoredAnswer, content: str) -> Finding:
     return Finding(
         FindingId.CONTROL_TOKENS_LEAKED,
@@ -103,11 +93,9 @@ def check_tool_call(facts: Facts) -> Outcome:
     tool's schema, or the parser's own format for a parser with a structural tag), so a pass
     proves that structured output and the parser's own format work, not that the parser fits
     the model's own calls (the tool_call_auto check judges those)."""
-    answer = facts.tool_call()
+    answer = facts.answered(facts.tool_call(), "the forced tool call")
     tool = facts.forced_tool()
     choice = f'{{"type": "function", "function": {{"name": "{tool}"}}}}'
-    if (silent := no_answer(facts, answer)) is not None:
-        return silent
     if not answer.ok:
         return Outcome.of(
             Finding(
@@ -173,9 +161,7 @@ def check_tool_call(facts: Facts) -> Outcome:
 def check_tool_call_auto(facts: Facts) -> Outcome:
     """PicoClaw's request as it sends it (tool_choice "auto"), asking for a file read: what
     the model writes by itself meets the server's parser."""
-    answer = facts.auto_call()
-    if (silent := no_answer(facts, answer)) is not None:
-        return silent
+    answer = facts.answered(facts.auto_call(), "PicoClaw's tool_choice auto request")
     if not answer.ok:
         return Outcome.skip(f"not judged: {answer.describe()}"[:300])
     message, finish = _message(answer)
@@ -243,9 +229,7 @@ def _template_fix(facts: Facts) -> str:
 
 def check_tool_result(facts: Facts) -> Outcome:
     """PicoClaw's second call of a turn: the assistant's tool_calls and the tool's result."""
-    answer = facts.tool_result_turn()
-    if (silent := no_answer(facts, answer)) is not None:
-        return silent
+    answer = facts.answered(facts.tool_result_turn(), "the turn after a tool result")
     n = len(picoclaw_request.default_tools())
     sent = (
         f"{answer.method} {answer.url} with PicoClaw's {n} tools, its history + an assistant "

@@ -1,0 +1,193 @@
+"""The doctor against REAL CPU vLLM servers in three states: the session server's engine core
+stopped with SIGSTOP (engine_hung), the session server overloaded with its engine unpinned so
+that it starves the doctor on the same 2 cores (every run exits 1 naming the queue or the
+starvation, within the budget plus the watchdog's grace), and a server started with
+--no-enable-prefix-caching (prefix_cache_off), against the session server (no warning)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from conftest import SESSION_MAX_NUM_SEQS, TEST_API_KEY
+from diagnose_helpers import explain, ids, run_json, startup_s, status_of
+from engine_cpu import pin_engine
+from queue_load import QueueLoad, scrape
+
+from diagnostics.deadline import default_budget
+from diagnostics.watchdog import WATCHDOG_GRACE_S
+from picoclaw_vllm.server.embedded import EMBEDDED_TOOL_ARGS, embedded_backend, embedded_settings
+from picoclaw_vllm.server.launcher import ServerHandle, start_server
+
+pytestmark = pytest.mark.vllm
+
+OVERLOAD_CLIENTS = 16  # the issue's setup: 16 clients, 900-token answers, --max-num-seqs 2
+OVERLOAD_TOKENS = 900
+OVERLOAD_RUNS = 3
+RUN_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PICOCLAW_HOME", str(tmp_path / "home"))
+    for name in ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _target(server: ServerHandle, key: str | None = TEST_API_KEY) -> list[str]:
+    argv = ["--api-base", server.api_base, "--model", "tiny-llama", "--no-hub"]
+    return argv + (["--api-key", key] if key else [])
+
+
+def _engine_cores(server: ServerHandle) -> list[psutil.Process]:
+    if server.pid is None:
+        pytest.skip("an external server (PICOCLAW_VLLM_TEST_BASE_URL): its engine is not ours")
+    found = []
+    for proc in psutil.Process(server.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "enginecore" in (proc.name() + " " + " ".join(proc.cmdline())).lower():
+                found.append(proc)
+    assert found, "no EngineCore process under the session server"
+    return found
+
+
+def _answers(server: ServerHandle, timeout_s: float = 120) -> bool:
+    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 1}  # fmt: skip
+    r = httpx.post(f"{server.api_base}/chat/completions", json=body, timeout=timeout_s,
+                   headers={"Authorization": f"Bearer {TEST_API_KEY}"})  # fmt: skip
+    return r.status_code == 200
+
+
+def test_a_stopped_engine_is_engine_hung(
+    vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engines = _engine_cores(vllm_server)
+    try:
+        for proc in engines:
+            proc.send_signal(signal.SIGSTOP)
+        # the condition, confirmed: the engine is stopped, the API server still answers
+        give_up = time.monotonic() + 5  # the kernel stops it soon after the signal, not at once
+        while not all(p.status() == psutil.STATUS_STOPPED for p in engines):
+            assert time.monotonic() < give_up, [p.status() for p in engines]
+            time.sleep(0.05)
+        assert httpx.get(f"{vllm_server.base_url}/health", timeout=10).status_code == 200
+        rc, doc = run_json(
+            capsys, *_target(vllm_server), "--check", "completion", "--timeout", "3",
+        )  # fmt: skip
+    finally:
+        for proc in engines:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGCONT)
+    assert _answers(vllm_server), "the session server does not serve again after SIGCONT"
+    assert rc == 1 and "engine_hung" in ids(doc), explain(doc)
+    (finding,) = [f for f in doc["findings"] if f["id"] == "engine_hung"]
+    assert "(flat)" in finding["evidence"] and "py-spy dump" in finding["remedy"]
+    assert "slow_responses" not in ids(doc) and "completion_failed" not in ids(doc)
+
+
+@contextlib.contextmanager
+def _unpinned(server: ServerHandle) -> Iterator[None]:
+    """The session server's engine free to use every core, as on a user's host; pinned
+    again after (tests/engine_cpu.py)."""
+    cores = os.sched_getaffinity(0) | {c for c in range(os.cpu_count() or 1)}
+    for proc in psutil.Process(server.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            for thread in proc.threads():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(thread.id, cores)
+    try:
+        yield
+    finally:
+        pin_engine(server.pid)
+
+
+def test_an_unpinned_overload_exits_1_in_every_run_within_the_grace(
+    vllm_server: ServerHandle, tmp_path: Path
+) -> None:
+    _engine_cores(vllm_server)  # skips an external server
+    env = {**os.environ, "PICOCLAW_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    argv = [sys.executable, "-m", "picoclaw_vllm", "diagnose", "--json",
+            *_target(vllm_server), "--timeout", f"{RUN_TIMEOUT_S:g}"]  # fmt: skip
+    runs = []
+    with (
+        _unpinned(vllm_server),
+        QueueLoad(vllm_server.base_url, TEST_API_KEY, OVERLOAD_CLIENTS, OVERLOAD_TOKENS) as load,
+    ):
+        load.wait_full(2 * SESSION_MAX_NUM_SEQS)
+        # The watchdog is armed once Python has started and imported the doctor: what the
+        # interpreter's own start-up costs on this starved host right now is the margin
+        # (measured as tests/test_diagnose_deadline.py does).
+        bound = default_budget(RUN_TIMEOUT_S) + WATCHDOG_GRACE_S + startup_s()
+        for _ in range(OVERLOAD_RUNS):
+            start = time.monotonic()
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+            runs.append((time.monotonic() - start, proc))
+        during = scrape(vllm_server.base_url)
+    # the condition, confirmed from /metrics: the queue still full as the last run ended
+    assert (during.waiting or 0) >= 1, f"the queue emptied: waiting {during.waiting}"
+    for wall, proc in runs:
+        kind = "json" if proc.stdout.strip() else f"line: {proc.stderr.strip()[:60]}"
+        print(
+            f"\nunpinned overload: rc {proc.returncode}, {wall:.1f} s (bound {bound:.1f} s), {kind}"
+        )
+    for wall, proc in runs:
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-500:]
+        assert wall <= bound, f"{wall:.1f} s > {bound:.1f} s"
+        assert TEST_API_KEY not in proc.stdout + proc.stderr
+        if not proc.stdout.strip():  # the watchdog's answer: one line, the reason
+            (line,) = proc.stderr.strip().splitlines()
+            assert "no diagnosis within" in line and "host_starved" in line
+            continue
+        doc = json.loads(proc.stdout)
+        named = {"slow_responses", "host_starved"} & set(ids(doc))
+        assert named, explain(doc)
+        # nothing else is blamed for answers that did not come
+        failed = {f["id"] for f in doc["findings"] if f["severity"] == "fail"}
+        assert failed <= {"slow_responses", "host_starved", "engine_hung"}, explain(doc)
+
+
+def test_the_session_server_reuses_the_prefix(
+    vllm_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _rc, doc = run_json(capsys, *_target(vllm_server), "--check", "prefix_cache", "-v")
+    assert status_of(doc, "prefix_cache") == "pass", explain(doc)
+    assert "prefix_cache_off" not in ids(doc)
+
+
+@pytest.fixture(scope="module")
+def uncached_server(
+    cpu_env: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerHandle]:
+    settings = embedded_settings(extra_args=(*EMBEDDED_TOOL_ARGS, "--no-enable-prefix-caching"))
+    log = tmp_path_factory.mktemp("nocache") / "no-prefix-cache-server.log"
+    handle = start_server(settings, embedded_backend(), log_path=log)
+    try:
+        yield handle
+    finally:
+        assert handle.stop(), "the no-prefix-cache vLLM server left processes behind"
+
+
+def test_a_server_without_prefix_caching_gets_the_warning(
+    uncached_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, doc = run_json(capsys, *_target(uncached_server, key=None), "--check", "prefix_cache")
+    (finding,) = [f for f in doc["findings"] if f["id"] == "prefix_cache_off"]
+    assert finding["severity"] == "warn" and rc == 0, explain(doc)
+    # the source it used: the answer's usage (vLLM 0.32 sends prompt_tokens_details with
+    # cached_tokens 0 here even without --enable-prompt-tokens-details) or the counters
+    assert "cached_tokens 0" in finding["evidence"] or (
+        "vllm:prefix_cache_queries_total" in finding["evidence"]
+    ), explain(doc)
+    assert "--enable-prefix-caching" in finding["remedy"]
