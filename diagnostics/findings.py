@@ -47,10 +47,16 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
     halt: bool = False  # dependents skip even though this is only a warning
+    unanswered: bool = False  # skipped because an answer or a measurement did not come in time
 
     @classmethod
     def skip(cls, reason: str) -> Outcome:
         return cls(skipped=reason)
+
+    @classmethod
+    def unanswered_skip(cls, reason: str) -> Outcome:
+        """Not judged for want of time: a diagnosis with any never exits 0."""
+        return cls(skipped=reason, unanswered=True)
 
     @classmethod
     def ok(cls, *notes: str) -> Outcome:

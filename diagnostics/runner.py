@@ -123,12 +123,10 @@ class Diagnosis:
         return Status.PASS
 
     def unjudged(self) -> list[str]:
-        """Checks that got no answer in time: a diagnosis with any never exits 0."""
-        return [
-            r.check.name
-            for r in self.results
-            if (r.outcome.skipped or "").startswith(("not judged", "not finished within"))
-        ]
+        """Checks that got no answer in time: a diagnosis with any never exits 0. A check
+        that got its answer and could not tell from it (the model chose not to call a tool)
+        is skipped too, but the server did answer."""
+        return [r.check.name for r in self.results if r.outcome.unanswered]
 
     def exit_code(self, strict: bool = False) -> int:
         if FindingId.CONFIG_INVALID in self.finding_ids():
@@ -253,7 +251,7 @@ def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckR
 
 
 def _out_of_time(facts: Facts) -> Outcome:
-    return Outcome.skip(
+    return Outcome.unanswered_skip(
         f"not finished within the diagnosis's {facts.deadline.budget_s:g} s deadline (--deadline)"
     )
 
@@ -264,7 +262,7 @@ def _judge(check: Check, facts: Facts, start: float) -> CheckResult:
     except DeadlineExceeded:
         outcome = _out_of_time(facts)
     except NotJudged as e:
-        outcome = Outcome.skip(str(e))
+        outcome = Outcome.unanswered_skip(str(e))
     except Exception as e:  # a crashing check is a result, never a traceback
         outcome = Outcome.of(
             Finding(
