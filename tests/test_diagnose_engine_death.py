@@ -1,7 +1,8 @@
-"""kill -9 of the engine core (`VLLM::EngineCore`, what the kernel's OOM killer does) of a
-real CPU vLLM server started for this test alone: the doctor, given the server's log, names
-engine_dead and "killed by a signal", exit 1, both while /health answers 503 and after the
-API server has exited."""
+"""A real CPU vLLM server started for this module alone, with --no-enable-prefix-caching:
+first the doctor warns prefix_cache_off on it, then kill -9 of its engine core
+(`VLLM::EngineCore`, what the kernel's OOM killer does): the doctor, given the server's log,
+names engine_dead and "killed by a signal", exit 1, both while /health answers 503 and after
+the API server has exited. (One server for both: each start costs about 40 s of the suite.)"""
 
 from __future__ import annotations
 
@@ -9,22 +10,23 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from diagnose_helpers import ids, run_json
+from diagnose_helpers import explain, ids, run_json
 
-from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
+from picoclaw_vllm.server.embedded import EMBEDDED_TOOL_ARGS, embedded_backend, embedded_settings
 from picoclaw_vllm.server.launcher import ServerHandle, start_server
 
 pytestmark = pytest.mark.vllm
 
 
-@pytest.fixture
-def own_server(cpu_env: None, tmp_path: Path) -> Iterator[ServerHandle]:
-    handle = start_server(embedded_settings(), embedded_backend(), log_path=tmp_path / "vllm.log")
+@pytest.fixture(scope="module")
+def own_server(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    settings = embedded_settings(extra_args=(*EMBEDDED_TOOL_ARGS, "--no-enable-prefix-caching"))
+    log = tmp_path_factory.mktemp("own-server") / "vllm.log"
+    handle = start_server(settings, embedded_backend(), log_path=log)
     try:
         yield handle
     finally:
@@ -49,6 +51,21 @@ def dead_engine(capsys: pytest.CaptureFixture[str], handle: ServerHandle, *check
     messages = " | ".join(f["message"] for f in doc["findings"] if f["id"] == "engine_dead")
     assert "killed by a signal, with no error of its own" in messages, doc
     return doc
+
+
+def test_a_server_without_prefix_caching_gets_the_warning(
+    own_server: ServerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--api-base", own_server.api_base, "--model", own_server.settings.name]
+    rc, doc = run_json(capsys, *argv, "--no-hub", "--check", "prefix_cache")
+    (finding,) = [f for f in doc["findings"] if f["id"] == "prefix_cache_off"]
+    assert finding["severity"] == "warn" and rc == 0, explain(doc)
+    # the source it used: the answer's usage (vLLM 0.32 sends prompt_tokens_details with
+    # cached_tokens 0 here even without --enable-prompt-tokens-details) or the counters
+    assert "cached_tokens 0" in finding["evidence"] or (
+        "vllm:prefix_cache_queries_total" in finding["evidence"]
+    ), explain(doc)
+    assert "--enable-prefix-caching" in finding["remedy"]
 
 
 @pytest.mark.timeout(600)

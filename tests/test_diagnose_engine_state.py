@@ -1,8 +1,8 @@
 """The doctor against REAL CPU vLLM servers in three states: the session server's engine core
 stopped with SIGSTOP (engine_hung), the session server overloaded with its engine unpinned so
 that it starves the doctor on the same 2 cores (every run exits 1 naming the queue or the
-starvation, within the budget plus the watchdog's grace), and a server started with
---no-enable-prefix-caching (prefix_cache_off), against the session server (no warning)."""
+starvation, within the budget plus the watchdog's grace), and the session server's prefix
+cache (no warning; the server without one is tests/test_diagnose_engine_death.py's)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ from queue_load import QueueLoad, scrape
 
 from diagnostics.deadline import default_budget
 from diagnostics.watchdog import WATCHDOG_GRACE_S
-from picoclaw_vllm.server.embedded import EMBEDDED_TOOL_ARGS, embedded_backend, embedded_settings
-from picoclaw_vllm.server.launcher import ServerHandle, start_server
+from picoclaw_vllm.server.launcher import ServerHandle
 
 pytestmark = pytest.mark.vllm
 
@@ -164,30 +163,3 @@ def test_the_session_server_reuses_the_prefix(
     _rc, doc = run_json(capsys, *_target(vllm_server), "--check", "prefix_cache", "-v")
     assert status_of(doc, "prefix_cache") == "pass", explain(doc)
     assert "prefix_cache_off" not in ids(doc)
-
-
-@pytest.fixture(scope="module")
-def uncached_server(
-    cpu_env: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerHandle]:
-    settings = embedded_settings(extra_args=(*EMBEDDED_TOOL_ARGS, "--no-enable-prefix-caching"))
-    log = tmp_path_factory.mktemp("nocache") / "no-prefix-cache-server.log"
-    handle = start_server(settings, embedded_backend(), log_path=log)
-    try:
-        yield handle
-    finally:
-        assert handle.stop(), "the no-prefix-cache vLLM server left processes behind"
-
-
-def test_a_server_without_prefix_caching_gets_the_warning(
-    uncached_server: ServerHandle, capsys: pytest.CaptureFixture[str]
-) -> None:
-    rc, doc = run_json(capsys, *_target(uncached_server, key=None), "--check", "prefix_cache")
-    (finding,) = [f for f in doc["findings"] if f["id"] == "prefix_cache_off"]
-    assert finding["severity"] == "warn" and rc == 0, explain(doc)
-    # the source it used: the answer's usage (vLLM 0.32 sends prompt_tokens_details with
-    # cached_tokens 0 here even without --enable-prompt-tokens-details) or the counters
-    assert "cached_tokens 0" in finding["evidence"] or (
-        "vllm:prefix_cache_queries_total" in finding["evidence"]
-    ), explain(doc)
-    assert "--enable-prefix-caching" in finding["remedy"]
