@@ -69,15 +69,14 @@ class SettingCapacity:
     def sentence(self) -> str:
         if self.step is None and self.failing is not None:
             served = (
-                f"serves none of the measured levels: already at {sessions_text(self.failing)} "
-                f"it misses {_breaches(self.broken)}"
-            )
+                "is not shown to serve any measured level"
+                if not any(c.failed for c in self.broken)
+                else "serves none of the measured levels"
+            ) + f": already at {sessions_text(self.failing)} it {unmet_text(self.broken)}"
         elif self.failing is not None:
-            unsure = not any(c.failed for c in self.broken)
-            verb = "cannot yet be told to meet" if unsure else "misses"
             served = (
                 f"serves {sessions_text(self.step)} within the gates; at "
-                f"{sessions_text(self.failing)} it {verb} {_breaches(self.broken)}"
+                f"{sessions_text(self.failing)} it {unmet_text(self.broken)}"
             )
         else:
             served = (
@@ -237,8 +236,20 @@ def _sessions(load: float) -> str:
 
 def _breaches(checks: Sequence[StepCheck]) -> str:
     def one(check: StepCheck) -> str:
+        if check.estimate is not None:
+            return f"{check.title} (measured {check.estimate.text()} {check.unit})"
         if check.measured is None:
             return f"{check.title} (not measured)"
         return f"{check.title} (measured {check.measured:.1f} {check.unit})"
 
     return "; ".join(one(c) for c in checks) or "no gate"
+
+
+def unmet_text(checks: Sequence[StepCheck]) -> str:
+    """`misses A (...)` for failed gates, `cannot yet be told to meet B (...)` for the
+    inconclusive ones: an unsettled gate is never called missed."""
+    failed = [c for c in checks if c.failed]
+    unsure = [c for c in checks if not c.failed]
+    parts = [f"misses {_breaches(failed)}"] if failed else []
+    parts += [f"cannot yet be told to meet {_breaches(unsure)}"] if unsure else []
+    return ", and ".join(parts) or "misses no gate"

@@ -167,11 +167,10 @@ def _recommend_sessions(
     step = best.step
     if step is None:
         lightest = min((c for c in caps if c.failing), key=lambda c: len(c.broken))
-        names = " and ".join(c.title for c in lightest.broken)
         return Recommendation(
             False,
-            "No setting serves even the lightest measured number of PicoClaw sessions within "
-            f"the gates. The first gate to fail is {names} "
+            f"No setting {_serves(lightest.broken)} even the lightest measured number of "
+            f"PicoClaw sessions within the gates. {_first_unmet(lightest.broken)} "
             f"({lightest.label}, {sessions_text(lightest.failing)}).",
             details,
             first_failing_gates=[c.gate_id for c in lightest.broken],
@@ -247,20 +246,42 @@ def _nothing_meets(ok: Sequence[Step], gates: Gates) -> Recommendation:
             + "."
         )
     _, broken, step = min(firsts, key=lambda f: (len(f[1]), -f[0]))
-    names = [c.title for c in broken]
     return Recommendation(
         False,
-        "No setting meets every gate, not even at the lightest load measured. "
-        f"The first gate to fail is {' and '.join(names)} ({step.setting_label}, "
-        f"{step.load_label}).",
+        f"No setting {_meets(broken)} every gate, not even at the lightest load measured. "
+        f"{_first_unmet(broken)} ({step.setting_label}, {step.load_label}).",
         details,
         first_failing_gates=[c.gate_id for c in broken],
     )
 
 
+def _meets(checks: Sequence[StepCheck]) -> str:
+    return "meets" if any(c.failed for c in checks) else "is shown to meet"
+
+
+def _serves(checks: Sequence[StepCheck]) -> str:
+    return "serves" if any(c.failed for c in checks) else "is shown to serve"
+
+
+def _first_unmet(checks: Sequence[StepCheck]) -> str:
+    failed = [c.title for c in checks if c.failed]
+    unsure = [c.title for c in checks if not c.failed]
+    said = [f"The first gate to fail is {' and '.join(failed)}"] if failed else []
+    if unsure:
+        said.append(
+            ("; " if failed else "")
+            + f"{' and '.join(unsure)} cannot yet be told met or missed (inconclusive: more "
+            "requests or longer steps would settle it)"
+        )
+    return "".join(said) + ("" if said else "No gate was judged")
+
+
 def _breach(check: StepCheck) -> str:
     measured = "not measured" if check.measured is None else f"{check.measured:.1f} {check.unit}"
-    return f"{check.title} (measured {measured})"
+    if check.estimate is not None:
+        measured = f"{check.estimate.text()} {check.unit}"
+    verdict = "" if check.failed else ", inconclusive"
+    return f"{check.title} (measured {measured}{verdict})"
 
 
 def _load(step: Step) -> float:

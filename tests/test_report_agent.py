@@ -226,3 +226,19 @@ def test_acceptance_gates_follow_the_workload() -> None:
     chat = build_parser("acceptance").parse_args(["acceptance", "--workload", "chat"])
     _fill_defaults(chat)
     assert chat.slo == [DEFAULT_GATES]
+
+
+def test_an_unsettled_gate_is_never_called_missed() -> None:
+    from picoclaw_vllm.intervals import Outcome
+    from reports.capacity import unmet_text
+    from reports.gates import StepCheck
+
+    def check(gate: str, outcome: Outcome) -> StepCheck:
+        return StepCheck(gate, gate, 1.0, 2.0, "ms", outcome == Outcome.PASS, outcome=outcome)
+
+    unsure = check("ttft_p95_ms", Outcome.INCONCLUSIVE)
+    failed = check("error_rate_pct", Outcome.FAIL)
+    assert unmet_text([unsure]).startswith("cannot yet be told to meet ttft_p95_ms")
+    assert "misses" not in unmet_text([unsure])
+    both = unmet_text([failed, unsure])
+    assert both.startswith("misses error_rate_pct") and "cannot yet be told to meet ttft" in both
