@@ -134,6 +134,10 @@ class Manifest(TypedDict):
     vllm_commands: dict[str, str | None]  # setting id -> command line
     locust_commands: dict[str, str]  # step id -> command line
     servers: NotRequired[dict[str, ServerEntry]]
+    # --search: setting id -> sweeps.search.SearchJson (passes_at, fails_at, binding,
+    # resolution, levels: [{level, outcome, step_ids}]); the settings whose search finished
+    search: NotRequired[dict[str, Any]]
+    search_done: NotRequired[list[str]]
 
 
 # sweep.json as a reader finds it. reports.run_data checks only that it is a JSON object whose
