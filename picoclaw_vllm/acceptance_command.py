@@ -9,6 +9,7 @@ for that server would see it; when no setting starts, it reads the first setting
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from loadtests import option_table
+from picoclaw_vllm import search_judge
 from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
 from picoclaw_vllm.server.launcher import ServerHandle
@@ -171,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
     embedded = _fill_defaults(args)
     gates = report_command.gates_from_args(args)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    config = sweep_command.config_from_args(args)
+    # the sample budget bounds the percentiles the gates judge; --search judges by the gates
+    config = dataclasses.replace(
+        sweep_command.config_from_args(args), gated=search_judge.gated_quantiles(gates)
+    )
+    judge = search_judge.step_judge(gates) if config.search else None
     if embedded:
         env = setup_cpu(log=lambda m: console.print(f"[dim]{m}[/]"))
         console.print(f"embedded CPU vLLM ready ({env.seconds:.0f} s)")
@@ -184,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         doctor.diagnosis = doctor.run_doctor(config.api_base, log_text=None)
         write_doctor(config.out, doctor.diagnosis)
     try:
-        run_sweep(config, progress, resume=args.resume, on_server_ready=doctor)
+        run_sweep(config, progress, resume=args.resume, on_server_ready=doctor, judge=judge)
     finally:
         progress.close()
     if doctor.diagnosis is None and not (config.out / DOCTOR_JSON).exists():

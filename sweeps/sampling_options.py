@@ -50,7 +50,7 @@ def add_sampling_arguments(
         "--precision",
         choices=tuple(PRECISIONS),
         help="each gated percentile's interval within ±"
-        + ", ±".join(f"{v:.0%} ({k})" for k, v in PRECISIONS.items()),
+        + ", ±".join(f"{v * 100:.0f}%% ({k})" for k, v in PRECISIONS.items()),
     )
     a(
         "--min-requests",
@@ -96,7 +96,8 @@ def add_sampling_arguments(
             "--search-slo",
             default=DEFAULT_SEARCH_GATES,
             metavar="KEY=VALUE[,...]",
-            help=f"the gates the search judges by (report gate keys; default {DEFAULT_SEARCH_GATES})",
+            help="the gates the search judges by (report gate keys; default "
+            f"{DEFAULT_SEARCH_GATES})",
         )
     if not presets:
         parser.set_defaults(**DEFAULTS)  # fmt: skip

@@ -85,3 +85,22 @@ def test_repeats_get_their_own_ids_rows_and_records(stub: str, tmp_path: Path) -
     for r in rows:
         assert read_records(run_dir / "records" / f"{r['step_id']}.jsonl")
         assert int(r["completed"]) > 0
+
+
+def test_the_options_group_renders_and_fills_the_config(tmp_path: Path) -> None:
+    import argparse
+
+    from sweeps import command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert "±25% (coarse)" in parser.format_help()
+    args = parser.parse_args(
+        ["--out", str(tmp_path / "o"), "--search", "--search-slo", "ttft_p95_ms=500",
+         "--precision", "normal", "--max-step-time", "45s", "--repeats", "3"]
+    )  # fmt: skip
+    config = command.config_from_args(args)
+    assert (config.search, config.precision, config.max_step_time_s, config.repeats) == (
+        True, "normal", 45.0, 3,
+    )  # fmt: skip
+    assert config.gated == (("ttft", 0.95),)
