@@ -104,3 +104,22 @@ def test_the_options_group_renders_and_fills_the_config(tmp_path: Path) -> None:
         True, "normal", 45.0, 3,
     )  # fmt: skip
     assert config.gated == (("ttft", 0.95),)
+
+
+def test_acceptance_presets_the_search_only_when_asked(tmp_path: Path) -> None:
+    import argparse
+
+    from picoclaw_vllm import acceptance_command
+    from sweeps import command
+
+    parser = argparse.ArgumentParser()
+    acceptance_command.add_arguments(parser)
+    configs = []
+    for extra in ([], ["--search"]):
+        args = parser.parse_args(["--out", str(tmp_path / str(len(extra))), *extra])
+        acceptance_command._fill_defaults(args)
+        configs.append(command.config_from_args(args))
+    plain, searched = configs
+    assert (plain.search, plain.budget_mode, plain.step_time_s) == (False, False, 8.0)
+    assert (searched.search, searched.search_max, searched.min_turns) == (True, 8, 12)
+    assert (searched.precision, searched.step_time_s) == ("coarse", 30.0)
