@@ -502,7 +502,10 @@ class _Sweep:
 
         sampler.start()
         try:
-            run_locust(run, env=env, timeout_s=locust_timeout_s(cfg), on_tick=tick)
+            run_locust(
+                run, env=env, timeout_s=locust_timeout_s(cfg), on_tick=tick,
+                stop_grace_s=cfg.stop_timeout_s + 5.0,
+            )  # fmt: skip
         except LocustFailed as e:
             row |= {
                 "status": "failed",

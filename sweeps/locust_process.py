@@ -147,10 +147,12 @@ def run_locust(
     timeout_s: float,
     on_tick: Callable[[RecordTail, float], bool | None] = lambda _t, _e: None,
     tick_s: float = 0.5,
+    stop_grace_s: float = 5.0,
 ) -> RecordTail:
     """Run Locust to its end, or until `on_tick` returns True (the step has enough: its group
     is stopped then, and its exit status is not a failure); stop its whole group on timeout or
-    interrupt. Raises LocustFailed."""
+    interrupt. Raises LocustFailed. `stop_grace_s`: how long a group stopped early may take
+    (Locust lets the requests in flight finish within its --stop-timeout on SIGTERM)."""
     run.records.unlink(missing_ok=True)
     tail = RecordTail(run.records)
     proc: subprocess.Popen[bytes] = spawn_group(run.command, log_path=run.log, env=env)
@@ -167,7 +169,7 @@ def run_locust(
                 enough = True
                 break
     finally:
-        stop_group(proc, grace_s=5.0)
+        stop_group(proc, grace_s=stop_grace_s if enough else 5.0)
     tail.poll()
     if proc.returncode != 0 and not enough:
         raise LocustFailed(
