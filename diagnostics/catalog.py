@@ -239,6 +239,20 @@ _ENTRIES: tuple[CatalogEntry, ...] = (
         "A check crashed",
         "A doctor check raised an unexpected error; the others still ran.",
     ),
+    CatalogEntry(
+        FindingId.TOOL_RESULT_REJECTED,
+        "The turn after a tool result fails",
+        "PicoClaw's second call of a turn (the assistant's tool_calls and a role \"tool\" "
+        "message with the result) is rejected, while its first call works: the chat template "
+        'has no tool-role support ("Conversation roles must alternate", "Unexpected '
+        'message role"), so every agent turn stops after its first tool call.',
+    ),
+    CatalogEntry(
+        FindingId.CONTROL_TOKENS_LEAKED,
+        "Harmony control tokens in the answer",
+        "<|channel|>, <|message|> or <|start|> (gpt-oss's Harmony format) appear in content or "
+        "in a tool name: the server's tool or reasoning parser does not handle that format.",
+    ),
 )
 
 CATALOG: dict[FindingId, CatalogEntry] = {e.id: e for e in _ENTRIES}

@@ -90,8 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--check", action="append", default=[], metavar="NAME",
                      help="run only this check (and what it needs); repeatable; "
                      "names: config fallbacks connection api_base health auth leftovers model "
-                     "context tools completion tool_call latency server_log gpu_memory "
-                     "memory_fit hub")  # fmt: skip
+                     "context tools completion tool_call tool_call_auto tool_result latency "
+                     "server_log gpu_memory memory_fit hub")  # fmt: skip
 
 
 class _Head:

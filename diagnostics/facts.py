@@ -35,6 +35,10 @@ PROBE_MAX_TOKENS = 1
 # /tokenize answers every token id: about 6 characters each
 TOKENIZE_MAX_CHARS = 2_000_000
 FORCED_CALL_TOOLS = ("read_file", "list_dir", "exec")
+# The user message of the tool_choice "auto" probe: a working agent model answers it with a call.
+TOOL_TASK_MESSAGE = (
+    "Use the read_file tool to read notes/todo.md in my workspace, then tell me what is on it."
+)
 # a model list is small, but a server with many adapters can list megabytes of valid JSON
 MODELS_MAX_CHARS = 32_000_000
 # A busy API server on 2 CPU cores took up to 10 s to answer /metrics: evidence scrapes are
@@ -258,11 +262,17 @@ class Facts:
         return metrics.parse(answer.body) if answer.ok else None
 
     def picoclaw_request(
-        self, *, stream: bool, max_tokens: int | None = PROBE_MAX_TOKENS, **kw: Any
+        self,
+        *,
+        stream: bool,
+        max_tokens: int | None = PROBE_MAX_TOKENS,
+        messages: list[dict[str, Any]] | None = None,
+        **kw: Any,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Body and headers of PicoClaw's first request of a session (its builder, its config)."""
+        """Body and headers of PicoClaw's first request of a session (its builder, its config),
+        or of the call with the `messages` given."""
         shape = self.target().request_shape()
-        messages = picoclaw_request.first_messages()
+        messages = picoclaw_request.first_messages() if messages is None else messages
         body = picoclaw_request.body(shape, messages, stream=stream, max_tokens=max_tokens, **kw)
         return body, picoclaw_request.headers(shape, stream=stream)
 
@@ -301,6 +311,29 @@ class Facts:
                     tool_choice=choice,
                 )
             ),
+        )
+
+    def auto_call(self) -> HttpAnswer:
+        """PicoClaw's request as it sends it (tool_choice "auto"), asking for a file read: the
+        model's own call format meets the server's parser."""
+        messages = picoclaw_request.first_messages(TOOL_TASK_MESSAGE)
+        return self._once(
+            "auto_call",
+            lambda: self.client.chat(
+                *self.picoclaw_request(
+                    stream=False, max_tokens=self.options.auto_call_max_tokens, messages=messages
+                )
+            ),
+        )
+
+    def tool_result_turn(self) -> HttpAnswer:
+        """PicoClaw's second call of a turn: its history with the assistant's tool call and the
+        role "tool" result, by PicoClaw's rules (picoclaw.request.one_iteration)."""
+        messages = picoclaw_request.first_messages()
+        messages += picoclaw_request.one_iteration(self.forced_tool())
+        return self._once(
+            "tool_result_turn",
+            lambda: self.client.chat(*self.picoclaw_request(stream=False, messages=messages)),
         )
 
     def prompt_size(self) -> PromptSize:

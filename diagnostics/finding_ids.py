@@ -48,3 +48,5 @@ class FindingId(StrEnum):
     FALLBACK_MISSING = "fallback_missing"
     LOG_ERROR = "log_error"
     CHECK_CRASHED = "check_crashed"
+    TOOL_RESULT_REJECTED = "tool_result_rejected"
+    CONTROL_TOKENS_LEAKED = "control_tokens_leaked"

@@ -43,6 +43,12 @@ SIGNATURES: tuple[HttpSignature, ...] = (
     _row(401, r"", None, FindingId.AUTH_FAILED),  # any 401: vLLM's is {"error": "Unauthorized"}
     _row(400, r"must provide a chat template if the tokenizer does not define one", None,
          FindingId.CHAT_TEMPLATE_MISSING),
+    # 0.32 with a template that raises on role "tool" (Llama-2/early Mistral templates):
+    # 400 "Conversation roles must alternate user/assistant/user/assistant/..."; others say
+    # "Unexpected message role" (vllm #39279). Only the tool-result check names it so: on a
+    # first call the same words mean another template fault.
+    _row(400, r"Conversation roles must alternate|Unexpected message role", None,
+         FindingId.TOOL_RESULT_REJECTED),
 )  # fmt: skip
 
 

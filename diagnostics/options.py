@@ -35,6 +35,8 @@ class DiagnoseOptions:
     probe_max_tokens: int = 16
     # A forced call of one tool: vLLM 0.32 needs about 60 tokens for the tiny model's junk call.
     forced_call_max_tokens: int = 256
+    # The tool_choice "auto" probe: room for one call with a short path.
+    auto_call_max_tokens: int = 256
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None
     model_path: Path | None = None

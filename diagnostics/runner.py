@@ -56,7 +56,7 @@ CHECKS: tuple[Check, ...] = (
     *picoclaw_request.MODEL_AND_CONTEXT,
     tool_calling.CHECKS[0],
     *picoclaw_request.COMPLETION,
-    tool_calling.CHECKS[1],
+    *tool_calling.CHECKS[1:],
     *performance.CHECKS,
     *server_log_checks.CHECKS,
     *gpu.CHECKS,
@@ -66,7 +66,7 @@ CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 GRACE_S = 0.5  # how long past the deadline a check may take to write down what it saw
 SERVER_CHECKS = {
     *("connection", "api_base", "health", "auth", "model", "context"),
-    *("tools", "completion", "tool_call"),
+    *("tools", "completion", "tool_call", "tool_call_auto", "tool_result"),
 }
 
 
@@ -176,7 +176,7 @@ def _warm(facts: Facts, checks: list[Check]) -> None:
     if config_ok and names & SERVER_CHECKS:
         probes += [facts.health, facts.version, facts.models, facts.models_v1]
         probes += [facts.metrics_before, facts.prompt_size]
-        probes.append(lambda: _picoclaw_requests(facts, forced_call="tool_call" in names))
+        probes.append(lambda: _picoclaw_requests(facts, names))
     if config_ok and "hub" in names and facts.options.check_hub:
         probes.append(facts.hub)
     threads = [_daemon(p) for p in probes]
@@ -203,13 +203,17 @@ def _daemon(work: Callable[[], object]) -> threading.Thread:
     return thread
 
 
-def _picoclaw_requests(facts: Facts, *, forced_call: bool) -> None:
+def _picoclaw_requests(facts: Facts, names: set[str]) -> None:
     """One full-size prefill first; the requests after it reuse its prefix (system prompt and
     tools) from vLLM's prefix cache instead of computing it again, concurrently."""
     facts.chat()
     facts.chat_stream()
-    if forced_call:
+    if "tool_call" in names:
         facts.tool_call()
+    if "tool_call_auto" in names:
+        facts.auto_call()
+    if "tool_result" in names:
+        facts.tool_result_turn()
 
 
 def _run_one(check: Check, facts: Facts, done: dict[str, CheckResult]) -> CheckResult:

@@ -60,6 +60,22 @@ DEFAULT_PARSER = "hermes"
 FLAG_AUTO = "--enable-auto-tool-choice"
 
 
+# The call markup a model writes, and the parser whose format it is (vLLM 0.32's parsers).
+MARKUP_PARSERS = {
+    "<tool_call>": "hermes",
+    "[TOOL_CALLS]": "mistral",
+    "<|python_tag|>": "llama3_json",
+    "{": "llama3_json",  # a bare {"name": ..., "parameters": ...} object
+}
+
+
+def markup_parser(markup: str | None) -> str | None:
+    """The parser whose format this call markup is (`<tool_call>` -> hermes), if known."""
+    if not markup:
+        return None
+    return next((p for m, p in MARKUP_PARSERS.items() if markup.startswith(m)), None)
+
+
 def fit(model: str | None) -> ParserFit | None:
     """The parser vLLM's docs give for the model's family, or None when the name says nothing."""
     for p in PARSERS:
@@ -68,13 +84,21 @@ def fit(model: str | None) -> ParserFit | None:
     return None
 
 
-def tool_flags(model: str | None) -> list[str]:
+def tool_flags(model: str | None, written: str | None = None) -> list[str]:
+    """The flags for the model's family; for a name that says nothing, the parser of the
+    markup the model was seen writing (`written`), else the default."""
     found = fit(model)
-    return [FLAG_AUTO, "--tool-call-parser", found.parser if found else DEFAULT_PARSER]
+    parser = found.parser if found else (written or DEFAULT_PARSER)
+    return [FLAG_AUTO, "--tool-call-parser", parser]
 
 
-def parser_advice(model: str | None) -> str:
+def parser_advice(model: str | None, written: str | None = None) -> str:
     found = fit(model)
+    if found is None and written:
+        return (
+            f"the model writes the {written} parser's call format; the model's family, per "
+            "vLLM's tool-calling docs, decides"
+        )
     if found is None:
         return (
             f"pick the parser for your model's family from vLLM's tool-calling docs "
@@ -85,10 +109,12 @@ def parser_advice(model: str | None) -> str:
     return f"{found.family} models use --tool-call-parser {found.parser}{note}"
 
 
-def launch_commands(model: str | None, served_name: str | None = None) -> str:
+def launch_commands(
+    model: str | None, served_name: str | None = None, written: str | None = None
+) -> str:
     """The seed page's three ways of running vLLM, with the tool-calling flags added."""
     m = model or "MODEL"
-    flags = " ".join(tool_flags(model))
+    flags = " ".join(tool_flags(model, written))
     served = f" --served-model-name {served_name}" if served_name and served_name != m else ""
     return (
         f"docker run --gpus all -v ~/.cache/huggingface:/root/.cache/huggingface "

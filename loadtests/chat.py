@@ -215,8 +215,9 @@ class ChatUser(FastHttpUser):
             req = s.agent_request(call.body)
             try:
                 outcome, start_unix, start, end, status = self.exchange(
-                    s, req.path, req.body, req.headers, " (agent)"
-                )
+                    s, req.path, req.body, req.headers, " (agent)",
+                    forced=call.forced_tool is not None,
+                )  # fmt: skip
             finally:
                 ended = s.quota.release()
             goes_on = outcome.ok and conv.after_answer(call, outcome.answer_kind)
@@ -243,7 +244,14 @@ class ChatUser(FastHttpUser):
                 return
 
     def exchange(
-        self, s: LoadSession, path: str, body: str, headers: dict[str, str], label: str
+        self,
+        s: LoadSession,
+        path: str,
+        body: str,
+        headers: dict[str, str],
+        label: str,
+        *,
+        forced: bool = False,
     ) -> tuple[RequestOutcome, float, float, float, int]:
         start_unix = time.time()
         start = time.perf_counter()
@@ -251,7 +259,7 @@ class ChatUser(FastHttpUser):
             "POST", path, data=body, headers=headers, stream=True,
             catch_response=True, name=f"POST {path}{label}",
         ) as resp:  # fmt: skip
-            outcome, end = read_answer(resp, start, stream=s.options.stream)
+            outcome, end = read_answer(resp, start, stream=s.options.stream, forced=forced)
             # Locust timed a streamed request until its headers came; its table and charts
             # show the whole answer instead, as the record's E2EL does
             resp.request_meta["response_time"] = (end - start) * 1000.0

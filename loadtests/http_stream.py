@@ -67,8 +67,14 @@ def read_body(response: Any) -> bytes:
     return body
 
 
-def read_answer(response: Any, start: float, *, stream: bool) -> tuple[RequestOutcome, float]:
-    """The outcome of one request and the perf_counter time its answer ended."""
+def read_answer(
+    response: Any, start: float, *, stream: bool, forced: bool = False
+) -> tuple[RequestOutcome, float]:
+    """The outcome of one request and the perf_counter time its answer ended. A `forced`
+    call's answer (a named tool_choice) is scored by its form only: under structured output
+    its arguments are the model's choice (vLLM 0.32's hermes tag lets a random model write
+    `null`), so they prove nothing of the parser."""
+    schema = not forced
     status = int(response.status_code or 0)
     if status == 0:
         error = getattr(response, "error", None)
@@ -79,11 +85,11 @@ def read_answer(response: Any, start: float, *, stream: bool) -> tuple[RequestOu
     if not stream:
         body = read_body(response)
         end = time.perf_counter()
-        return measure_complete(start, end, body), end
+        return measure_complete(start, end, body, schema=schema), end
     if "text/event-stream" not in content_type:
         body = read_body(response)
         return failure(f"not an event stream ({content_type}): {body[:200]!r}"), time.perf_counter()
-    measurement = StreamMeasurement(start)
+    measurement = StreamMeasurement(start, schema=schema)
     broken = None
     try:
         for chunk in iter_body(response._response):

@@ -32,6 +32,7 @@ RECORD_FIELDS = [
     "itl_ms",  # list of gaps between consecutive choices-bearing events
     "warmup",  # True for requests started during the warm-up (not counted)
     "answer_kind",  # "tool_call" or "text"
+    "answer_score",  # tool_call, text, markup_in_content, invalid_arguments, cut_by_length
     "cached_tokens",  # prompt tokens vLLM took from its prefix cache, when it reports them
     # agent workload only: where the call stands, and on a turn's last call the whole turn
     "session_id",

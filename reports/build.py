@@ -11,7 +11,7 @@
     result = build_report(Path("runs/2026-11-29T16-00"), gates, formats=("html", "json"))
     result.paths      # {"html": Path(".../report/report.html"), "json": ...}
     result.passed     # every gate met (a gate that could not run, e.g. no doctor.json, is skipped)
-    result.exit_code  # 0 when passed, 1 when a gate failed
+    result.exit_code  # 0 passed, 1 a gate failed, 3 a gate inconclusive (0 if allowed)
     result.document   # the JSON document (schema picoclaw-vllm/report/v1)
 
 A missing or corrupt run dir raises picoclaw_vllm.errors.UsageError, bad gate values
@@ -43,6 +43,7 @@ FORMATS: dict[str, tuple[str, Callable[[ReportDocument], str]]] = {
 }
 ALL_FORMATS = tuple(FORMATS)
 DEFAULT_OUT = "report"  # inside the run dir
+EXIT_INCONCLUSIVE = 3  # 2 is bad input
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,20 @@ class ReportResult:
     document: ReportDocument
     problems: tuple[str, ...] = ()  # what is wrong with the run's data, in plain words
 
+    allow_inconclusive: bool = False
+
+    @property
+    def outcome(self) -> str:
+        return self.document["verdict"]["outcome"]
+
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        """0 passed, 1 a gate failed, 3 a gate is inconclusive (0 with allow_inconclusive)."""
+        if self.outcome == "pass":
+            return 0
+        if self.outcome == "inconclusive":
+            return 0 if self.allow_inconclusive else EXIT_INCONCLUSIVE
+        return 1
 
     @property
     def headline(self) -> str:
@@ -95,4 +107,5 @@ def build_report(
         document["verdict"]["passed"],
         document,
         tuple(scrub(p, run.secrets) for p in run.problems),
+        gates.allow_inconclusive,
     )

@@ -73,14 +73,16 @@ class SettingCapacity:
                 f"it misses {_breaches(self.broken)}"
             )
         elif self.failing is not None:
+            unsure = not any(c.failed for c in self.broken)
+            verb = "cannot yet be told to meet" if unsure else "misses"
             served = (
                 f"serves {sessions_text(self.step)} within the gates; at "
-                f"{sessions_text(self.failing)} it misses {_breaches(self.broken)}"
+                f"{sessions_text(self.failing)} it {verb} {_breaches(self.broken)}"
             )
         else:
             served = (
-                f"serves at least {sessions_text(self.step)} within the gates (the most "
-                "measured, so its limit lies above)"
+                f"serves {sessions_text(self.step)} within the gates: it passes at every "
+                "level tried, up to that; the limit was not reached"
             )
         return f"{self.label}: {served}. {self._runs_out()}"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from picoclaw_vllm import argtypes
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.intervals import CONFIDENCE
 from picoclaw_vllm.redact import printable
 from reports.build import ALL_FORMATS, build_report
 from reports.gates import Gates, parse_slo_argument, read_gate_file
@@ -20,7 +22,10 @@ Gates (SLOs) come from --slo, as KEY=VALUE pairs or a TOML/JSON file, e.g.
   --slo ttft_p95_ms=500,itl_p95_ms=50,error_rate_pct=1,output_tokens_per_s=100
   --slo gates.toml --target-concurrency 8
 They are judged at the target load (--target-concurrency or --target-rate; without one, at the
-best measured step). Exit status: 0 every gate met, 1 a gate failed, 2 bad input."""
+best measured step). Each gate figure carries a confidence interval (--confidence, default 95 %):
+a gate passes when its interval lies within the limit, fails beyond it, and is inconclusive
+when it straddles it. Exit status: 0 every gate met, 1 a gate failed, 2 bad input,
+3 a gate inconclusive (0 with --allow-inconclusive)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +55,30 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-doctor-gate", action="store_true", help="do not gate on the doctor's failures"
     )
+    parser.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=CONFIDENCE,
+        metavar="C",
+        help="confidence of the gates' intervals, 0.5-0.999 (default 0.95)",
+    )
+    parser.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="exit 0 when no gate fails but some are inconclusive (default: exit 3)",
+    )
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value > 1:
+        value /= 100  # 95 means 95 %
+    if not 0.5 <= value <= 0.999:
+        raise argparse.ArgumentTypeError(f"confidence must be 0.5-0.999 (or 50-99.9), not {text}")
+    return value
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +121,11 @@ def gates_from_args(args: argparse.Namespace) -> Gates:
         values["target_rate"] = args.target_rate
     if args.no_doctor_gate:
         values["doctor"] = False
-    return Gates.from_values(values)
+    return replace(
+        Gates.from_values(values),
+        confidence=getattr(args, "confidence", CONFIDENCE),
+        allow_inconclusive=bool(getattr(args, "allow_inconclusive", False)),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

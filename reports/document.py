@@ -56,8 +56,8 @@ from reports.formatting import failure_text
 from reports.gates import Gates
 from reports.recommend import recommend
 from reports.run_data import RunData
-from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step, steps_from_results
-from reports.verdict import FAIL, SKIP, GateResult, evaluate, judge_step
+from reports.steps import Step, steps_from_results
+from reports.verdict import FAIL, INCONCLUSIVE, PASS, SKIP, GateResult, evaluate, judge_step
 from sweeps.run_layout import DoctorJson, ManifestJson
 
 REPORT_SCHEMA = "picoclaw-vllm/report/v1"
@@ -88,8 +88,11 @@ METRIC_DEFINITIONS = {
     "runs_out_first": "the lightest measured step showing KV cache >= 90 % or preemptions, "
     "requests waiting beyond --max-num-seqs, the prefix-cache hit rate >= 10 points below a "
     "lighter step's, or prompt tokens/s growing by less than half as much as the sessions",
-    "min_requests": f"numbers resting on < {MIN_REQUESTS} requests (p99: < {MIN_REQUESTS_P99}) "
-    "are flagged",
+    "intervals": "every gate figure carries a confidence interval (default 95 %): "
+    "percentiles an order-statistic interval over the step's requests (turns), means a t "
+    "interval, the error rate Wilson's, output tokens/s a t interval over 5 time windows of the "
+    "step (over the repeats when repeated); a gate passes when its interval lies within the "
+    "limit, fails beyond it, and is inconclusive when it straddles it",
 }
 
 
@@ -101,9 +104,10 @@ def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -
     gate_results = evaluate(
         steps, gates, run.doctor, data_problems=data_problems, doctor_error=run.doctor_error
     )
-    rec = recommend(steps, gates)
+    rec = recommend(steps, gates, _searches(run.manifest))
     failing = [g for g in gate_results if g.status == FAIL]
-    passed = not failing
+    unsure = [g for g in gate_results if g.status == INCONCLUSIVE]
+    outcome = FAIL if failing else INCONCLUSIVE if unsure else PASS
     ok_steps = [s for s in steps if s.ok]
     return {
         "schema": REPORT_SCHEMA,
@@ -118,11 +122,14 @@ def build_document(run: RunData, gates: Gates, *, now: datetime | None = None) -
         "fingerprint": fingerprint(run.manifest, run.doctor, steps),
         "metric_definitions": METRIC_DEFINITIONS,
         "verdict": {
-            "passed": passed,
-            "headline": _headline(passed, failing, gates),
+            "passed": outcome == PASS,
+            "outcome": outcome,
+            "headline": _headline(outcome, failing, unsure, gates),
             "target": gates.target_label,
             "failed_gates": [g.gate_id for g in failing],
+            "inconclusive_gates": [g.gate_id for g in unsure],
             "skipped_gates": [g.gate_id for g in gate_results if g.status == SKIP],
+            "confidence": gates.confidence,
         },
         "gates": {
             "config": gates.as_dict(),
@@ -294,8 +301,21 @@ def doctor_section(doctor: DoctorJson | None) -> DoctorSection:
 
 def _step_json(step: Step, gates: Gates) -> StepEntry:
     checks = judge_step(step, gates) if step.ok else []
-    missed = [c.gate_id for c in checks if not c.passed] if step.ok else None
-    return {**step.as_json(), "gates_missed": missed}
+    missed = [c.gate_id for c in checks if c.failed] if step.ok else None
+    unsure = [c.gate_id for c in checks if c.result == "inconclusive"] if step.ok else None
+    return {**step.as_json(), "gates_missed": missed, "gates_inconclusive": unsure}
+
+
+def _searches(manifest: ManifestJson) -> dict[str, dict[str, Any]]:
+    """setting_id -> the capacity search the sweep recorded for it (sweep.json), when present."""
+    settings: Any = manifest.get("settings")
+    if not isinstance(settings, dict):
+        return {}
+    return {
+        str(sid): entry["search"]
+        for sid, entry in settings.items()
+        if isinstance(entry, dict) and isinstance(entry.get("search"), dict)
+    }
 
 
 def _run_info(run: RunData, ok_steps: Sequence[Step]) -> RunInfo:
@@ -316,11 +336,23 @@ def _run_info(run: RunData, ok_steps: Sequence[Step]) -> RunInfo:
     }
 
 
-def _headline(passed: bool, failing: Sequence[GateResult], gates: Gates) -> str:
-    if passed:
-        return f"PASS: every gate is met at {gates.target_label}."
+def _headline(
+    outcome: str, failing: Sequence[GateResult], unsure: Sequence[GateResult], gates: Gates
+) -> str:
+    pct = f"{100 * gates.confidence:g} %"
+    if outcome == PASS:
+        return f"PASS: every gate is met at {gates.target_label} ({pct} intervals)."
+    unsure_text = ", ".join(g.title for g in unsure)
+    if outcome == INCONCLUSIVE:
+        return (
+            f"INCONCLUSIVE: {len(unsure)} gate(s) at {gates.target_label} cannot be told met or "
+            f"missed at {pct} confidence: {unsure_text}. Not a pass: see what would settle them."
+        )
     names = ", ".join(g.title for g in failing)
-    return f"FAIL: {len(failing)} gate(s) not met at {gates.target_label}: {names}."
+    text = f"FAIL: {len(failing)} gate(s) not met at {gates.target_label}: {names}."
+    if unsure:
+        text += f" Inconclusive: {unsure_text}."
+    return text
 
 
 def _settings(manifest: ManifestJson, steps: Sequence[Step]) -> list[SettingEntry]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from picoclaw_vllm.intervals import EstimateJson
+
 Unchecked = object
 Cell = object
 # Gates.as_dict(): gate key (a latency key such as ttft_p95_ms, or a scalar gate) -> its value
@@ -78,11 +80,14 @@ class Fingerprint(TypedDict):
 
 
 class Verdict(TypedDict):
-    passed: bool
+    passed: bool  # every gate passed (or was skipped): never true with an inconclusive gate
+    outcome: str  # pass | fail | inconclusive
     headline: str
     target: str
     failed_gates: list[str]
+    inconclusive_gates: list[str]
     skipped_gates: list[str]
+    confidence: float  # of every interval a gate was judged on
 
 
 class GateResultEntry(TypedDict):
@@ -90,7 +95,7 @@ class GateResultEntry(TypedDict):
 
     gate_id: str
     title: str
-    status: str  # pass | fail | skip
+    status: str  # pass | fail | inconclusive | skip
     explanation: str
     measured: float | None
     threshold: float | None
@@ -100,6 +105,8 @@ class GateResultEntry(TypedDict):
     load: float | None
     rests_on: int | None
     warnings: list[str]
+    interval: EstimateJson | None  # the figure with its interval (picoclaw_vllm.intervals)
+    settle: str  # what would settle an inconclusive gate ("" otherwise)
 
 
 class GatesSection(TypedDict):
@@ -218,6 +225,15 @@ class PositionTtft(TypedDict):
     calls: float
 
 
+class RepeatsJson(TypedDict):
+    """A repeated step: its runs, the requests they rest on and each figure's CV across them."""
+
+    runs: int
+    step_ids: list[str]
+    requests: int
+    cv: dict[str, float]
+
+
 class StepJson(TypedDict):
     """One sweep step as reports.steps.Step.as_json writes it. At run time it holds EVERY
     results column first (run_layout.COLUMNS, then any extra column of results.csv), each a
@@ -251,13 +267,15 @@ class StepJson(TypedDict):
     ttft_by_call_index: dict[str, PositionTtft]
     ttft_by_turn_index: dict[str, PositionTtft]
     warnings: list[str]
+    repeats: RepeatsJson | None  # a repeated step (results.csv `repeat`); else None
 
 
 class StepEntry(StepJson):
     """steps[]: the step and, added by reports.document, the gates it misses (None for a step
     that was not measured)."""
 
-    gates_missed: list[str] | None
+    gates_missed: list[str] | None  # failed gates
+    gates_inconclusive: list[str] | None
 
 
 class FailedSetting(TypedDict):

@@ -145,19 +145,40 @@ def failure_text(step: Mapping[str, object]) -> str:
 
 
 def gate_value(result: GateResultEntry) -> str:
+    """`399.2 ms [381.0–463.8] (n = 400)`; `not enough requests for a p95 (n = 20, needs ≥ 72)`
+    when the figure's interval has an unbounded side: never a bare number for it."""
     measured = result.get("measured")
     if measured is None:
         return MISSING
-    digits = (
-        2
-        if result.get("unit") == "%"
-        else (0 if result.get("unit") in ("failures", "turns") else 1)
-    )
-    return f"{number(measured, digits)} {result.get('unit', '')}".strip()
+    unit = result.get("unit", "")
+    digits = 2 if unit == "%" else (0 if unit in ("failures", "turns") else 1)
+    value = f"{number(measured, digits)} {unit}".strip()
+    interval = result.get("interval")
+    if not interval or interval["method"] == "exact":
+        return value
+    low, high, n = interval["low"], interval["high"], interval["n"]
+    if low is not None and high is not None:
+        return f"{value} [{number(low, digits)}–{number(high, digits)}] (n = {n:,})"
+    what = "turns" if result["gate_id"].startswith("turn_latency") else "requests"
+    stat = result["gate_id"].removesuffix("_ms").rsplit("_", 1)[-1]
+    figure = f" for a {stat}" if stat in ("p50", "p90", "p95", "p99") else " for an interval"
+    needs = f", needs ≥ {interval['needs']:,}" if interval["needs"] else ""
+    known = ""
+    if low is not None:
+        known = f"; at least {number(low, digits)} {unit}"
+    elif high is not None:
+        known = f"; at most {number(high, digits)} {unit}"
+    return f"not enough {what}{figure} (n = {n:,}{needs}){known}"
 
 
 def status_mark(status: str) -> str:
-    return {"pass": "✔ pass", "fail": "✘ FAIL", "skip": "– not run"}.get(status, status)
+    marks = {
+        "pass": "✔ pass",
+        "fail": "✘ FAIL",
+        "inconclusive": "? INCONCLUSIVE",
+        "skip": "– not run",
+    }
+    return marks.get(status, status)
 
 
 def unknown(value: object) -> str:

@@ -10,6 +10,8 @@ a TOML/JSON file (top level or under a `[gates]` table):
     turn_latency_p95_ms = 120000 # agent workload: a whole turn (all LLM calls of one user
                                  # message), p50/p95/max, in ms (<=)
     turns_timed_out = 0          # agent workload: turns over PicoClaw's request_timeout (<=)
+    invalid_tool_calls_pct = 0   # agent workload: answers with call markup left in content or
+                                 # arguments PicoClaw cannot run, in % (<=; default 0)
     error_rate_pct = 1           # failed / all measured requests, in % (<=)
     output_tokens_per_s = 100    # output token throughput (>=)
     target_concurrency = 8       # the load the gates are judged at (closed loop) ...
@@ -28,6 +30,7 @@ from typing import Any
 
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
+from picoclaw_vllm.intervals import CONFIDENCE, Estimate, Outcome
 from reports.document_types import GateConfig
 from sweeps.run_layout import LATENCY_METRICS, STATS
 
@@ -67,6 +70,7 @@ SCALAR_KEYS = (
     "error_rate_pct",
     "output_tokens_per_s",
     "turns_timed_out",
+    "invalid_tool_calls_pct",
     "target_concurrency",
     "target_rate",
 )
@@ -97,9 +101,13 @@ class Gates:
     max_error_rate_pct: float | None = None
     min_output_tokens_per_s: float | None = None
     max_turns_timed_out: float | None = None
+    # none allowed unless set: judged on steps whose answers were scored (the agent workload)
+    max_invalid_tool_calls_pct: float | None = 0.0
     target_concurrency: int | None = None
     target_rate: float | None = None
     doctor: bool = True
+    confidence: float = CONFIDENCE  # of every interval a gate is judged on
+    allow_inconclusive: bool = False  # an inconclusive gate does not fail the exit code
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Gates:
@@ -127,6 +135,7 @@ class Gates:
             max_error_rate_pct=scalars.get("error_rate_pct"),
             min_output_tokens_per_s=scalars.get("output_tokens_per_s"),
             max_turns_timed_out=scalars.get("turns_timed_out"),
+            max_invalid_tool_calls_pct=scalars.get("invalid_tool_calls_pct", 0.0),
             target_concurrency=int(concurrency) if concurrency is not None else None,
             target_rate=scalars.get("target_rate"),
             doctor=doctor,
@@ -150,6 +159,7 @@ class Gates:
             error_rate_pct=self.max_error_rate_pct,
             output_tokens_per_s=self.min_output_tokens_per_s,
             turns_timed_out=self.max_turns_timed_out,
+            invalid_tool_calls_pct=self.max_invalid_tool_calls_pct,
             target_concurrency=self.target_concurrency,
             target_rate=self.target_rate,
             doctor=self.doctor,
@@ -159,7 +169,9 @@ class Gates:
 
 @dataclass(frozen=True)
 class StepCheck:
-    """One step-level gate judged on one sweep step."""
+    """One step-level gate judged on one sweep step: pass when the figure's interval lies
+    within the limit, fail when beyond, inconclusive when it straddles (or cannot be bounded).
+    Without an `estimate` the bare `passed` decides (a figure that is counted, not sampled)."""
 
     gate_id: str
     title: str
@@ -169,6 +181,19 @@ class StepCheck:
     passed: bool
     rests_on: int | None = None
     notes: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None
+    outcome: Outcome | None = None  # None: from `passed`
+    settle: str = ""  # what would settle an inconclusive outcome
+
+    @property
+    def result(self) -> Outcome:
+        if self.outcome is not None:
+            return self.outcome
+        return Outcome.PASS if self.passed else Outcome.FAIL
+
+    @property
+    def failed(self) -> bool:
+        return self.result == Outcome.FAIL
 
 
 def read_gate_file(path: Path) -> dict[str, Any]:

@@ -6,11 +6,12 @@ each setting serves within the gates, which serves the most, and what runs out f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+from reports import ties
 from reports.capacity import SettingCapacity, capacities, sessions_text
 from reports.document_types import CapacityEntry, Cell, NextStep, RecommendationEntry
 from reports.gates import Gates, StepCheck
@@ -60,7 +61,11 @@ class Recommendation:
         }
 
 
-def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
+def recommend(
+    steps: Sequence[Step], gates: Gates, searches: Mapping[str, Mapping[str, Any]] | None = None
+) -> Recommendation:
+    """`searches`: setting_id -> the capacity search the sweep recorded (sweep.json), if any."""
+    searches = searches or {}
     ok = [s for s in steps if s.ok and s.load is not None]
     if not ok:
         return Recommendation(
@@ -69,16 +74,24 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             ["Fix the causes shown under “Failed settings and steps” and run the sweep again."],
         )
     if any(s.is_agent for s in ok):
-        return _recommend_sessions(ok, gates)
-    best: tuple[Step, list[Step]] | None = None
+        return _recommend_sessions(ok, gates, searches)
+    cands: dict[str, tuple[ties.Candidate, list[Step]]] = {}
     for _, group in groupby(ok, key=lambda s: s.setting_id):
         series = sorted(group, key=_load)
         passing = [s for s in series if all(c.passed for c in judge_step(s, gates))]
-        if passing and (best is None or _better(passing[-1], best[0])):
-            best = (passing[-1], series)
-    if best is None:
+        if passing:
+            top = passing[-1]
+            up = next((s for s in series if _load(s) > _load(top)), None)
+            failed = up is not None and any(c.failed for c in judge_step(up, gates))
+            cand = ties.candidate(top, up, failed, gates.confidence)
+            if cand.setting_id in searches:
+                cand = ties.from_search(cand, searches[cand.setting_id], series)
+            cands[cand.setting_id] = (cand, series)
+    unit = "requests/s" if ok[0].load_mode == "rate" else "users"
+    choice = ties.choose([c for c, _ in cands.values()], unit)
+    if choice is None:
         return _nothing_meets(ok, gates)
-    step, series = best
+    step, series = choice.best.step, cands[choice.best.setting_id][1]
     higher = [s for s in series if _load(s) > _load(step)]
     next_step = _next_step(step, higher[0], gates) if higher else None
     goodput = step.number("goodput")
@@ -97,7 +110,9 @@ def recommend(steps: Sequence[Step], gates: Gates) -> Recommendation:
             f"so its limit lies above {step.load_label}."
         ]
     )
-    return _recommending(step, summary, details, goodput=goodput, next_step=next_step)
+    return _recommending(
+        step, summary, details + choice.sentences, goodput=goodput, next_step=next_step
+    )
 
 
 def _recommending(step: Step, summary: str, details: list[str], **more: Any) -> Recommendation:
@@ -118,7 +133,9 @@ def _recommending(step: Step, summary: str, details: list[str], **more: Any) -> 
     )
 
 
-def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
+def _recommend_sessions(
+    ok: Sequence[Step], gates: Gates, searches: Mapping[str, Mapping[str, Any]]
+) -> Recommendation:
     caps = capacities(ok, gates)
     if not caps:
         return Recommendation(
@@ -126,8 +143,26 @@ def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
             "No closed-loop agent step was measured, so the sessions served are unknown.",
             workload="agent",
         )
+    serving = [
+        ties.candidate(
+            c.step, c.failing, any(b.failed for b in c.broken), gates.confidence, c.label
+        )
+        for c in caps
+        if c.step is not None
+    ]
+    serving = [
+        ties.from_search(c, searches[c.setting_id], ok) if c.setting_id in searches else c
+        for c in serving
+    ]
+    choice = ties.choose(serving, "PicoClaw sessions")
     best = max(caps, key=_capacity_rank)
+    if choice is not None:
+        best = next(c for c in caps if c.setting_id == choice.best.setting_id)
     details = [c.sentence() for c in sorted(caps, key=_capacity_rank, reverse=True)]
+    details += [
+        ties.search_sentence(c, "PicoClaw sessions") for c in serving if c.setting_id in searches
+    ]
+    details += choice.sentences if choice is not None else []
     table = [c.as_json() for c in caps]
     step = best.step
     if step is None:
@@ -144,11 +179,19 @@ def _recommend_sessions(ok: Sequence[Step], gates: Gates) -> Recommendation:
             sessions=0.0,
             capacity=table,
         )
-    most = ", the most of the settings measured" if len(caps) > 1 else ""
-    at_least = "" if best.failing is not None else "at least "
+    assert choice is not None
+    if len(choice.tied) > 1:
+        most = f", tied with {', '.join(c.label for c in choice.tied[1:])} (see below)"
+    else:
+        most = ", the most of the settings measured" if len(caps) > 1 else ""
+    served = f"{sessions_text(step)} at once within the gates"
+    if best.failing is None:
+        served += (
+            f" (it passes at every level tried, up to {step.load_label}; the limit was not reached)"
+        )
     summary = (
-        f"Use {best.label}: it serves {at_least}{sessions_text(step)} at once within the "
-        f"gates{most} ({step.number('output_throughput') or 0:.1f} output tokens/s, "
+        f"Use {best.label}: it serves {served}{most} "
+        f"({step.number('output_throughput') or 0:.1f} output tokens/s, "
         f"{step.number('request_throughput') or 0:.2f} LLM calls/s at that load)."
     )
     return _recommending(
@@ -218,19 +261,6 @@ def _nothing_meets(ok: Sequence[Step], gates: Gates) -> Recommendation:
 def _breach(check: StepCheck) -> str:
     measured = "not measured" if check.measured is None else f"{check.measured:.1f} {check.unit}"
     return f"{check.title} (measured {measured})"
-
-
-def _better(a: Step, b: Step) -> bool:
-    def key(s: Step) -> tuple[float, float, float]:
-        tp = s.number("tensor_parallel_size") or 1.0
-        seqs = s.number("max_num_seqs")
-        return (
-            s.number("output_throughput") or 0.0,
-            -tp,
-            -(seqs if seqs is not None else math.inf),
-        )
-
-    return key(a) > key(b)
 
 
 def _load(step: Step) -> float:

@@ -15,7 +15,7 @@ CLASS_NAME = "picoclaw_vllm.acceptance"
 
 def render_junit(document: ReportDocument) -> str:
     results = document["gates"]["results"]
-    failures = sum(r["status"] == "fail" for r in results)
+    failures = sum(r["status"] in ("fail", "inconclusive") for r in results)
     skipped = sum(r["status"] == "skip" for r in results)
     counts = {
         "tests": str(len(results)),
@@ -45,8 +45,9 @@ def render_junit(document: ReportDocument) -> str:
         text = f"{result['explanation']}\nmeasured: {gate_value(result)}"
         if result["warnings"]:
             text += "\nwarnings: " + "; ".join(result["warnings"])
-        if result["status"] == "fail":
-            failure = ET.SubElement(case, "failure", message=result["explanation"], type="gate")
+        if result["status"] in ("fail", "inconclusive"):
+            kind = "gate" if result["status"] == "fail" else "inconclusive"  # never a pass
+            failure = ET.SubElement(case, "failure", message=result["explanation"], type=kind)
             failure.text = text
         elif result["status"] == "skip":
             ET.SubElement(case, "skipped", message=result["explanation"])

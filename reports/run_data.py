@@ -50,6 +50,11 @@ class StepSamples:
     # agent workload: TTFT (ms) of the successful calls by call index in the turn / turn index
     ttft_by_call: dict[int, list[float]] = field(default_factory=dict)
     ttft_by_turn: dict[int, list[float]] = field(default_factory=dict)
+    # per-request values (ms) of the successful measured requests, by metric: ttft, tpot, e2el,
+    # itl (every gap of every request) and turn_latency (one per finished agent turn)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    # (end time in unix seconds, output tokens) of each successful measured request
+    finishes: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -224,13 +229,19 @@ def _read_doctor(run_dir: Path) -> tuple[DoctorJson | None, str | None]:
 
 
 def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
-    path = run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl"
+    return read_samples(run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl")
+
+
+def read_samples(path: Path) -> StepSamples | None:
+    """One step's records file (records/<step_id>.jsonl) read into its samples; None if absent."""
     if not path.is_file():
         return None
     requests = ok = gaps = tpot = bad = 0
     errors: dict[str, int] = {}
     by_call: dict[int, list[float]] = {}
     by_turn: dict[int, list[float]] = {}
+    values: dict[str, list[float]] = {m: [] for m in SAMPLED_METRICS}
+    finishes: list[tuple[float, float]] = []
     with path.open(errors="replace") as lines:
         for line in lines:
             if not line.strip():
@@ -251,6 +262,7 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
                 itl = record.get("itl_ms")
                 gaps += len(itl) if isinstance(itl, list) else 0
                 tpot += 1 if _present(record.get("tpot_ms")) else 0
+                _collect(record, values, finishes)
                 ttft = record.get("ttft_ms")
                 if isinstance(ttft, int | float):
                     for key, into in (("call_index", by_call), ("turn_index", by_turn)):
@@ -261,7 +273,30 @@ def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
                 reason = redact(str(record.get("error") or f"HTTP {record.get('status_code')}"))
                 key = reason[:160]
                 errors[key] = errors.get(key, 0) + 1
-    return StepSamples(requests, ok, gaps, tpot, errors, bad, by_call, by_turn)
+    return StepSamples(requests, ok, gaps, tpot, errors, bad, by_call, by_turn, values, finishes)
+
+
+SAMPLED_METRICS = ("ttft", "tpot", "e2el", "itl", "turn_latency")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _collect(
+    record: dict[str, Any], values: dict[str, list[float]], finishes: list[tuple[float, float]]
+) -> None:
+    for metric in ("ttft", "tpot", "e2el", "turn_latency"):
+        if (v := _number(record.get(f"{metric}_ms"))) is not None:
+            values[metric].append(v)
+    itl = record.get("itl_ms")
+    if isinstance(itl, list):
+        values["itl"].extend(v for g in itl if (v := _number(g)) is not None)
+    start, e2el = _number(record.get("start_unix")), _number(record.get("e2el_ms"))
+    if start is not None and e2el is not None:
+        finishes.append((start + e2el / 1000, _number(record.get("output_tokens")) or 0.0))
 
 
 def _log_excerpt(run_dir: Path, name: str) -> list[str]:

@@ -1,22 +1,21 @@
 """The sweep's rows as typed steps, with what the report derives from them (load, error rate,
-how many requests each number rests on, and warnings where that is too few)."""
+and how many requests each number rests on)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from picoclaw_vllm.intervals import cv
 from reports.document_types import PositionTtft, StepJson
 from reports.formatting import load_text
 from reports.run_data import StepSamples
 from sweeps import run_layout
-
-MIN_REQUESTS = 30  # below this, no statistic of a step is trustworthy
-MIN_REQUESTS_P99 = 100  # a p99 needs at least this many requests to mean anything
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class Step:
     values: dict[str, Any]  # every run_layout column, NaN as None
     samples: StepSamples | None = None
     warnings: list[str] = field(default_factory=list)
+    repeats: tuple[Step, ...] = ()  # a repeated step: every repeat (itself first); else ()
 
     def get(self, column: str) -> Any:
         return self.values.get(column)
@@ -110,6 +110,14 @@ class Step:
             ttft_by_call_index=_positions(self.samples.ttft_by_call) if self.samples else {},
             ttft_by_turn_index=_positions(self.samples.ttft_by_turn) if self.samples else {},
             warnings=list(self.warnings),
+            repeats={
+                "runs": len(self.repeats),
+                "step_ids": [r.step_id for r in self.repeats],
+                "requests": sum(r.completed + r.failed for r in self.repeats),
+                "cv": repeat_cvs(self.repeats),
+            }
+            if self.repeats
+            else None,
         )
         # every run_layout column is in values (steps_from_results) and the rest is set here
         return cast(StepJson, data)
@@ -142,21 +150,59 @@ def steps_from_results(results: pd.DataFrame, samples: dict[str, StepSamples]) -
             *(c for c in results.columns if c not in run_layout.COLUMNS),
         ]
         values = {str(column): _clean(row.get(column)) for column in columns}
-        step = Step(values, samples.get(str(values["step_id"])))
-        step.warnings.extend(_sample_warnings(step))
-        steps.append(step)
+        # how many samples a figure rests on is its interval's business (reports.estimates)
+        steps.append(Step(values, samples.get(str(values["step_id"]))))
+    steps = with_repeats(steps)
     return sorted(steps, key=_order)
 
 
-def _sample_warnings(step: Step) -> list[str]:
-    if not step.ok:
-        return []
-    n = step.completed
-    if n < MIN_REQUESTS:
-        return [f"rests on only {n} completed requests (< {MIN_REQUESTS}): treat as indicative"]
-    if n < MIN_REQUESTS_P99:
-        return [f"p99 values rest on {n} requests (< {MIN_REQUESTS_P99}): p99 is unreliable"]
-    return []
+CV_FLAG = 0.10  # a figure that varies more than this across repeats is flagged
+REPEATED_FIGURES = {
+    "output_throughput": "output tok/s",
+    "request_throughput": "requests/s",
+    "ttft_ms_p95": "TTFT p95",
+    "itl_ms_p95": "ITL p95",
+    "e2el_ms_p95": "E2EL p95",
+    "turn_latency_ms_p95": "turn latency p95",
+}
+
+
+def with_repeats(steps: list[Step]) -> list[Step]:
+    """Rows of one setting and load with different `repeat` are repeats of one step: each gets
+    them all (`Step.repeats`), and a warning per figure whose CV across them exceeds 10 %."""
+    groups: dict[tuple[str, str, float | None], list[Step]] = {}
+    for step in steps:
+        if step.ok:
+            groups.setdefault((step.setting_id, step.load_mode, step.load), []).append(step)
+    out = []
+    for step in steps:
+        group = groups.get((step.setting_id, step.load_mode, step.load), [])
+        if len(group) < 2:
+            out.append(step)
+            continue
+        out.append(Step(step.values, step.samples, [*step.warnings, *_spread(group)], tuple(group)))
+    return out
+
+
+def repeat_cvs(group: Sequence[Step]) -> dict[str, float]:
+    out = {}
+    for column in REPEATED_FIGURES:
+        values = [v for s in group if (v := s.number(column)) is not None]
+        if (c := cv(values)) is not None:
+            out[column] = c
+    return out
+
+
+def _spread(group: Sequence[Step]) -> list[str]:
+    first = group[0]
+    where = f"{first.setting_label} at {first.load_label}"
+    requests = sum(s.completed + s.failed for s in group)
+    return [
+        f"{where}: {REPEATED_FIGURES[column]} varies {100 * c:.0f} % (CV) across "
+        f"{len(group)} runs ({requests} requests), over {100 * CV_FLAG:.0f} %"
+        for column, c in repeat_cvs(group).items()
+        if c > CV_FLAG
+    ]
 
 
 def _order(step: Step) -> tuple[float, float, str, float]:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from picoclaw_vllm.intervals import Direction, Estimate, Outcome, judge
+from reports import estimates
 from reports.document_types import GateResultEntry
-from reports.gates import METRIC_WORDS, STAT_WORDS, TURN_LATENCY, Gates, StepCheck
-from reports.steps import MIN_REQUESTS, MIN_REQUESTS_P99, Step
+from reports.gates import (
+    METRIC_NAMES,
+    METRIC_WORDS,
+    STAT_NAMES,
+    STAT_WORDS,
+    TURN_LATENCY,
+    Gates,
+    StepCheck,
+)
+from reports.run_data import read_samples
+from reports.steps import Step
 from sweeps.run_layout import DoctorJson
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
 DOCTOR_FAILING_SEVERITIES = ("fail", "failure", "error", "critical")
 
 
@@ -20,7 +32,7 @@ DOCTOR_FAILING_SEVERITIES = ("fail", "failure", "error", "critical")
 class GateResult:
     gate_id: str
     title: str
-    status: str  # pass | fail | skip
+    status: str  # pass | fail | inconclusive | skip
     explanation: str  # for someone who has never heard of TTFT
     measured: float | None = None
     threshold: float | None = None
@@ -30,10 +42,12 @@ class GateResult:
     load: float | None = None
     rests_on: int | None = None
     warnings: list[str] = field(default_factory=list)
+    interval: Estimate | None = None
+    settle: str = ""  # what would settle an inconclusive gate
 
     @property
     def passed(self) -> bool:
-        return self.status != FAIL
+        return self.status in (PASS, SKIP)
 
     def as_json(self) -> GateResultEntry:
         return {
@@ -49,69 +63,142 @@ class GateResult:
             "load": self.load,
             "rests_on": self.rests_on,
             "warnings": list(self.warnings),
+            "interval": self.interval.as_json() if self.interval is not None else None,
+            "settle": self.settle,
         }
 
 
-def judge_step(step: Step, gates: Gates) -> list[StepCheck]:
+def judge_step(step: Step, gates: Gates, repeats: Sequence[Step] = ()) -> list[StepCheck]:
+    """Every step-level gate on one step, each with its figure's interval and outcome
+    (`repeats`: the step's repeats, itself included, when it was repeated)."""
+    conf = gates.confidence
     checks = []
     for limit in gates.latency:
-        n = step.rests_on(limit.metric)
-        needed = MIN_REQUESTS_P99 if limit.stat == "p99" else MIN_REQUESTS
         what = "turns" if limit.metric == TURN_LATENCY else "requests"
-        notes = [f"rests on {n} {what} (< {needed})"] if n < needed and limit.stat != "max" else []
-        value = step.number(limit.column)
+        figure = f"{STAT_NAMES[limit.stat]} {METRIC_NAMES[limit.metric]}"
         checks.append(
-            StepCheck(
+            _check(
                 limit.key,
                 limit.title,
-                value,
+                estimates.latency(step, limit, conf),
                 limit.max_ms,
+                "<=",
                 "ms",
-                value is not None and value <= limit.max_ms,
-                n,
-                notes,
+                figure,
+                limit.metric,
+                [f"rests on {step.rests_on(limit.metric)} {what}"],
             )
         )
     if gates.max_error_rate_pct is not None:
-        rate = step.error_rate_pct
         checks.append(
-            StepCheck(
+            _check(
                 "error_rate_pct",
                 f"error rate ≤ {gates.max_error_rate_pct:g} %",
-                rate,
+                estimates.error_rate_pct(step, conf),
                 gates.max_error_rate_pct,
+                "<=",
                 "%",
-                rate is not None and rate <= gates.max_error_rate_pct,
-                step.completed + step.failed,
+                "the error rate",
             )
         )
     if gates.min_output_tokens_per_s is not None:
-        tps = step.number("output_throughput")
         checks.append(
-            StepCheck(
+            _check(
                 "output_tokens_per_s",
                 f"output ≥ {gates.min_output_tokens_per_s:g} tokens/s",
-                tps,
+                estimates.output_tokens_per_s(step, conf, repeats),
                 gates.min_output_tokens_per_s,
+                ">=",
                 "tokens/s",
-                tps is not None and tps >= gates.min_output_tokens_per_s,
-                step.completed,
+                "the output throughput",
             )
         )
     if gates.max_turns_timed_out is not None:
-        timed_out = step.number("turns_timed_out")
         checks.append(
-            StepCheck(
+            _check(
                 "turns_timed_out",
                 f"turns over PicoClaw's request_timeout ≤ {gates.max_turns_timed_out:g}",
-                timed_out,
+                estimates.turns_timed_out(step),
                 gates.max_turns_timed_out,
+                "<=",
                 "turns",
-                timed_out is not None and timed_out <= gates.max_turns_timed_out,
-                int(step.number("turns") or 0),
+                "the turns over the timeout",
+                TURN_LATENCY,
+            )
+        )
+    scored = int(step.number("scored_answers") or 0)
+    if gates.max_invalid_tool_calls_pct is not None and scored:
+        invalid = step.number("invalid_tool_calls_pct")
+        checks.append(
+            StepCheck(
+                "invalid_tool_calls_pct",
+                f"tool calls PicoClaw cannot run ≤ {gates.max_invalid_tool_calls_pct:g}%",
+                invalid,
+                gates.max_invalid_tool_calls_pct,
+                "%",
+                invalid is not None and invalid <= gates.max_invalid_tool_calls_pct,
+                scored,
             )
         )
     return checks
+
+
+def _check(
+    gate_id: str,
+    title: str,
+    estimate: Estimate,
+    threshold: float,
+    direction: Direction,
+    unit: str,
+    figure: str,
+    metric: str = "",
+    notes: Sequence[str] = (),
+) -> StepCheck:
+    outcome = judge(estimate, threshold, direction)
+    settle = ""
+    if outcome == Outcome.INCONCLUSIVE:
+        settle = estimates.settle_text(estimate, threshold, figure, metric)
+    return StepCheck(
+        gate_id,
+        title,
+        estimate.value,
+        threshold,
+        unit,
+        outcome == Outcome.PASS,
+        estimate.n,
+        [n for n in notes if outcome == Outcome.INCONCLUSIVE],
+        estimate,
+        outcome,
+        settle,
+    )
+
+
+def step_outcome(checks: Sequence[StepCheck]) -> tuple[Outcome, str | None, str]:
+    """A step's outcome over its gates: fail if any fails, else inconclusive if any is, else
+    pass; with the gate that binds (the first failing, else the first inconclusive) and why."""
+    for wanted in (Outcome.FAIL, Outcome.INCONCLUSIVE):
+        for check in checks:
+            if check.result == wanted:
+                figure = check.estimate.text() if check.estimate else f"{check.measured}"
+                detail = f"{check.title}: {wanted.value} ({figure} {check.unit})"
+                if check.settle:
+                    detail += f"; {check.settle}"
+                return wanted, check.gate_id, detail
+    return Outcome.PASS, None, "every gate is met"
+
+
+def judge_step_records(
+    records: Path, row: Mapping[str, Any], gates: Gates, confidence: float | None = None
+) -> tuple[Outcome, str | None, str]:
+    """Judges one step during a sweep with the report's own rule: its records file
+    (records/<step_id>.jsonl) and its results row (run_layout columns) -> (outcome, binding
+    gate key or None, a one-line detail). `confidence` overrides the gates' own."""
+    if confidence is not None:
+        gates = replace(gates, confidence=confidence)
+    step = Step({str(k): v for k, v in row.items()}, read_samples(records))
+    if not step.ok:
+        return Outcome.FAIL, None, f"the step did not run ({step.get('status')})"
+    return step_outcome(judge_step(step, gates))
 
 
 def at_target(step: Step, gates: Gates) -> bool:
@@ -133,9 +220,11 @@ def judged_step(steps: Sequence[Step], gates: Gates) -> Step | None:
     if not eligible:
         return None
 
-    def rank(step: Step) -> tuple[int, float]:
-        missed = sum(not c.passed for c in judge_step(step, gates))
-        return (-missed, step.number("output_throughput") or 0.0)
+    def rank(step: Step) -> tuple[int, int, float]:
+        checks = judge_step(step, gates)
+        failed = sum(c.failed for c in checks)
+        unsure = sum(c.result == Outcome.INCONCLUSIVE for c in checks)
+        return (-failed, -unsure, step.number("output_throughput") or 0.0)
 
     return max(eligible, key=rank)
 
@@ -227,10 +316,41 @@ def doctor_failures(doctor: DoctorJson) -> list[str]:
 
 def explain(check: StepCheck, step: Step) -> str:
     where = f"at {step.load_label} on {step.setting_label}"
-    limit = f"{check.threshold:g} {check.unit}"
     if check.measured is None:
         return f"Not measured {where} (the sweep recorded no value)."
-    verdict = "within" if check.passed else "over"
+    verdict = {
+        Outcome.PASS: "within",
+        Outcome.FAIL: "over",
+        Outcome.INCONCLUSIVE: "not yet known to be within or over",
+    }[check.result]
+    text = _explain_figure(check, step, where, verdict)
+    if check.estimate is not None and check.estimate.method not in ("exact",):
+        pct = f"{100 * check.estimate.confidence:g} %"
+        text += f" {pct} interval: {interval_text(check.estimate, check)}."
+    if check.settle:
+        text += f" Inconclusive: {check.settle}."
+    return text
+
+
+def interval_text(estimate: Estimate, check: StepCheck) -> str:
+    """`1,878.4 [1,702.0–2,046.9] ms (n = 26)`, or `not enough requests for a p95 (...)`."""
+    stat = check.gate_id.removesuffix("_ms").rsplit("_", 1)[-1]
+    what = f"a {stat}" if stat in ("p50", "p90", "p95", "p99") else "an interval"
+    text = estimate.text("{:,.1f}".format if check.unit != "%" else "{:.2f}".format, what)
+    text = text.replace("not enough samples", f"not enough {_unit_noun(check)}")
+    if estimate.bounded:
+        value, _, n = text.rpartition(" (")
+        return f"{value} {check.unit} ({n}"
+    return text
+
+
+def _unit_noun(check: StepCheck) -> str:
+    return "turns" if check.gate_id.startswith(TURN_LATENCY) else "requests"
+
+
+def _explain_figure(check: StepCheck, step: Step, where: str, verdict: str) -> str:
+    assert check.measured is not None
+    limit = f"{check.threshold:g} {check.unit}"
     if check.gate_id == "error_rate_pct":
         total = step.completed + step.failed
         return (
@@ -238,7 +358,11 @@ def explain(check: StepCheck, step: Step) -> str:
             f"({check.measured:.2f} %; {verdict} the limit of {limit})."
         )
     if check.gate_id == "output_tokens_per_s":
-        enough = "enough" if check.passed else "too little"
+        enough = {
+            Outcome.PASS: "enough",
+            Outcome.FAIL: "too little",
+            Outcome.INCONCLUSIVE: "not yet known to be enough",
+        }[check.result]
         return (
             f"The server produced {check.measured:.1f} output tokens/s {where}: "
             f"{enough} (needed at least {limit})."
@@ -249,6 +373,14 @@ def explain(check: StepCheck, step: Step) -> str:
             f"{check.measured:.0f} of {turns} agent turns {where} took longer than PicoClaw's "
             f"request_timeout, so PicoClaw would have given up on them "
             f"({verdict} the limit of {limit})."
+        )
+    if check.gate_id == "invalid_tool_calls_pct":
+        markup = step.number("answers_markup_in_content_pct") or 0.0
+        args = step.number("answers_invalid_arguments_pct") or 0.0
+        return (
+            f"{check.measured:.1f} % of {check.rests_on} answers {where} were tool calls "
+            f"PicoClaw cannot run ({markup:.1f} % call markup left in content, {args:.1f} % "
+            f"arguments not valid for the tool's schema; {verdict} the limit of {limit})."
         )
     metric, stat = check.gate_id.removesuffix("_ms").rsplit("_", 1)
     words = STAT_WORDS[stat]
@@ -265,7 +397,7 @@ def _from_check(check: StepCheck, step: Step) -> GateResult:
     return GateResult(
         gate_id=check.gate_id,
         title=check.title,
-        status=PASS if check.passed else FAIL,
+        status=check.result.value,
         explanation=explain(check, step),
         measured=check.measured,
         threshold=check.threshold,
@@ -275,6 +407,8 @@ def _from_check(check: StepCheck, step: Step) -> GateResult:
         load=step.load,
         rests_on=check.rests_on,
         warnings=list(check.notes),
+        interval=check.estimate,
+        settle=check.settle,
     )
 
 

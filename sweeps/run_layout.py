@@ -86,6 +86,14 @@ AGENT_COLUMNS = [
     "turn_latency_ms_max",
     "tool_call_answers",
     "text_answers",
+    # every answer scored as PicoClaw takes it (picoclaw.tool_answers), % of scored answers
+    "scored_answers",
+    "answers_tool_call_pct",
+    "answers_text_pct",
+    "answers_markup_in_content_pct",
+    "answers_invalid_arguments_pct",
+    "answers_cut_by_length_pct",
+    "invalid_tool_calls_pct",  # markup left in content + arguments PicoClaw cannot run
     "prompt_tokens_mean",  # per call: the history grows, so this grows with turns
     "prompt_tokens_max",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtests.records import RequestRecord
+from picoclaw_vllm.picoclaw.tool_answers import AnswerKind
 from sweeps.run_layout import LATENCY_METRICS, STATS
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
@@ -116,6 +117,20 @@ def summarize(
     return row
 
 
+def answer_score_rates(ok: Sequence[RequestRecord]) -> dict[str, float | int | None]:
+    """Per step, the share (percent of the scored answers) of each kind of answer
+    (picoclaw.tool_answers.AnswerKind), and invalid_tool_calls_pct: markup left in content
+    plus arguments PicoClaw cannot run (what the invalid_tool_calls_pct gate reads)."""
+    scored = [r.answer_score for r in ok if r.answer_score is not None]
+    out: dict[str, float | int | None] = {"scored_answers": len(scored)}
+    for kind in AnswerKind:
+        n = sum(1 for s in scored if s == kind)
+        out[f"answers_{kind}_pct"] = 100.0 * n / len(scored) if scored else None
+    bad = sum(1 for s in scored if s in (AnswerKind.MARKUP, AnswerKind.INVALID_ARGUMENTS))
+    out["invalid_tool_calls_pct"] = 100.0 * bad / len(scored) if scored else None
+    return out
+
+
 def agent_figures(measured: Sequence[RequestRecord]) -> dict[str, float | int | None]:
     """Per-turn figures of the agent workload: a turn ends on the call that carries its
     latency (a failed call ends its turn too)."""
@@ -133,6 +148,7 @@ def agent_figures(measured: Sequence[RequestRecord]) -> dict[str, float | int | 
         "turn_latency_ms_max": max(latencies) if latencies else None,
         "tool_call_answers": sum(1 for r in ok if r.answer_kind == "tool_call"),
         "text_answers": sum(1 for r in ok if r.answer_kind == "text"),
+        **answer_score_rates(ok),
         "prompt_tokens_mean": mean(prompts) if prompts else None,
         "prompt_tokens_max": max(prompts) if prompts else None,
     }

@@ -3,14 +3,14 @@ can be tested without running vLLM. Numbers are made up but chosen so the gates'
 known (see the table below). The real-sweep tests use the loadtests fixture instead.
 
 setting   load  TTFT p95  ITL p95  out tok/s  completed  failed
-s4-tp1    1     100       20       40         20         0      (rests on < 30 requests)
-s4-tp1    2     150       25       75         120        0
-s4-tp1    4     250       35       130        120        0
-s4-tp1    8     900       60       140        117        3
-s8-tp1    1     110       22       38         120        0
-s8-tp1    2     160       27       72         120        0
-s8-tp1    4     240       33       135        120        0
-s8-tp1    8     400       45       240        120        0
+s4-tp1    1     100       20       40         20         0      (too few to bound a p95)
+s4-tp1    2     150       25       75         400        0
+s4-tp1    4     250       35       130        400        0
+s4-tp1    8     900       60       140        388        12
+s8-tp1    1     110       22       38         400        0
+s8-tp1    2     160       27       72         400        0
+s8-tp1    4     240       33       135        400        0
+s8-tp1    8     400       45       240        400        0
 s4-tp1    16    failed: load_failed (Locust exited)
 s16-tp2   -     did not start: startup.cuda_oom
 """
@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sweeps import run_layout
@@ -37,9 +38,9 @@ SETTINGS: list[tuple[str, int, int, list[tuple[int, float, float, float, int, in
         1,
         [
             (1, 100.0, 20.0, 40.0, 20, 0),
-            (2, 150.0, 25.0, 75.0, 120, 0),
-            (4, 250.0, 35.0, 130.0, 120, 0),
-            (8, 900.0, 60.0, 140.0, 117, 3),
+            (2, 150.0, 25.0, 75.0, 400, 0),
+            (4, 250.0, 35.0, 130.0, 400, 0),
+            (8, 900.0, 60.0, 140.0, 388, 12),
         ],
     ),
     (
@@ -47,10 +48,10 @@ SETTINGS: list[tuple[str, int, int, list[tuple[int, float, float, float, int, in
         8,
         1,
         [
-            (1, 110.0, 22.0, 38.0, 120, 0),
-            (2, 160.0, 27.0, 72.0, 120, 0),
-            (4, 240.0, 33.0, 135.0, 120, 0),
-            (8, 400.0, 45.0, 240.0, 120, 0),
+            (1, 110.0, 22.0, 38.0, 400, 0),
+            (2, 160.0, 27.0, 72.0, 400, 0),
+            (4, 240.0, 33.0, 135.0, 400, 0),
+            (8, 400.0, 45.0, 240.0, 400, 0),
         ],
     ),
 ]
@@ -180,11 +181,26 @@ def _row(
     return row
 
 
+# the shape of every latency's distribution, as fractions of its p95 at these quantiles (the
+# row's mean/p50/p90/p95/p99 use the same factors), so the records agree with the row
+SHAPE = ((0.0, 0.3), (0.5, 0.65), (0.9, 0.9), (0.95, 1.0), (0.99, 1.3), (1.0, 1.5))
+
+
+def spread(p95: float, n: int, i: int) -> float:
+    """The i-th of n samples (in a fixed shuffled order) of a latency whose p95 is `p95`."""
+    k = (i * 37) % n if n % 37 else i  # a fixed permutation: no order by time
+    q = (k + 0.5) / n
+    qs, fs = zip(*SHAPE, strict=True)
+    return round(p95 * float(np.interp(q, qs, fs)), 3)
+
+
 def _write_records(run_dir: Path, row: dict[str, Any]) -> None:
     lines = []
+    n = row["completed"]
     for i in range(row["completed"] + row["failed"] + 2):
         warmup = i < 2
         ok = warmup or i - 2 < row["completed"]
+        j = max(0, i - 2) % max(1, n)
         lines.append(
             {
                 "step_id": row["step_id"],
@@ -196,10 +212,12 @@ def _write_records(run_dir: Path, row: dict[str, Any]) -> None:
                 "error": None if ok else f"HTTP 401: bad key {FAKE_KEY}",
                 "prompt_tokens": 256,
                 "output_tokens": 64 if ok else 0,
-                "ttft_ms": row["ttft_ms_p50"] if ok else None,
-                "e2el_ms": row["e2el_ms_p50"] if ok else None,
-                "tpot_ms": row["tpot_ms_p50"] if ok else None,
-                "itl_ms": [row["itl_ms_p50"]] * 63 if ok else [],
+                "ttft_ms": spread(row["ttft_ms_p95"], n, j) if ok else None,
+                "e2el_ms": spread(row["e2el_ms_p95"], n, j) if ok else None,
+                "tpot_ms": spread(row["tpot_ms_p95"], n, j) if ok else None,
+                "itl_ms": [spread(row["itl_ms_p95"], 63 * n, 63 * j + g) for g in range(63)]
+                if ok
+                else [],
                 "warmup": warmup,
             }
         )

@@ -58,7 +58,8 @@ def test_external_acceptance_passes_and_writes_every_part(
     vllm_server: ServerHandle, tmp_path: Path
 ) -> None:
     config = _picoclaw_config(tmp_path, vllm_server, max_tokens=256)
-    r = _acceptance(tmp_path, vllm_server, "--config", str(config), "--slo", "error_rate_pct=5")
+    # 50 %: an error-free short run bounds it (Wilson) from a handful of requests; 5 % needs ~73
+    r = _acceptance(tmp_path, vllm_server, "--config", str(config), "--slo", "error_rate_pct=50")
     assert r.returncode == 0, r.stderr
     run = tmp_path / "run"
     doctor = json.loads((run / "doctor.json").read_text())

@@ -52,6 +52,10 @@ ANSWERS = [
                              "max_tokens"), None, id="max-tokens-judged-by-the-context-check"),
     pytest.param(500, nested(TOOL_CHOICE, "InternalServerError", 500), None,
                  id="status-must-match"),
+    # vLLM 0.32, a template that raises on role "tool" (tests/test_tool_calling_scripted.py)
+    pytest.param(400, nested("Conversation roles must alternate user/assistant/user/assistant/"
+                             "...", "BadRequestError", 400),
+                 FindingId.TOOL_RESULT_REJECTED, id="no-tool-role-template"),
     pytest.param(200, '{"choices": []}', None, id="success"),
     pytest.param(None, "", None, id="no-answer"),
 ]  # fmt: skip

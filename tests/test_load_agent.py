@@ -62,6 +62,16 @@ def test_agent_sessions_grow_their_history_on_a_shared_cached_prefix(
     row = summarize(records)
     assert row["turns"] and row["turns_timed_out"] == 0
     assert row["tool_call_answers"] == len(tool_calls)
+    # every answer scored; 16 output tokens cut real answers: counted as cut, never invalid
+    assert all(r.answer_score is not None for r in records)
+    assert row["scored_answers"] == len(records)
+    assert row["answers_cut_by_length_pct"] > 0, [r.answer_score for r in records]
+    assert row["invalid_tool_calls_pct"] == 0, [r.answer_score for r in records]
+    shares = [
+        row[f"answers_{k}_pct"]
+        for k in ("tool_call", "text", "markup_in_content", "invalid_arguments", "cut_by_length")
+    ]
+    assert sum(shares) == pytest.approx(100.0)  # fmt: skip
 
 
 def test_a_turn_longer_than_picoclaws_timeout_is_counted(

@@ -66,7 +66,11 @@ def test_step_entries_hold_every_column_and_the_declared_keys(tmp_path: Path) ->
     for step in doc["steps"]:
         assert declared <= set(step)
         assert list(step)[: len(run_layout.COLUMNS)] == run_layout.COLUMNS
-        assert list(step)[len(run_layout.COLUMNS) :] == [*derived, "gates_missed"]
+        assert list(step)[len(run_layout.COLUMNS) :] == [
+            *derived,
+            "gates_missed",
+            "gates_inconclusive",
+        ]
 
 
 def test_agent_document_and_absent_doctor_have_the_declared_shape(tmp_path: Path) -> None:

@@ -143,8 +143,14 @@ def test_session_server_serves_picoclaws_tools(
     config = legacy_config(tmp_path, vllm_server.api_base, "vllm/tiny-llama", TEST_API_KEY,
                            max_tokens=None)  # fmt: skip
     rc, doc = run_json(capsys, "--config", str(config), "--no-hub")
-    for check in ("context", "tools", "completion", "tool_call"):
+    for check in ("context", "tools", "completion", "tool_result"):
         assert status_of(doc, check) == "pass", explain(doc)
+    # the random model's forced path argument runs past 256 tokens by chance: then not judged
+    forced = next(c for c in doc["checks"] if c["name"] == "tool_call")
+    assert forced["status"] == "pass" or "cut at max_tokens" in forced["skip_reason"], forced
+    # its own answers are noise: never a pass of the parser, never a fault of it
+    auto = next(c for c in doc["checks"] if c["name"] == "tool_call_auto")
+    assert auto["status"] == "skip" and auto["skip_reason"].startswith("not judged"), auto
     assert rc == 0, explain(doc)
     shape = picoclaw_request.RequestShape(model="tiny-llama", max_tokens=256,
                                           api_key=TEST_API_KEY)  # fmt: skip
@@ -157,8 +163,9 @@ def test_session_server_serves_picoclaws_tools(
     json.loads(calls[0]["function"]["arguments"])
 
 
-def test_forced_call_cut_short_is_a_parser_problem(vllm_server: ServerHandle) -> None:
-    """A real cut: 16 tokens leave vLLM's `<tool_call>` markup as text in content."""
+def test_forced_call_cut_short_is_not_judged(vllm_server: ServerHandle) -> None:
+    """A real cut: 16 tokens leave vLLM's `<tool_call>` markup as text in content, a valid
+    prefix of the call format: not a parser fault (it used to fail as tool_call_unparsed)."""
     diagnosis = diagnose(
         DiagnoseOptions(
             api_base=vllm_server.api_base,
@@ -169,9 +176,11 @@ def test_forced_call_cut_short_is_a_parser_problem(vllm_server: ServerHandle) ->
             check_hub=False,
         )
     )
-    finding = next((f for f in diagnosis.findings if f.id == "tool_call_unparsed"), None)
-    assert finding is not None, diagnosis.to_json_dict()["findings"]
-    assert "cut at 16 tokens" in finding.message
-    assert "<tool_call>" in finding.evidence
-    assert "--tool-call-parser" in finding.remedy
-    assert diagnosis.exit_code() == 1
+    doc = diagnosis.to_json_dict()
+    row = next(c for c in doc["checks"] if c["name"] == "tool_call")
+    assert row["status"] == "skip", doc
+    assert "cut at max_tokens 16" in json.dumps(row)
+    assert "a valid prefix of the call format" in json.dumps(row)
+    assert "<tool_call>" in json.dumps(row)
+    assert not [f for f in doc["findings"] if f["id"] == "tool_call_unparsed"]
+    assert diagnosis.exit_code() == 0

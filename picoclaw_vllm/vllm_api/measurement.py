@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from picoclaw_vllm.picoclaw import request as picoclaw_request
+from picoclaw_vllm.picoclaw import tool_answers
 from picoclaw_vllm.redact import redact
 from picoclaw_vllm.vllm_api.sse import DONE, SSEDecoder
 from picoclaw_vllm.vllm_api.vllm_error import read_error
@@ -48,6 +50,9 @@ class RequestOutcome:
     itl_ms: list[float] = field(default_factory=list)
     answer_kind: str | None = None  # "tool_call" or "text"
     cached_tokens: int | None = None  # usage.prompt_tokens_details (vLLM reports it on request)
+    # picoclaw.tool_answers.AnswerKind against PicoClaw's tools: tool_call, text,
+    # markup_in_content, invalid_arguments or cut_by_length
+    answer_score: str | None = None
 
 
 def failure(reason: str) -> RequestOutcome:
@@ -111,8 +116,9 @@ def _cached(usage: dict[str, Any] | None) -> int | None:
 class StreamMeasurement:
     """Feed it the raw bytes of a streamed answer as they arrive, then call `finish`."""
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, *, schema: bool = True) -> None:
         self.start = start
+        self.schema = schema  # score the answer's arguments against the tool's schema
         self._decoder = SSEDecoder()
         self._events: list[tuple[float, bytes]] = []
         self.done = False
@@ -148,6 +154,7 @@ class StreamMeasurement:
                 read.choice_times.append(t)
                 read.text_events += _has_text(choices)
                 read.tool_call = read.tool_call or _has_tool_call(choices)
+                read.answer.add(choices)
         return read
 
     def finish(self, broken: str | None = None) -> RequestOutcome:
@@ -158,6 +165,7 @@ class StreamMeasurement:
             return failure(reason)
         outcome = timings(self.start, read.choice_times, read.usage, read.text_events)
         outcome.answer_kind = "tool_call" if read.tool_call else "text"
+        outcome.answer_score = read.answer.score(schema=self.schema)
         return outcome
 
 
@@ -173,6 +181,7 @@ class StreamEvents:
     tool_call: bool = False
     usage: dict[str, Any] | None = None
     error: bytes | None = None  # the payload of vLLM's `{"error": ...}` event
+    answer: AnswerAssembly = field(default_factory=lambda: AnswerAssembly())
     malformed: bytes | None = None  # the payload of an event that is not a JSON object
 
     def ttft(self, start: float) -> float | None:
@@ -228,7 +237,9 @@ def timings(
     )
 
 
-def measure_complete(start: float, end: float, body: bytes) -> RequestOutcome:
+def measure_complete(
+    start: float, end: float, body: bytes, *, schema: bool = True
+) -> RequestOutcome:
     """A non-streamed answer: only E2EL and token counts can be known."""
     try:
         data = json.loads(body)
@@ -246,4 +257,46 @@ def measure_complete(start: float, end: float, body: bytes) -> RequestOutcome:
         e2el_ms=(end - start) * 1000.0,
         answer_kind="tool_call" if _has_tool_call(data["choices"]) else "text",
         cached_tokens=_cached(usage),
+        answer_score=_score_choice(data["choices"][0], schema),
     )
+
+
+def _score_choice(choice: Any, schema: bool) -> str | None:
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return None
+    finish = choice.get("finish_reason")
+    tools = picoclaw_request.default_tools()
+    return str(tool_answers.score(choice["message"], finish, tools, schema=schema).kind)
+
+
+@dataclass
+class AnswerAssembly:
+    """A streamed answer put back together: content, tool calls (by index, their argument
+    pieces joined) and finish_reason, as PicoClaw's client assembles them."""
+
+    content: str = ""
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish_reason: str | None = None
+
+    def add(self, choices: list[Any]) -> None:
+        first = choices[0] if isinstance(choices[0], dict) else {}
+        self.finish_reason = first.get("finish_reason") or self.finish_reason
+        delta = first.get("delta")
+        if not isinstance(delta, dict):
+            return
+        if isinstance(delta.get("content"), str):
+            self.content += delta["content"]
+        for part in delta.get("tool_calls") or []:
+            if not isinstance(part, dict):
+                continue
+            index = part.get("index", len(self.calls))
+            call = self.calls.setdefault(index, {"function": {"name": "", "arguments": ""}})
+            raw = part.get("function")
+            fn: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            call["function"]["name"] += fn.get("name") or ""
+            call["function"]["arguments"] += fn.get("arguments") or ""
+
+    def score(self, *, schema: bool = True) -> str:
+        message = {"content": self.content, "tool_calls": list(self.calls.values())}
+        tools = picoclaw_request.default_tools()
+        return str(tool_answers.score(message, self.finish_reason, tools, schema=schema).kind)
