@@ -110,8 +110,11 @@ def recommend(
             f"so its limit lies above {step.load_label}."
         ]
     )
+    searched = [
+        ties.search_sentence(c, unit) for c, _ in cands.values() if c.setting_id in searches
+    ]
     return _recommending(
-        step, summary, details + choice.sentences, goodput=goodput, next_step=next_step
+        step, summary, details + searched + choice.sentences, goodput=goodput, next_step=next_step
     )
 
 
@@ -224,13 +227,14 @@ def _next_step(step: Step, up: Step, gates: Gates) -> NextStep:
     gain = 100.0 * (after - before) / before if before else None
     gain_text = f"{gain:+.0f} % output tokens/s" if gain is not None else "unknown throughput gain"
     costs = "; ".join(_breach(c) for c in broken) or "no gate"
+    verb = "breaks" if any(c.failed for c in broken) or not broken else "is not shown to meet"
     return {
         "step_id": up.step_id,
         "load": up.load,
         "output_throughput": after,
         "output_throughput_gain_pct": gain,
         "broken_gates": [c.gate_id for c in broken],
-        "summary": f"The next step up, {up.load_label}, would give {gain_text} but breaks {costs}.",
+        "summary": f"The next step up, {up.load_label}, would give {gain_text} but {verb} {costs}.",
     }
 
 

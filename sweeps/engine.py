@@ -336,7 +336,6 @@ class _Sweep:
         cfg = self.config
         assert self.judge is not None
         judge = self.judge
-        searches: dict[str, Any] = self.manifest.setdefault("search", {})
         entry = self.manifest["settings"].setdefault(
             plan.setting_id,
             {"max_num_seqs": plan.max_num_seqs,
@@ -369,7 +368,8 @@ class _Sweep:
 
         def measure_and_save(level: int, attempt: int) -> Measured:
             m = measure(level, attempt)
-            levels = searches.setdefault(plan.setting_id, {"levels": []})["levels"]
+            # sweep.json settings[id].search, where the report reads it (reports.ties.from_search)
+            levels = entry.setdefault("search", {"levels": []})["levels"]
             levels.append({"level": level, "outcome": m.outcome.value, "step_ids": [m.step_id]})
             self.run.write_manifest(self.manifest)
             return m
@@ -381,7 +381,7 @@ class _Sweep:
             max_level=cfg.search_max,
             budget_s=cfg.search_budget_s,
         )
-        searches[plan.setting_id] = result.as_json()
+        entry["search"] = dict(result.as_json())
         self.manifest.setdefault("search_done", []).append(plan.setting_id)
         self.run.write_manifest(self.manifest)
         unit = "sessions" if cfg.workload == "agent" else "users"

@@ -4,12 +4,14 @@ Pure: it decides the next level from the verdicts so far and measures nothing it
 load rises (doubling from `start`) until a level does not pass, then bisects between the
 highest passing and the lowest non-passing level until they are `resolution` apart, within
 `budget_s`. A level judged INCONCLUSIVE (its interval straddles a limit) is measured again
-with a larger sample budget, up to `tries` times; a level still inconclusive then counts as
-not shown to pass. A PASS rests on intervals that lie within every limit, so the reported
-boundary is confirmed by the interval that separates it from the limit.
+with a larger sample budget, up to `tries` times; a level still inconclusive then is
+unsettled: the search treats it as not shown to pass (it never counts as passing) and records
+it as `unsettled_at`, never as `fails_at`. A PASS rests on intervals that lie within every
+limit, and a FAIL on one that lies beyond one.
 
     result = search(measure, start=1, resolution=1, max_level=64, budget_s=300)
-    result.as_json()  # {"passes_at": 8, "fails_at": 9, "binding": "ttft_p95_ms", ...}
+    result.as_json()  # {"passes_at": 8, "fails_at": 9, "unsettled_at": None,
+                      #  "binding": "ttft_p95_ms", ...}
 
 `measure(level, attempt)` runs one step (attempt 1, 2, ...: each later attempt gathers more
 samples) and returns a `Measured`.
@@ -40,9 +42,12 @@ class LevelJson(TypedDict):
 
 
 class SearchJson(TypedDict):
-    passes_at: int | None
-    fails_at: int | None
-    binding: str | None
+    """sweep.json `settings[SETTING_ID].search`; reports.ties.from_search reads it."""
+
+    passes_at: int | None  # the highest level that passed
+    fails_at: int | None  # the lowest level above it that failed a gate
+    unsettled_at: int | None  # the lowest level above it still inconclusive, below fails_at
+    binding: str | None  # the gate that failed at fails_at, else the one unsettled
     resolution: int
     levels: list[LevelJson]
     budget_exhausted: bool
@@ -69,15 +74,30 @@ class SearchResult:
         passed = [r.level for r in self.levels if r.outcome == Outcome.PASS]
         return max(passed) if passed else None
 
+    def _lowest_above(self, outcome: Outcome) -> int | None:
+        low = self.passes_at or 0
+        above = [r.level for r in self.levels if r.outcome == outcome and r.level > low]
+        return min(above) if above else None
+
     @property
     def fails_at(self) -> int | None:
-        low = self.passes_at or 0
-        above = [r.level for r in self.levels if r.outcome != Outcome.PASS and r.level > low]
-        return min(above) if above else None
+        return self._lowest_above(Outcome.FAIL)
+
+    @property
+    def unsettled_at(self) -> int | None:
+        unsettled, fails = self._lowest_above(Outcome.INCONCLUSIVE), self.fails_at
+        return unsettled if unsettled is not None and (fails is None or unsettled < fails) else None
+
+    @property
+    def upper(self) -> int | None:
+        """The lowest level above passes_at not shown to pass (unsettled or failed)."""
+        return self.unsettled_at if self.unsettled_at is not None else self.fails_at
 
     @property
     def boundary(self) -> LevelResult | None:
         fails = self.fails_at
+        if fails is None:
+            fails = self.unsettled_at
         return next((r for r in self.levels if r.level == fails), None)
 
     @property
@@ -86,12 +106,14 @@ class SearchResult:
         return found.binding if found else None
 
     def answer(self, unit: str = "sessions") -> str:
-        passes, fails = self.passes_at, self.fails_at
+        passes, fails, unsettled = self.passes_at, self.upper, self.unsettled_at
         how = ""
-        if fails is not None:
-            boundary = self.boundary
-            word = "fails" if boundary and boundary.outcome == Outcome.FAIL else "not shown to pass"
-            how = f", {word} at {fails}" + (f" on {self.binding}" if self.binding else "")
+        if unsettled is not None:
+            how = f", unsettled at {unsettled} (still inconclusive)"
+        if self.fails_at is not None:
+            how += f", fails at {self.fails_at}"
+        if self.binding:
+            how += f" on {self.binding}"
         if passes is None:
             return f"serves no level tried (lowest tried: {fails}{how})"
         out = f"serves {passes} {unit} (passes at {passes}{how})"
@@ -105,6 +127,7 @@ class SearchResult:
         return {
             "passes_at": self.passes_at,
             "fails_at": self.fails_at,
+            "unsettled_at": self.unsettled_at,
             "binding": self.binding,
             "resolution": self.resolution,
             "levels": [

@@ -33,7 +33,9 @@ def test_the_search_ends_and_names_its_binding_gate(
         load=sweep_defaults(warmup_s=1.0, prompt_tokens=40, output_tokens=16, prompt_pool=4),
     )  # fmt: skip
     run_dir = run_sweep(config, judge=step_judge(gates))
-    found = json.loads((run_dir / run_layout.MANIFEST).read_text())["search"]["external"]
+    found = json.loads((run_dir / run_layout.MANIFEST).read_text())["settings"]["external"][
+        "search"
+    ]
     assert found["passes_at"] is None and found["fails_at"] == 1
     assert found["binding"] == "e2el_p50_ms"
     assert found["levels"] == [{"level": 1, "outcome": "fail", "step_ids": ["external-c1"]}]
