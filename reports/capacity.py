@@ -68,9 +68,11 @@ class SettingCapacity:
 
     def sentence(self) -> str:
         if self.step is None and self.failing is not None:
+            unsure = not any(c.failed for c in self.broken)
+            verb = "cannot yet be told to meet" if unsure else "misses"
             served = (
-                f"serves none of the measured levels: already at {sessions_text(self.failing)} "
-                f"it misses {_breaches(self.broken)}"
+                f"{'is shown to serve' if unsure else 'serves'} none of the measured levels: "
+                f"already at {sessions_text(self.failing)} it {verb} {_breaches(self.broken)}"
             )
         elif self.failing is not None:
             unsure = not any(c.failed for c in self.broken)

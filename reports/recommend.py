@@ -171,10 +171,15 @@ def _recommend_sessions(
     if step is None:
         lightest = min((c for c in caps if c.failing), key=lambda c: len(c.broken))
         names = " and ".join(c.title for c in lightest.broken)
+        first = (
+            f"The first gate to fail is {names}"
+            if any(c.failed for c in lightest.broken)
+            else f"No gate failed, but {names} cannot yet be told met (inconclusive)"
+        )
         return Recommendation(
             False,
-            "No setting serves even the lightest measured number of PicoClaw sessions within "
-            f"the gates. The first gate to fail is {names} "
+            f"No setting {'serves' if first.startswith('The') else 'is shown to serve'} even "
+            f"the lightest measured number of PicoClaw sessions within the gates. {first} "
             f"({lightest.label}, {sessions_text(lightest.failing)}).",
             details,
             first_failing_gates=[c.gate_id for c in lightest.broken],
@@ -251,11 +256,16 @@ def _nothing_meets(ok: Sequence[Step], gates: Gates) -> Recommendation:
             + "."
         )
     _, broken, step = min(firsts, key=lambda f: (len(f[1]), -f[0]))
-    names = [c.title for c in broken]
+    names = " and ".join(c.title for c in broken)
+    first = (
+        f"The first gate to fail is {names}"
+        if any(c.failed for c in broken)
+        else f"No gate failed, but {names} cannot yet be told met (inconclusive)"
+    )
     return Recommendation(
         False,
-        "No setting meets every gate, not even at the lightest load measured. "
-        f"The first gate to fail is {' and '.join(names)} ({step.setting_label}, "
+        f"No setting {'meets' if any(c.failed for c in broken) else 'is shown to meet'} every "
+        f"gate, not even at the lightest load measured. {first} ({step.setting_label}, "
         f"{step.load_label}).",
         details,
         first_failing_gates=[c.gate_id for c in broken],
