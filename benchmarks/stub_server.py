@@ -4,7 +4,7 @@ It exists to measure load generators, not models: every answer is made of prebui
 what limits a benchmark against it is the client. Standard library only (asyncio Protocols,
 HTTP/1.1 keep-alive, chunked transfer encoding).
 
-  python -m benchmarks.stub_server --port 8123 [--ttft-ms 50] [--itl-ms 10]
+  python -m benchmarks.stub_server --port 8123 [--ttft-ms 50] [--itl-ms 10] [--slots 2]
 
 Endpoints:
 - `GET /v1/models`, `GET /health`, `GET /version`: what vLLM answers (model `stub`).
@@ -21,13 +21,17 @@ Endpoints:
 Timing: the first event (and the chat role event with it) is written `ttft_ms` after the
 request was read, then one token event every `itl_ms` (scheduled on the previous event's real
 write time, so each gap is `itl_ms` plus the loop's lateness, which /stub/stats reports).
-With both at 0, the whole answer is one write.
+With both at 0, the whole answer is one write. With `--slots S` at most S timed streams are
+answered at once; the others wait in arrival order for a slot, and their schedule starts when
+they get one (a queueing law: S slots of service time T answer c closed-loop clients in about
+ceil(c/S) * T each).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -111,6 +115,7 @@ class Stats:
 class Timing:
     ttft_ms: float = 0.0
     itl_ms: float = 0.0
+    slots: int = 0  # 0: no limit
 
     @property
     def instant(self) -> bool:
@@ -253,7 +258,22 @@ class StubState:
     def __init__(self, timing: Timing) -> None:
         self.timing = timing
         self.stats = Stats()
+        self.busy_slots = 0
+        self.waiting: collections.deque[Callable[[], None]] = collections.deque()
         self._answers: dict[tuple[bool, int, int, bool, bool], Answer] = {}
+
+    def take_slot(self, start: Callable[[], None]) -> None:
+        if self.timing.slots and self.busy_slots >= self.timing.slots:
+            self.waiting.append(start)
+            return
+        self.busy_slots += 1
+        start()
+
+    def free_slot(self) -> None:
+        self.busy_slots -= 1
+        if self.waiting:
+            self.busy_slots += 1
+            self.waiting.popleft()()
 
     def answer(self, chat: bool, n: int, prompt: int, usage: bool, continuous: bool) -> Answer:
         key = (chat, n, prompt, usage, continuous)
@@ -276,6 +296,7 @@ class StubProtocol(asyncio.Protocol):
         self.busy = False  # a timed answer is still being written
         self.timer: asyncio.TimerHandle | None = None
         self.close_after = False
+        self.holds_slot = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -283,6 +304,7 @@ class StubProtocol(asyncio.Protocol):
         self.state.stats.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -403,7 +425,20 @@ class StubProtocol(asyncio.Protocol):
             return
         self._write(answer.head)
         self.busy = True
-        self._stream(answer, 0, time.perf_counter() + timing.ttft_ms / 1000.0, is_first=True)
+
+        def start() -> None:
+            self.holds_slot = True
+            if self.transport is None:  # left while waiting
+                self._release()
+                return
+            self._stream(answer, 0, time.perf_counter() + timing.ttft_ms / 1000.0, is_first=True)
+
+        self.state.take_slot(start)
+
+    def _release(self) -> None:
+        if self.holds_slot:
+            self.holds_slot = False
+            self.state.free_slot()
 
     def _stream(self, answer: Answer, i: int, due: float, *, is_first: bool = False) -> None:
         """Write token event i (and the rest when it is the last), then schedule the next."""
@@ -430,6 +465,7 @@ class StubProtocol(asyncio.Protocol):
         if last:
             stats.completed += 1
             self.busy = False
+            self._release()
             if self.close_after:
                 self._close()
             elif self.buffer:
@@ -467,10 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--ttft-ms", type=float, default=0.0)
     parser.add_argument("--itl-ms", type=float, default=0.0)
+    parser.add_argument("--slots", type=int, default=0, help="timed streams at once (0: any)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the stub server only listens on loopback")
-    timing = Timing(ttft_ms=args.ttft_ms, itl_ms=args.itl_ms)
+    timing = Timing(ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, slots=max(0, args.slots))
 
     def ready(port: int) -> None:
         print(f"stub server listening on http://{args.host}:{port}", flush=True)

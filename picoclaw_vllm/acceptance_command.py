@@ -9,6 +9,7 @@ for that server would see it; when no setting starts, it reads the first setting
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
 from picoclaw_vllm.server.launcher import ServerHandle
 from reports import command as report_command
+from reports import search_judge
 from sweeps import command as sweep_command
 from sweeps.config import SweepConfig
 from sweeps.results import RunDir
@@ -59,6 +61,21 @@ EMBEDDED_LOAD: dict[str, Any] = {
     "concurrency": (1, 8),
     "duration": 8.0,
 }
+# with --search on the embedded server (not yet the default: its wall time on the 4 settings
+# is not measured): from 1 to 8 sessions, each step at least 12 whole turns within 30 s,
+# 150 s a setting (and until the gated percentiles are bounded to ±25 %, within the 30 s).
+# Each level is judged by the report's rule: with the default error_rate_pct=1 no level of a
+# few dozen requests can pass (Wilson needs ~380 error-free ones), so every level reads as
+# unsettled unless --slo gives a limit such steps can settle.
+EMBEDDED_SEARCH: dict[str, Any] = {
+    "search_start": 1,
+    "search_max": 8,
+    "search_resolution": 1,
+    "search_budget": 150.0,
+    "min_turns": 12,
+    "precision": "coarse",
+    "max_step_time": 30.0,
+}
 GENERAL_LOAD: dict[str, Any] = {
     "max_num_seqs": None,
     "tensor_parallel_size": (1,),
@@ -90,7 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fill_defaults(args: argparse.Namespace) -> bool:
     """Set the load defaults that depend on the target. True for the embedded default."""
     embedded = args.launch == "local" and args.model is None
-    for key, value in (EMBEDDED_LOAD if embedded else GENERAL_LOAD).items():
+    presets = EMBEDDED_LOAD if embedded else GENERAL_LOAD
+    if embedded and args.search:
+        presets = presets | EMBEDDED_SEARCH
+    for key, value in presets.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     option_table.fill_presets(args, "embedded" if embedded else "general")
@@ -174,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
     embedded = _fill_defaults(args)
     gates = report_command.gates_from_args(args)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    config = sweep_command.config_from_args(args)
+    # the sample budget bounds the percentiles the gates judge; --search judges by the gates
+    config = dataclasses.replace(
+        sweep_command.config_from_args(args), gated=search_judge.gated_quantiles(gates)
+    )
+    judge = search_judge.step_judge(gates) if config.search else None
     if embedded:
         env = setup_cpu(log=lambda m: console.print(f"[dim]{m}[/]"))
         console.print(f"embedded CPU vLLM ready ({env.seconds:.0f} s)")
@@ -187,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         doctor.diagnosis = doctor.run_doctor(config.api_base, log_text=None)
         write_doctor(config.out, doctor.diagnosis)
     try:
-        run_sweep(config, progress, resume=args.resume, on_server_ready=doctor)
+        run_sweep(config, progress, resume=args.resume, on_server_ready=doctor, judge=judge)
     finally:
         progress.close()
     if doctor.diagnosis is None and not (config.out / DOCTOR_JSON).exists():

@@ -110,8 +110,11 @@ def recommend(
             f"so its limit lies above {step.load_label}."
         ]
     )
+    searched = [
+        ties.search_sentence(c, unit) for c, _ in cands.values() if c.setting_id in searches
+    ]
     return _recommending(
-        step, summary, details + choice.sentences, goodput=goodput, next_step=next_step
+        step, summary, details + searched + choice.sentences, goodput=goodput, next_step=next_step
     )
 
 
@@ -167,10 +170,16 @@ def _recommend_sessions(
     step = best.step
     if step is None:
         lightest = min((c for c in caps if c.failing), key=lambda c: len(c.broken))
+        names = " and ".join(c.title for c in lightest.broken)
+        first = (
+            f"The first gate to fail is {names}"
+            if any(c.failed for c in lightest.broken)
+            else f"No gate failed, but {names} cannot yet be told met (inconclusive)"
+        )
         return Recommendation(
             False,
-            f"No setting {_serves(lightest.broken)} even the lightest measured number of "
-            f"PicoClaw sessions within the gates. {_first_unmet(lightest.broken)} "
+            f"No setting {'serves' if first.startswith('The') else 'is shown to serve'} even "
+            f"the lightest measured number of PicoClaw sessions within the gates. {first} "
             f"({lightest.label}, {sessions_text(lightest.failing)}).",
             details,
             first_failing_gates=[c.gate_id for c in lightest.broken],
@@ -223,13 +232,14 @@ def _next_step(step: Step, up: Step, gates: Gates) -> NextStep:
     gain = 100.0 * (after - before) / before if before else None
     gain_text = f"{gain:+.0f} % output tokens/s" if gain is not None else "unknown throughput gain"
     costs = "; ".join(_breach(c) for c in broken) or "no gate"
+    verb = "breaks" if any(c.failed for c in broken) or not broken else "is not shown to meet"
     return {
         "step_id": up.step_id,
         "load": up.load,
         "output_throughput": after,
         "output_throughput_gain_pct": gain,
         "broken_gates": [c.gate_id for c in broken],
-        "summary": f"The next step up, {up.load_label}, would give {gain_text} but breaks {costs}.",
+        "summary": f"The next step up, {up.load_label}, would give {gain_text} but {verb} {costs}.",
     }
 
 
@@ -246,42 +256,25 @@ def _nothing_meets(ok: Sequence[Step], gates: Gates) -> Recommendation:
             + "."
         )
     _, broken, step = min(firsts, key=lambda f: (len(f[1]), -f[0]))
+    names = " and ".join(c.title for c in broken)
+    first = (
+        f"The first gate to fail is {names}"
+        if any(c.failed for c in broken)
+        else f"No gate failed, but {names} cannot yet be told met (inconclusive)"
+    )
     return Recommendation(
         False,
-        f"No setting {_meets(broken)} every gate, not even at the lightest load measured. "
-        f"{_first_unmet(broken)} ({step.setting_label}, {step.load_label}).",
+        f"No setting {'meets' if any(c.failed for c in broken) else 'is shown to meet'} every "
+        f"gate, not even at the lightest load measured. {first} ({step.setting_label}, "
+        f"{step.load_label}).",
         details,
         first_failing_gates=[c.gate_id for c in broken],
     )
 
 
-def _meets(checks: Sequence[StepCheck]) -> str:
-    return "meets" if any(c.failed for c in checks) else "is shown to meet"
-
-
-def _serves(checks: Sequence[StepCheck]) -> str:
-    return "serves" if any(c.failed for c in checks) else "is shown to serve"
-
-
-def _first_unmet(checks: Sequence[StepCheck]) -> str:
-    failed = [c.title for c in checks if c.failed]
-    unsure = [c.title for c in checks if not c.failed]
-    said = [f"The first gate to fail is {' and '.join(failed)}"] if failed else []
-    if unsure:
-        said.append(
-            ("; " if failed else "")
-            + f"{' and '.join(unsure)} cannot yet be told met or missed (inconclusive: more "
-            "requests or longer steps would settle it)"
-        )
-    return "".join(said) + ("" if said else "No gate was judged")
-
-
 def _breach(check: StepCheck) -> str:
     measured = "not measured" if check.measured is None else f"{check.measured:.1f} {check.unit}"
-    if check.estimate is not None:
-        measured = f"{check.estimate.text()} {check.unit}"
-    verdict = "" if check.failed else ", inconclusive"
-    return f"{check.title} (measured {measured}{verdict})"
+    return f"{check.title} (measured {measured})"
 
 
 def _load(step: Step) -> float:

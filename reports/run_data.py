@@ -99,8 +99,9 @@ def load_run(run_dir: Path) -> RunData:
     if doctor_error:
         problems.append(doctor_error)
     samples = {}
-    for step in results["step_id"].astype(str):
-        if (sample := _read_samples(run_dir, step)) is not None:
+    ends = results.get("window_end_unix", pd.Series([None] * len(results), index=results.index))
+    for step, end in zip(results["step_id"].astype(str), ends, strict=True):
+        if (sample := _read_samples(run_dir, step, window_end(end))) is not None:
             samples[step] = sample
             if sample.bad_lines:
                 problems.append(
@@ -228,12 +229,23 @@ def _read_doctor(run_dir: Path) -> tuple[DoctorJson | None, str | None]:
     return doctor, None
 
 
-def _read_samples(run_dir: Path, step_id: str) -> StepSamples | None:
-    return read_samples(run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl")
+def _read_samples(run_dir: Path, step_id: str, until_unix: float | None) -> StepSamples | None:
+    return read_samples(run_dir / run_layout.RECORDS_DIR / f"{step_id}.jsonl", until_unix)
 
 
-def read_samples(path: Path) -> StepSamples | None:
-    """One step's records file (records/<step_id>.jsonl) read into its samples; None if absent."""
+def window_end(value: object) -> float | None:
+    """A results row's window_end_unix (a number, its text, or empty) as a number or None."""
+    try:
+        end = float(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return end if end is not None and math.isfinite(end) else None
+
+
+def read_samples(path: Path, until_unix: float | None = None) -> StepSamples | None:
+    """One step's records file (records/<step_id>.jsonl) read into its samples; None if absent.
+    `until_unix`: the step's window_end_unix (a sample-budget step that met its budget): the
+    requests started after it are not counted, as the sweep's own row does not count them."""
     if not path.is_file():
         return None
     requests = ok = gaps = tpot = bad = 0
@@ -255,6 +267,9 @@ def read_samples(path: Path) -> StepSamples | None:
                 bad += 1
                 continue
             if record.get("warmup"):
+                continue
+            start = _number(record.get("start_unix"))
+            if until_unix is not None and start is not None and start > until_unix:
                 continue
             requests += 1
             if record.get("ok"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from picoclaw_vllm.intervals import Estimate, separated
 from reports import estimates
@@ -68,8 +68,11 @@ def candidate(
 
 def from_search(cand: Candidate, search: Mapping[str, Any], steps: Sequence[Step]) -> Candidate:
     """The capacity a sweep's search recorded (sweep.json settings[id].search: passes_at,
-    fails_at, binding), when it names a measured level; else `cand` unchanged."""
+    fails_at, unsettled_at, binding; written by sweeps.search.SearchResult.as_json), when it
+    names a measured level; else `cand` unchanged. An unsettled level is inconclusive, never a
+    failure."""
     passes, fails = search.get("passes_at"), search.get("fails_at")
+    unsettled = search.get("unsettled_at")
     if not isinstance(passes, int | float) or isinstance(passes, bool):
         return cand
     step = next((s for s in steps if s.load == passes and s.setting_id == cand.setting_id), None)
@@ -80,10 +83,14 @@ def from_search(cand: Candidate, search: Mapping[str, Any], steps: Sequence[Step
         cand,
         step=step,
         passes_at=float(passes),
-        fails_at=float(fails) if isinstance(fails, int | float) else None,
-        unsure_at=None,
+        fails_at=float(fails) if _is_number(fails) else None,
+        unsure_at=float(unsettled) if _is_number(unsettled) else None,
         binding=str(binding) if binding else None,
     )
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def beats_on_capacity(a: Candidate, b: Candidate) -> bool:
@@ -129,9 +136,13 @@ def capacity_text(c: Candidate, unit: str = "load") -> str:
     passes = f"{c.label} passes at {_level(c.passes_at, unit)}"
     if c.fails_at is not None:
         binds = f"; {c.binding} binds" if c.binding else ""
-        return f"{passes}, fails at {_level(c.fails_at, unit)}{binds}"
+        unsure = ""
+        if c.unsure_at is not None and c.unsure_at < c.fails_at:
+            unsure = f", is inconclusive at {_level(c.unsure_at, unit)}"
+        return f"{passes}{unsure}, fails at {_level(c.fails_at, unit)}{binds}"
     if c.unsure_at is not None:
-        return f"{passes}, is inconclusive at {_level(c.unsure_at, unit)}"
+        binds = f" ({c.binding} straddles its limit)" if c.binding else ""
+        return f"{passes}, is inconclusive at {_level(c.unsure_at, unit)}{binds}"
     return (
         f"{c.label} passes at every level tried, up to {_level(c.passes_at, unit)}; "
         "the limit was not reached"
@@ -143,9 +154,12 @@ def search_sentence(c: Candidate, unit: str) -> str:
     if c.fails_at is None:
         return f"{capacity_text(c, unit)} (capacity search)."
     binds = f"; {c.binding} binds" if c.binding else ""
+    unsure = ""
+    if c.unsure_at is not None and c.unsure_at < c.fails_at:
+        unsure = f", unsettled at {c.unsure_at:g}"
     return (
-        f"{c.label} serves {_level(c.passes_at, unit)} (passes at {c.passes_at:g}, fails at "
-        f"{c.fails_at:g}{binds}; capacity search)."
+        f"{c.label} serves {_level(c.passes_at, unit)} (passes at {c.passes_at:g}{unsure}, "
+        f"fails at {c.fails_at:g}{binds}; capacity search)."
     )
 
 

@@ -20,7 +20,7 @@ from reports.gates import (
     Gates,
     StepCheck,
 )
-from reports.run_data import read_samples
+from reports.run_data import read_samples, window_end
 from reports.steps import Step
 from sweeps.run_layout import DoctorJson
 
@@ -195,7 +195,8 @@ def judge_step_records(
     gate key or None, a one-line detail). `confidence` overrides the gates' own."""
     if confidence is not None:
         gates = replace(gates, confidence=confidence)
-    step = Step({str(k): v for k, v in row.items()}, read_samples(records))
+    until = window_end(row.get("window_end_unix"))
+    step = Step({str(k): v for k, v in row.items()}, read_samples(records, until))
     if not step.ok:
         return Outcome.FAIL, None, f"the step did not run ({step.get('status')})"
     return step_outcome(judge_step(step, gates))

@@ -9,18 +9,21 @@ import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from loadtests import option_table
 from loadtests.prompts import PromptError, load_prompt_file
 from picoclaw_vllm import argtypes, urls
-from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.errors import ConfigError, UsageError
 from picoclaw_vllm.redact import MASK
-from sweeps import managed_flags
+from sweeps import managed_flags, sampling_options
 from sweeps.config import LAUNCH_KINDS, SweepConfig
 from sweeps.results import RunDir
 from sweeps.run_layout import MANIFEST
 from sweeps.step_figures import GoodputSlo
+
+if TYPE_CHECKING:
+    from reports.gates import Gates
 
 HELP = "measure throughput and latency across vLLM server settings"
 DESCRIPTION = """\
@@ -131,6 +134,7 @@ def add_arguments(
     option_table.add_sweep_arguments(ld, "load", presets=presets)
     ag = parser.add_argument_group("agent workload (PicoClaw sessions)")
     option_table.add_sweep_arguments(ag, "agent", presets=presets)
+    sampling_options.add_sampling_arguments(parser, presets=presets, search_gates=not presets)
     slo = parser.add_argument_group("SLOs (goodput)")
     slo.add_argument("--slo-ttft-ms", type=argtypes.POSITIVE)
     slo.add_argument("--slo-tpot-ms", type=argtypes.POSITIVE)
@@ -153,6 +157,13 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             load_prompt_file(Path(args.prompt_file))
         except PromptError as e:
             raise UsageError(f"--prompt-file {e}") from None
+    sampling = sampling_options.sampling_values(args)
+    if sampling["search"] and sampling["search_start"] > sampling["search_max"]:
+        raise UsageError("--search-start must not be above --search-max")
+    if getattr(args, "search_slo", None):
+        from reports.search_judge import gated_quantiles
+
+        sampling["gated"] = gated_quantiles(search_gates(args))
     ready_timeout = args.ready_timeout
     if ready_timeout is None:
         ready_timeout = EXTERNAL_READY_S if args.launch == "external" else LOCAL_READY_S
@@ -178,7 +189,18 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         workers=args.workers,
         slo=GoodputSlo(args.slo_ttft_ms, args.slo_tpot_ms, args.slo_e2el_ms),
         load=option_table.sweep_values(args),
+        **sampling,
     )
+
+
+def search_gates(args: argparse.Namespace) -> Gates:
+    """The gates of the plain sweep's --search (--search-slo, in the report's gate keys)."""
+    from reports.gates import Gates, parse_slo_argument
+
+    try:
+        return Gates.from_values(parse_slo_argument(str(args.search_slo)))
+    except ConfigError as e:
+        raise UsageError(f"--search-slo: {e}") from None
 
 
 def _check_out(out: Path | None, resume: bool) -> None:
@@ -219,9 +241,14 @@ def run(args: argparse.Namespace) -> int:
     run_dir = RunDir(config.out)
     if args.resume and run_dir.exists():
         config = resumed_config(run_dir, config)
+    judge = None
+    if config.search:
+        from reports.search_judge import step_judge
+
+        judge = step_judge(search_gates(args))
     progress = RichProgress()
     try:
-        run_sweep(config, progress, resume=args.resume)
+        run_sweep(config, progress, resume=args.resume, judge=judge)
     finally:
         progress.close()
     rows = run_dir.rows()

@@ -28,11 +28,17 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def repeat_id(step_id: str, repeat: int) -> str:
+    """Repeat k >= 2 of a step is `<step_id>-x<k>` (the report relies on this)."""
+    return step_id if repeat <= 1 else f"{step_id}-x{repeat}"
+
+
 @dataclass(frozen=True)
 class LoadStep:
     mode: LoadMode
     concurrency: int
     rate: float | None = None
+    repeat: int = 1  # 1-based: the k-th run of the same step (--repeats)
 
     @property
     def id_part(self) -> str:
@@ -91,6 +97,20 @@ class SweepConfig:
     slo: GoodputSlo = field(default_factory=GoodputSlo)
     stop_timeout_s: float = 120.0
     metrics_interval_s: float = 0.5
+    # step size and search (sweeps.sampling_options): a step in budget mode (precision or
+    # min_requests/min_turns given) runs until sweeps.sample_budget says it has enough, for at
+    # most max_step_time_s; `gated`: the (metric, quantile) pairs the gates judge
+    repeats: int = 1
+    precision: str | None = None
+    min_requests: int = 0
+    min_turns: int = 0
+    max_step_time_s: float = 120.0
+    gated: tuple[tuple[str, float], ...] = ()
+    search: bool = False
+    search_start: int = 1
+    search_max: int = 64
+    search_resolution: int = 1
+    search_budget_s: float = 600.0
     # the load profile's options (loadtests.option_table), keyed as in sweep.json
     load: dict[str, LoadValue] = field(default_factory=option_table.sweep_defaults)
 
@@ -137,6 +157,15 @@ class SweepConfig:
             raise TypeError(f"sweep load option {key} is not a number: {value!r}")
         return value
 
+    @property
+    def budget_mode(self) -> bool:
+        return self.precision is not None or self.min_requests > 0 or self.min_turns > 0
+
+    @property
+    def step_time_s(self) -> float:
+        """The longest a step's measured part runs: its duration, or its maximum in budget mode."""
+        return self.max_step_time_s if self.budget_mode else self.duration_s
+
     def loads(self) -> list[LoadStep]:
         if self.rates:
             return [LoadStep("rate", c, r) for r in self.rates for c in self.concurrency]
@@ -151,7 +180,15 @@ class SweepConfig:
         plans = []
         for seqs, tp in pairs:
             sid = "external" if self.launch == "external" else f"s{seqs or 'default'}-tp{tp}"
-            steps = tuple((f"{sid}-{load.id_part}", load) for load in self.loads())
+            steps = (
+                ()
+                if self.search
+                else tuple(
+                    (repeat_id(f"{sid}-{load.id_part}", k), dataclasses.replace(load, repeat=k))
+                    for load in self.loads()
+                    for k in range(1, self.repeats + 1)
+                )
+            )
             plans.append(SettingPlan(sid, seqs, tp, steps))
         return plans
 
@@ -179,5 +216,6 @@ class SweepConfig:
             "rates",
         ):
             d[key] = tuple(d.get(key, ()))
+        d["gated"] = tuple((str(m), float(q)) for m, q in d.get("gated", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known}, api_key=api_key)

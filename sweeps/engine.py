@@ -34,6 +34,7 @@ from loadtests.prompts import ServerTokenizer, synthetic_prompts
 from loadtests.records import read_records
 from picoclaw_vllm import urls
 from picoclaw_vllm.errors import LaunchError, UsageError
+from picoclaw_vllm.intervals import Outcome
 from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
 from picoclaw_vllm.redact import redact, register_secret
 from picoclaw_vllm.server.backends import (
@@ -46,7 +47,8 @@ from picoclaw_vllm.server.backends import (
 from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
-from sweeps.config import LoadStep, SettingPlan, SweepConfig
+from sweeps import sample_budget
+from sweeps.config import LoadStep, SettingPlan, SweepConfig, repeat_id
 from sweeps.locust_process import (
     LocustFailed,
     LocustRun,
@@ -58,10 +60,15 @@ from sweeps.locust_process import (
 from sweeps.observer import Progress, SilentObserver, SweepObserver
 from sweeps.results import RunDir
 from sweeps.run_layout import Manifest, ResultRow
+from sweeps.search import Measured, search
 from sweeps.server_metrics import GpuUsageReader, HttpScraper, NvmlUsageReader, StepSampler, figures
 from sweeps.step_figures import summarize
 
 ServerReadyHook = Callable[[ServerHandle], None]
+# judges one finished step for --search: (outcome, binding gate key or None, detail); the
+# command layer supplies it (the gates are the report's, which sweeps must not import)
+StepJudge = Callable[[str, Path, ResultRow], tuple[Outcome, str | None, str]]
+BUDGET_CHECK_S = 1.0  # how often a budget-mode step re-reads its records
 START_FAILED = "server_start_failed"
 LOAD_FAILED = "load_failed"
 PROMPTS_FILE = "prompts.jsonl"  # in the run directory
@@ -151,8 +158,12 @@ class _Sweep:
         gpu: GpuUsageReader,
         resume: bool,
         on_server_ready: ServerReadyHook | None = None,
+        judge: StepJudge | None = None,
     ) -> None:
         self.config = config
+        self.judge = judge
+        if config.search and judge is None:
+            raise UsageError("--search needs gates to judge each step by")
         self.resume = resume
         self.observer = observer
         self.on_server_ready = on_server_ready
@@ -183,6 +194,12 @@ class _Sweep:
         self.observer.on_start(self.config, self.plan, self.run.path)
         self.stop_leftovers()
         for plan in self.plan:
+            if self.config.search:
+                if plan.setting_id in self.manifest.get("search_done", []):
+                    self.update(Progress("skipped", plan.setting_id, message="searched earlier"))
+                else:
+                    self.run_setting(plan, [])
+                continue
             todo = [(sid, load) for sid, load in plan.steps if sid not in done]
             if plan.setting_id in done or not todo:
                 self.step_index += len(plan.steps)
@@ -272,6 +289,8 @@ class _Sweep:
                 )
                 if self.on_server_ready is not None:
                     self.on_server_ready(handle)
+                if self.config.search:
+                    self.search_setting(plan, handle, ready_s, version)
                 for step_id, load in todo:
                     self.step_index += 1
                     row = self.run_step(plan, step_id, load, handle, ready_s, version)
@@ -309,6 +328,65 @@ class _Sweep:
                 )
             )
 
+    def search_setting(
+        self, plan: SettingPlan, handle: ServerHandle, ready_s: float | None, version: str | None
+    ) -> None:
+        """--search on one setting (sweeps.search); each step is on disk before the next, and
+        a resumed search takes the steps already measured from results.csv."""
+        cfg = self.config
+        assert self.judge is not None
+        judge = self.judge
+        entry = self.manifest["settings"].setdefault(
+            plan.setting_id,
+            {"max_num_seqs": plan.max_num_seqs,
+             "tensor_parallel_size": plan.tensor_parallel_size, "steps": []},
+        )  # fmt: skip
+
+        def measure(level: int, attempt: int) -> Measured:
+            load = LoadStep("concurrency", level, repeat=attempt)
+            step_id = repeat_id(f"{plan.setting_id}-{load.id_part}", attempt)
+            earlier = {str(r["step_id"]): r for r in self.run.rows()}
+            row = earlier.get(step_id)
+            if row is None:
+                self.step_index += 1
+                self.steps_total = max(self.steps_total, self.step_index)
+                row = self.run_step(plan, step_id, load, handle, ready_s, version)
+                row["search_level"] = level
+                self.run.append_row(row)
+                self.update(
+                    Progress("step_done", plan.setting_id, step_id, self.step_index,
+                             self.steps_total, row=row)
+                )  # fmt: skip
+            if step_id not in entry["steps"]:
+                entry["steps"].append(step_id)
+            if row.get("status") != "ok":
+                failed = f"the step failed: {row.get('failure_id')}"
+                outcome, binding, detail = Outcome.FAIL, None, failed
+            else:
+                outcome, binding, detail = judge(step_id, self.run.records_path(step_id), row)
+            return Measured(step_id, outcome, binding, detail)
+
+        def measure_and_save(level: int, attempt: int) -> Measured:
+            m = measure(level, attempt)
+            # sweep.json settings[id].search, where the report reads it (reports.ties.from_search)
+            levels = entry.setdefault("search", {"levels": []})["levels"]
+            levels.append({"level": level, "outcome": m.outcome.value, "step_ids": [m.step_id]})
+            self.run.write_manifest(self.manifest)
+            return m
+
+        result = search(
+            measure_and_save,
+            start=cfg.search_start,
+            resolution=cfg.search_resolution,
+            max_level=cfg.search_max,
+            budget_s=cfg.search_budget_s,
+        )
+        entry["search"] = dict(result.as_json())
+        self.manifest.setdefault("search_done", []).append(plan.setting_id)
+        self.run.write_manifest(self.manifest)
+        unit = "sessions" if cfg.workload == "agent" else "users"
+        self.update(Progress("search_done", plan.setting_id, message=result.answer(unit)))
+
     def prompts(self, handle: ServerHandle) -> Path | None:
         """The synthetic prompts, made once per sweep with the server's tokenizer and written
         to PROMPTS_FILE, so that Locust spends none of a step's run time making them (each
@@ -330,6 +408,19 @@ class _Sweep:
             return None
         path.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
         return path
+
+    def budget(self, load: LoadStep) -> sample_budget.SampleBudget:
+        """The step's sample budget; a search's later attempt at a level (repeat k) asks k
+        times as many requests and a k times finer precision."""
+        cfg = self.config
+        k = load.repeat if cfg.search else 1
+        target = sample_budget.PRECISIONS.get(cfg.precision) if cfg.precision else None
+        return sample_budget.SampleBudget(
+            precision=None if target is None else target / k,
+            min_requests=cfg.min_requests * k,
+            min_turns=cfg.min_turns * k,
+            gated=cfg.gated,
+        )
 
     def setting_row(self, plan: SettingPlan, step_id: str) -> ResultRow:
         return {
@@ -372,6 +463,7 @@ class _Sweep:
         if cfg.api_key:
             env["VLLM_API_KEY"] = cfg.api_key
         row = self.setting_row(plan, step_id) | {
+            "repeat": load.repeat,
             "load_mode": load.mode,
             "workload": cfg.workload,
             "concurrency": load.concurrency,
@@ -386,18 +478,34 @@ class _Sweep:
         scraper = HttpScraper(handle.base_url)
         sampler = StepSampler(scraper, gpu=self.gpu, interval_s=cfg.metrics_interval_s)
         started = time.monotonic()
+        budget = self.budget(load)
+        checked = [0.0]
+        window_end: list[float] = []
+        note = [""]
 
-        def tick(tail: RecordTail, elapsed: float) -> None:
+        def tick(tail: RecordTail, elapsed: float) -> bool:
+            enough = False
+            if budget.active and elapsed - checked[0] >= BUDGET_CHECK_S:
+                checked[0] = elapsed
+                state = sample_budget.state(budget, read_records(records))
+                note[0] = f"{state.fraction:.0%} ({state.text})"
+                if state.met:
+                    window_end.append(time.time())
+                    enough = True
             self.update(
                 Progress(
                     "running", plan.setting_id, step_id, self.step_index, self.steps_total,
-                    elapsed, tail.requests, tail.failures, tail.output_tokens,
+                    elapsed, tail.requests, tail.failures, tail.output_tokens, budget=note[0],
                 )
             )  # fmt: skip
+            return enough
 
         sampler.start()
         try:
-            run_locust(run, env=env, timeout_s=locust_timeout_s(cfg), on_tick=tick)
+            run_locust(
+                run, env=env, timeout_s=locust_timeout_s(cfg), on_tick=tick,
+                stop_grace_s=cfg.stop_timeout_s + 5.0,
+            )  # fmt: skip
         except LocustFailed as e:
             row |= {
                 "status": "failed",
@@ -411,11 +519,19 @@ class _Sweep:
         wall_s = time.monotonic() - started
         row["wall_s"] = wall_s
         found = read_records(records)
+        if window_end:  # requests started after the budget was met are not counted
+            found = [r for r in found if r.start_unix <= window_end[0]]
+        window_start = min((r.start_unix for r in found if not r.warmup), default=None)
+        row |= {
+            "window_start_unix": window_start,
+            "window_end_unix": window_end[0] if window_end else None,
+            "budget_met": (1 if window_end else 0) if budget.active else None,
+        }
         step = summarize(found, cfg.slo)
         row |= step
         measured = [r for r in found if not r.warmup]
         if row["status"] == "ok" and not measured:
-            why = no_measurement(len(found), wall_s, cfg.duration_s)
+            why = no_measurement(len(found), wall_s, cfg.step_time_s)
             row |= {"status": "failed", "failure_id": LOAD_FAILED, "failure_message": why}
         to_monotonic = time.monotonic() - time.time()
         since = (
@@ -438,6 +554,7 @@ def run_sweep(
     resume: bool = False,
     gpu: GpuUsageReader | None = None,
     on_server_ready: ServerReadyHook | None = None,
+    judge: StepJudge | None = None,
 ) -> Path:
     """Run the sweep `config` describes and return its run directory (see module docstring).
 
@@ -446,8 +563,10 @@ def run_sweep(
     acceptance run diagnoses the first one there).
     resume: continue the sweep already in config.out (its saved config is not re-checked).
     gpu: what reads GPU memory and utilization during steps; default: local NVML if present.
+    judge: judges each step of a --search (StepJudge); needed when config.search.
     """
     register_secret(config.api_key)
     cfg = replace(config, out=Path(config.out))
     reader = gpu if gpu is not None else NvmlUsageReader()
-    return _Sweep(cfg, observer or SilentObserver(), reader, resume, on_server_ready).execute()
+    sweep = _Sweep(cfg, observer or SilentObserver(), reader, resume, on_server_ready, judge)
+    return sweep.execute()

@@ -51,7 +51,7 @@ def locust_command(
 ) -> list[str]:
     """The Locust command of one step; `prompt_file` overrides config.prompt_file."""
     users = max(1, load.concurrency)
-    run_time = math.ceil(config.warmup_s + config.duration_s)
+    run_time = math.ceil(config.warmup_s + config.step_time_s)
     cmd = [
         python, "-m", "locust", "-f", str(CHAT_FILE), "--headless",
         "--host", host, "-u", str(users), "-r", str(users), "-t", f"{run_time}s",
@@ -74,7 +74,7 @@ def locust_command(
 
 
 def locust_timeout_s(config: SweepConfig) -> float:
-    return config.warmup_s + config.duration_s + config.stop_timeout_s + SETUP_MARGIN_S
+    return config.warmup_s + config.step_time_s + config.stop_timeout_s + SETUP_MARGIN_S
 
 
 class RecordTail:
@@ -145,14 +145,19 @@ def run_locust(
     *,
     env: Mapping[str, str],
     timeout_s: float,
-    on_tick: Callable[[RecordTail, float], None] = lambda _t, _e: None,
+    on_tick: Callable[[RecordTail, float], bool | None] = lambda _t, _e: None,
     tick_s: float = 0.5,
+    stop_grace_s: float = 5.0,
 ) -> RecordTail:
-    """Run Locust to its end; stop its whole group on timeout or interrupt. Raises LocustFailed."""
+    """Run Locust to its end, or until `on_tick` returns True (the step has enough: its group
+    is stopped then, and its exit status is not a failure); stop its whole group on timeout or
+    interrupt. Raises LocustFailed. `stop_grace_s`: how long a group stopped early may take
+    (Locust lets the requests in flight finish within its --stop-timeout on SIGTERM)."""
     run.records.unlink(missing_ok=True)
     tail = RecordTail(run.records)
     proc: subprocess.Popen[bytes] = spawn_group(run.command, log_path=run.log, env=env)
     started = time.monotonic()
+    enough = False
     try:
         while proc.poll() is None:
             elapsed = time.monotonic() - started
@@ -160,11 +165,13 @@ def run_locust(
                 raise LocustFailed(f"Locust did not finish within {timeout_s:.0f} s", None)
             time.sleep(tick_s)
             tail.poll()
-            on_tick(tail, time.monotonic() - started)
+            if on_tick(tail, time.monotonic() - started):
+                enough = True
+                break
     finally:
-        stop_group(proc, grace_s=5.0)
+        stop_group(proc, grace_s=stop_grace_s if enough else 5.0)
     tail.poll()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not enough:
         raise LocustFailed(
             f"Locust exited with code {proc.returncode}: {log_cause(run.log)}", proc.returncode
         )

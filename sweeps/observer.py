@@ -11,7 +11,7 @@ from sweeps.run_layout import ResultRow
 
 Phase = Literal[
     "starting", "server_ready", "server_failed", "running", "step_done", "skipped",
-    "leftover_stopped",
+    "leftover_stopped", "search_done",
 ]  # fmt: skip
 
 
@@ -29,6 +29,7 @@ class Progress:
     row: ResultRow | None = field(default=None, repr=False)
     message: str = ""
     api_base: str | None = None  # the server's OpenAI base URL (.../v1), once it is ready
+    budget: str = ""  # budget mode: how far the step is from its sample budget
 
     @property
     def request_rate(self) -> float:

@@ -67,11 +67,13 @@ class RichProgress:
         return Text(
             f"{where}: {p.elapsed_s:5.1f} s  {p.requests} req ({p.failures} failed)  "
             f"{p.request_rate:6.2f} req/s  {p.token_rate:8.1f} tok/s"
+            + (f"  budget: {p.budget}" if p.budget else "")
         )
 
     def on_update(self, progress: Progress) -> None:
         if progress.phase in (
             "step_done", "server_failed", "server_ready", "skipped", "leftover_stopped",
+            "search_done",
         ):  # fmt: skip
             self._print_event(progress)
         if self._live is not None:
@@ -83,7 +85,7 @@ class RichProgress:
         elif p.phase == "server_failed":
             line = printable(f"{p.setting_id}: did not start: {p.message}")
             self.console.print(Text(line, style="red"))
-        elif p.phase in ("skipped", "leftover_stopped"):
+        elif p.phase in ("skipped", "leftover_stopped", "search_done"):
             self.console.print(f"{p.setting_id}: {p.message}")
         elif p.row is not None:
             r = p.row

@@ -26,6 +26,11 @@ EXTRA_COLUMNS = [
     "wall_s",  # the step's wall time, warm-up and drain included
     "server_ready_s",  # how long the setting's server took to become ready
     "vllm_version",
+    "repeat",  # 1-based: the k-th run of the same step (--repeats); step_id <id>-x<k> for k >= 2
+    "window_start_unix",  # the measured window: requests started inside it are counted
+    "window_end_unix",  # (after the warm-up; in budget mode, until the budget was met)
+    "budget_met",  # budget mode: 1 the sample budget was met, 0 the step hit its maximum time
+    "search_level",  # --search: the level (sessions / users) this step measured
 ]
 ALL_COLUMNS = layout.COLUMNS + EXTRA_COLUMNS
 

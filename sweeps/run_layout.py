@@ -112,6 +112,10 @@ class SettingPlanEntry(TypedDict):
     max_num_seqs: int | None
     tensor_parallel_size: int | None
     steps: list[str]
+    # --search: sweeps.search.SearchJson (passes_at, fails_at, unsettled_at, binding,
+    # resolution, levels: [{level, outcome, step_ids}], budget_exhausted, detail); only
+    # "levels" while the search runs. reports.ties.from_search reads it.
+    search: NotRequired[dict[str, Any]]
 
 
 class ServerEntry(TypedDict):
@@ -142,6 +146,8 @@ class Manifest(TypedDict):
     vllm_commands: dict[str, str | None]  # setting id -> command line
     locust_commands: dict[str, str]  # step id -> command line
     servers: NotRequired[dict[str, ServerEntry]]
+    # --search: the settings whose search finished (each one's is in settings[id].search)
+    search_done: NotRequired[list[str]]
 
 
 # sweep.json as a reader finds it. reports.run_data checks only that it is a JSON object whose
