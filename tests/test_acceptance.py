@@ -14,8 +14,10 @@ from conftest import TEST_API_KEY
 
 from picoclaw_vllm.acceptance_command import _fill_defaults, embedded_picoclaw_config
 from picoclaw_vllm.cli import build_parser
+from picoclaw_vllm.intervals import proportion_interval, quantile_needs
 from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN
 from picoclaw_vllm.server.launcher import ServerHandle
+from reports.gates import Gates, parse_slo_argument
 
 
 def _acceptance(
@@ -99,8 +101,21 @@ def test_embedded_defaults_are_small_and_gated() -> None:
     assert args.max_num_seqs == (2, 8)
     assert args.tensor_parallel_size == (1, 2)
     assert args.duration <= 10
-    assert any("ttft_p95_ms" in s for s in args.slo)
     assert args.slo_ttft_ms is not None
+    # each step runs until its gates can be settled: the budget holds what they need
+    assert args.min_requests == 36 and args.precision == "coarse" and args.max_step_time <= 60
+    gates = Gates.from_values(parse_slo_argument(args.slo[0]))
+    assert gates.max_error_rate_pct is not None and {g.stat for g in gates.latency} == {"p50"}
+    upper = proportion_interval(0, args.min_requests).high
+    assert upper is not None and 100 * upper < gates.max_error_rate_pct
+    assert quantile_needs(0.5) <= args.min_requests
+
+
+def test_embedded_with_a_duration_or_gates_of_its_own_gets_no_budget() -> None:
+    for extra in (["--duration", "8s"], ["--slo", "ttft_p95_ms=900"]):
+        args = build_parser("acceptance").parse_args(["acceptance", *extra])
+        _fill_defaults(args)
+        assert args.min_requests is None and args.precision is None, extra
 
 
 def test_general_defaults_for_a_real_model() -> None:

@@ -20,7 +20,12 @@ from report_synthetic_agent_run import (
 )
 from report_synthetic_run import write_synthetic_run
 
-from picoclaw_vllm.acceptance_command import DEFAULT_AGENT_GATES, DEFAULT_GATES, _fill_defaults
+from picoclaw_vllm.acceptance_command import (
+    DEFAULT_AGENT_GATES,
+    DEFAULT_GATES,
+    EMBEDDED_AGENT_GATES,
+    _fill_defaults,
+)
 from picoclaw_vllm.cli import build_parser
 from picoclaw_vllm.errors import ConfigError
 from reports.build import ReportResult, build_report
@@ -218,14 +223,18 @@ def test_chat_runs_keep_their_report(tmp_path: Path) -> None:
 
 
 def test_acceptance_gates_follow_the_workload() -> None:
-    args = build_parser("acceptance").parse_args(["acceptance"])
+    model = ["--model", "meta-llama/Llama-3.2-3B-Instruct"]
+    args = build_parser("acceptance").parse_args(["acceptance", *model])
     _fill_defaults(args)
     assert args.workload == "agent" and args.slo == [DEFAULT_AGENT_GATES]
     assert "turn_latency_p95_ms=120000" in DEFAULT_AGENT_GATES
     assert "turns_timed_out=0" in DEFAULT_AGENT_GATES
-    chat = build_parser("acceptance").parse_args(["acceptance", "--workload", "chat"])
+    chat = build_parser("acceptance").parse_args(["acceptance", *model, "--workload", "chat"])
     _fill_defaults(chat)
     assert chat.slo == [DEFAULT_GATES]
+    embedded = build_parser("acceptance").parse_args(["acceptance"])
+    _fill_defaults(embedded)
+    assert embedded.slo == [EMBEDDED_AGENT_GATES] and "turns_timed_out=0" in EMBEDDED_AGENT_GATES
 
 
 def test_an_unsettled_gate_is_never_called_missed() -> None:

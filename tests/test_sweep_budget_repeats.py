@@ -120,6 +120,8 @@ def test_acceptance_presets_the_search_only_when_asked(tmp_path: Path) -> None:
         acceptance_command._fill_defaults(args)
         configs.append(command.config_from_args(args))
     plain, searched = configs
-    assert (plain.search, plain.budget_mode, plain.step_time_s) == (False, False, 8.0)
+    # the plain embedded run is sized by samples too (acceptance_command.EMBEDDED_BUDGET)
+    assert (plain.search, plain.budget_mode, plain.step_time_s) == (False, True, 60.0)
+    assert plain.min_requests == 36
     assert (searched.search, searched.search_max, searched.min_turns) == (True, 8, 12)
     assert (searched.precision, searched.step_time_s) == ("coarse", 30.0)
