@@ -4,8 +4,8 @@
 
 Parses a real vLLM /metrics page (default: the CPU vLLM 0.32 page recorded in
 tests/data/metrics/) with the parser in use (prometheus_client's, through
-diagnostics.probes.metrics), and, given `--old-parser` (a module file with a `parse(text)`,
-e.g. `git show 36025d6:diagnostics/probes/metrics.py > /tmp/old.py`, the two regular
+picoclaw_vllm.vllm_api.metrics), and, given `--old-parser` (a module file with a `parse(text)`,
+e.g. `git show 36025d6:picoclaw_vllm/vllm_api/metrics.py > /tmp/old.py`, the two regular
 expressions it replaced), with that one too; checks that both read the same samples; prints
 the median and 90th percentile CPU time of one parse and the share of a core it takes at the
 sweep's scrape interval (sweeps.config.SweepConfig.metrics_interval_s). It measures; it
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from diagnostics.probes import metrics
+from picoclaw_vllm.vllm_api import metrics
 from sweeps.config import SweepConfig
 
 PAGE = Path(__file__).resolve().parent.parent / "tests" / "data" / "metrics"

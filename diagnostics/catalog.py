@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diagnostics.finding_ids import FindingId
+from picoclaw_vllm.finding_ids import FindingId
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from rich.console import Console
 
 from diagnostics.deadline import TIMEOUT_FACTOR, default_budget, process_start
 from diagnostics.options import DiagnoseOptions
-from diagnostics.probes.nvml import GpuReader, RecordedReader
 from diagnostics.server_runs import ServerLog, read_server_log
 from diagnostics.watchdog import Watchdog
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.nvml import GpuReader, RecordedReader
 
 if TYPE_CHECKING:
     from diagnostics.runner import Diagnosis

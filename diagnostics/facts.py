@@ -13,20 +13,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from diagnostics import picoclaw_config
 from diagnostics.deadline import Deadline, DeadlineExceeded, NotJudged, default_budget
 from diagnostics.options import DiagnoseOptions
-from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
-from diagnostics.probes import host_load, hub, kernel_log, metrics, processes
+from diagnostics.probes import host_load, kernel_log, processes
 from diagnostics.probes.http import HttpAnswer, ServerClient, StreamTiming
-from diagnostics.probes.nvml import GpuSnapshot, NvmlReader
 from diagnostics.server_runs import ServerLog, read_server_log
-from picoclaw_vllm import jsonfile, urls
+from picoclaw_vllm import hub, jsonfile, urls
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.leftovers import Leftover, find_leftovers
+from picoclaw_vllm.nvml import GpuSnapshot, NvmlReader
+from picoclaw_vllm.picoclaw import config as picoclaw_config
 from picoclaw_vllm.picoclaw import request as picoclaw_request
+from picoclaw_vllm.picoclaw.config import ConfigProblem, PicoclawConfig
 from picoclaw_vllm.picoclaw.request import RequestShape
 from picoclaw_vllm.redact import register_secret
+from picoclaw_vllm.vllm_api import metrics
 
 T = TypeVar("T")
 # /metrics whole: 55 KB on the one-engine CPU vLLM, its queue-time histogram past 35 KB

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from diagnostics.finding_ids import FindingId
+from picoclaw_vllm.finding_ids import FindingId
 
 
 class Severity(StrEnum):

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 
 from diagnostics.catalog import CATALOG, entry
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Severity
 from diagnostics.probes.http import HttpAnswer
+from picoclaw_vllm.finding_ids import FindingId
 from picoclaw_vllm.vllm_api.vllm_error import read_error
 
 

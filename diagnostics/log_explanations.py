@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from diagnostics import tool_parsers
-from diagnostics.finding_ids import FindingId
 from diagnostics.remedies import (
     ILLEGAL_ACCESS_REMEDY,
     NCCL_REMEDY,
@@ -20,6 +18,8 @@ from diagnostics.remedies import (
     RESTART_REMEDY,
     RUNTIME_OOM_REMEDY,
 )
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.vllm_api import tool_parsers
 
 
 def _f(detail: dict[str, str], key: str) -> float | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from diagnostics.log_signatures import FOLLOW_LINES, KEYWORDS
+from picoclaw_vllm.vllm_api.log_signatures import FOLLOW_LINES, KEYWORDS
 
 MAX_SCAN_BYTES = 512 * 1024 * 1024
 CHUNK_BYTES = 8 * 1024 * 1024

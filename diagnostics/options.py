@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from diagnostics.probes.nvml import GpuReader
 from diagnostics.server_runs import ServerLog
+from picoclaw_vllm.nvml import GpuReader
 
 
 @dataclass

@@ -43,11 +43,11 @@ from diagnostics.checks import server_log as server_log_checks
 from diagnostics.checks.base import Check
 from diagnostics.deadline import DeadlineExceeded, NotJudged
 from diagnostics.facts import Facts, Target
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity, Status
 from diagnostics.options import DiagnoseOptions
-from diagnostics.picoclaw_config import ConfigProblem
 from picoclaw_vllm import __version__
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.picoclaw.config import ConfigProblem
 from picoclaw_vllm.redact import redact
 
 SCHEMA = "picoclaw-vllm/diagnosis/v1"

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from diagnostics.finding_ids import FindingId
 from diagnostics.log_scan import LogScan, scan_file, scan_stream, scan_text
-from diagnostics.log_signatures import (
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.vllm_api.log_signatures import (
     LogCause,
     LogEvent,
     cause_of_line,

@@ -1,7 +1,7 @@
 """Which API key a load test sends: the one PicoClaw's traffic would carry.
 
 Given, else VLLM_API_KEY, else PicoClaw's config read the way the doctor reads it
-(diagnostics.picoclaw_config: both formats, `.security.yml` first). The key is only ever
+(picoclaw_vllm.picoclaw.config: both formats, `.security.yml` first). The key is only ever
 returned, never printed or logged.
 """
 
@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from diagnostics import picoclaw_config
+from picoclaw_vllm.picoclaw import config as picoclaw_config
 
 
 def resolve_api_key(

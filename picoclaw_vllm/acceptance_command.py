@@ -22,13 +22,13 @@ from rich.markup import escape
 from loadtests import option_table
 from picoclaw_vllm.paths import TINY_MODEL_NAME
 from picoclaw_vllm.picoclaw.request import DEFAULT_REQUEST_TIMEOUT_S
+from picoclaw_vllm.run_layout import DOCTOR_JSON
 from picoclaw_vllm.server.launcher import ServerHandle
 from reports import command as report_command
 from reports import search_judge
 from sweeps import command as sweep_command
 from sweeps.config import SweepConfig
 from sweeps.results import RunDir
-from sweeps.run_layout import DOCTOR_JSON
 
 HELP = "doctor, sweep and report in one pre-deployment run"
 DESCRIPTION = """\

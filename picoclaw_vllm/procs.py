@@ -183,3 +183,10 @@ def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> bool:
     if gone:
         release_watchdog(pgid)
     return gone
+
+
+def is_vllm_server(args: list[str]) -> bool:
+    """Whether a command line is a vLLM OpenAI-compatible server."""
+    if any("vllm.entrypoints" in a for a in args):
+        return True
+    return any(a.endswith("/vllm") or a == "vllm" for a in args[:2]) and "serve" in args

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from picoclaw_vllm import __version__
+from picoclaw_vllm.run_layout import DoctorJson, ManifestJson
 from reports.document_types import (
     DoctorCheck,
     DoctorFinding,
@@ -58,7 +59,6 @@ from reports.recommend import recommend
 from reports.run_data import RunData
 from reports.steps import Step, steps_from_results
 from reports.verdict import FAIL, INCONCLUSIVE, PASS, SKIP, GateResult, evaluate, judge_step
-from sweeps.run_layout import DoctorJson, ManifestJson
 
 REPORT_SCHEMA = "picoclaw-vllm/report/v1"
 

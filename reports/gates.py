@@ -31,8 +31,8 @@ from typing import Any
 from picoclaw_vllm import jsonfile
 from picoclaw_vllm.errors import ConfigError
 from picoclaw_vllm.intervals import CONFIDENCE, Estimate, Outcome
+from picoclaw_vllm.run_layout import LATENCY_METRICS, STATS
 from reports.document_types import GateConfig
-from sweeps.run_layout import LATENCY_METRICS, STATS
 
 TURN_LATENCY = "turn_latency"  # the agent workload's per-turn metric (run_layout.AGENT_COLUMNS)
 TURN_STATS = ("p50", "p95", "max")

@@ -1,4 +1,4 @@
-"""Reads a sweep run dir (see sweeps/run_layout.py) into plain values the report is built from.
+"""Reads a sweep run dir (picoclaw_vllm/run_layout.py) into the plain values of the report.
 
 Everything read from disk passes through redact() here, so no later layer ever holds a secret.
 A missing or unreadable run dir raises UsageError with one line that says what is wrong.
@@ -17,12 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from picoclaw_vllm import jsonfile
+from picoclaw_vllm import jsonfile, run_layout
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.redact import MASK, redact, register_secret, secrets_in_env
+from picoclaw_vllm.run_layout import DoctorJson, ManifestJson
 from reports import validate
-from sweeps import run_layout
-from sweeps.run_layout import DoctorJson, ManifestJson
 
 LOG_EXCERPT_LINES = 12
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from picoclaw_vllm.intervals import Outcome
+from picoclaw_vllm.run_layout import ResultRow
 from reports.gates import Gates
 from reports.verdict import judge_step_records
-from sweeps.run_layout import ResultRow
 
 Judgement = tuple[Outcome, str | None, str]
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}

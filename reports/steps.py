@@ -11,11 +11,11 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.intervals import cv
 from reports.document_types import PositionTtft, StepJson
 from reports.formatting import load_text
 from reports.run_data import StepSamples
-from sweeps import run_layout
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from sweeps import run_layout
-from sweeps.run_layout import ManifestJson
+from picoclaw_vllm import run_layout
+from picoclaw_vllm.run_layout import ManifestJson
 
 INVALID = "invalid"
 INVALID_ID = "report.invalid_data"

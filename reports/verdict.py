@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from picoclaw_vllm.intervals import Direction, Estimate, Outcome, judge
+from picoclaw_vllm.run_layout import DoctorJson
 from reports import estimates
 from reports.document_types import GateResultEntry
 from reports.gates import (
@@ -22,7 +23,6 @@ from reports.gates import (
 )
 from reports.run_data import read_samples, window_end
 from reports.steps import Step
-from sweeps.run_layout import DoctorJson
 
 PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
 DOCTOR_FAILING_SEVERITIES = ("fail", "failure", "error", "critical")

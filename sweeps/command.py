@@ -16,10 +16,10 @@ from loadtests.prompts import PromptError, load_prompt_file
 from picoclaw_vllm import argtypes, urls
 from picoclaw_vllm.errors import ConfigError, UsageError
 from picoclaw_vllm.redact import MASK
+from picoclaw_vllm.run_layout import MANIFEST
 from sweeps import managed_flags, sampling_options
 from sweeps.config import LAUNCH_KINDS, SweepConfig
 from sweeps.results import RunDir
-from sweeps.run_layout import MANIFEST
 from sweeps.step_figures import GoodputSlo
 
 if TYPE_CHECKING:

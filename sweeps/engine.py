@@ -7,10 +7,10 @@
                                     load=option_table.sweep_defaults(output_tokens=32)))
 
 `run_sweep(config, observer=None, *, resume=False, gpu=None, on_server_ready=None) -> Path`
-returns the run directory (layout: sweeps.run_layout). Each step is written before the next
-starts. A setting whose server does not start is one failed row labelled with the doctor's
-finding id (diagnostics.log_signatures) and the sweep goes on. With an existing run directory and
-`resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
+returns the run directory (layout: picoclaw_vllm.run_layout). Each step is written before the
+next starts. A setting whose server does not start is one failed row labelled with the doctor's
+finding id (picoclaw_vllm.vllm_api.log_signatures) and the sweep goes on. With an existing run
+directory and `resume=True` finished steps are skipped; without it the sweep refuses to overwrite.
 An interrupt (KeyboardInterrupt; the CLI turns SIGTERM into one) stops the server and Locust
 and keeps every finished step.
 """
@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 
-from diagnostics.log_signatures import root_cause
 from loadtests.prompts import ServerTokenizer, synthetic_prompts
 from loadtests.records import read_records
 from picoclaw_vllm import urls
@@ -37,6 +36,7 @@ from picoclaw_vllm.errors import LaunchError, UsageError
 from picoclaw_vllm.intervals import Outcome
 from picoclaw_vllm.leftovers import find_leftovers, stop_leftover
 from picoclaw_vllm.redact import redact, register_secret
+from picoclaw_vllm.run_layout import Manifest, ResultRow
 from picoclaw_vllm.server.backends import (
     Backend,
     DockerBackend,
@@ -47,6 +47,7 @@ from picoclaw_vllm.server.backends import (
 from picoclaw_vllm.server.embedded import embedded_settings, free_port
 from picoclaw_vllm.server.launcher import ServerHandle, running_server
 from picoclaw_vllm.server.settings import ServerSettings
+from picoclaw_vllm.vllm_api.log_signatures import root_cause
 from sweeps import sample_budget
 from sweeps.config import LoadStep, SettingPlan, SweepConfig, repeat_id
 from sweeps.locust_process import (
@@ -59,7 +60,6 @@ from sweeps.locust_process import (
 )
 from sweeps.observer import Progress, SilentObserver, SweepObserver
 from sweeps.results import RunDir
-from sweeps.run_layout import Manifest, ResultRow
 from sweeps.search import Measured, search
 from sweeps.server_metrics import GpuUsageReader, HttpScraper, NvmlUsageReader, StepSampler, figures
 from sweeps.step_figures import summarize

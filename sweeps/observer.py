@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from picoclaw_vllm.run_layout import ResultRow
 from sweeps.config import SettingPlan, SweepConfig
-from sweeps.run_layout import ResultRow
 
 Phase = Literal[
     "starting", "server_ready", "server_failed", "running", "step_done", "skipped",

@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from picoclaw_vllm.redact import printable
+from picoclaw_vllm.run_layout import ResultRow
 from sweeps.config import SettingPlan, SweepConfig
 from sweeps.observer import Progress
-from sweeps.run_layout import ResultRow
 from sweeps.step_figures import GoodputSlo
 from sweeps.summary import best_steps, number
 

@@ -1,4 +1,4 @@
-"""Writing a sweep run directory (layout: sweeps.run_layout) one step at a time.
+"""Writing a sweep run directory (layout: picoclaw_vllm.run_layout) one step at a time.
 
 Each finished step is appended to results.csv and results.parquet is rewritten from it, so
 an interrupted sweep keeps every finished step and `--resume` knows which ones to skip.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweeps import run_layout as layout
+from picoclaw_vllm import run_layout as layout
+from picoclaw_vllm.run_layout import Manifest, ResultRow
 from sweeps.config import SweepConfig
-from sweeps.run_layout import Manifest, ResultRow
 
 EXTRA_COLUMNS = [
     *(f"{m}_ms_std" for m in layout.LATENCY_METRICS),

@@ -24,7 +24,8 @@ from typing import Protocol
 
 import httpx
 
-from diagnostics.probes.metrics import (
+from picoclaw_vllm.nvml import GpuReader, NvmlReader
+from picoclaw_vllm.vllm_api.metrics import (
     GENERATION_TOKENS,
     KV_USAGE,
     PREEMPTIONS,
@@ -36,8 +37,7 @@ from diagnostics.probes.metrics import (
     RUNNING_TIME,
     WAITING,
 )
-from diagnostics.probes.metrics import parse as parse_metrics
-from diagnostics.probes.nvml import GpuReader, NvmlReader
+from picoclaw_vllm.vllm_api.metrics import parse as parse_metrics
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -63,7 +63,7 @@ def parse_prometheus(text: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class GpuUsage:
     """All local GPUs at one moment, in a results row's terms (the doctor's full per-GPU
-    picture is diagnostics.probes.nvml.GpuSnapshot, read by its GpuReader)."""
+    picture is picoclaw_vllm.nvml.GpuSnapshot, read by its GpuReader)."""
 
     memory_used_mib: float
     utilization_pct: float | None
@@ -99,7 +99,7 @@ class NvmlUsageReader:
 @dataclass(frozen=True)
 class ServerSample:
     """One scrape of vLLM's /metrics (metric name -> value) and the GPUs, at a moment
-    (diagnostics.probes.metrics.Sample is one line of that text)."""
+    (picoclaw_vllm.vllm_api.metrics.Sample is one line of that text)."""
 
     at: float  # time.monotonic()
     metrics: dict[str, float]

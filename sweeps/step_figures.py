@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from loadtests.records import RequestRecord
 from picoclaw_vllm.picoclaw.tool_answers import AnswerKind
-from sweeps.run_layout import LATENCY_METRICS, STATS
+from picoclaw_vllm.run_layout import LATENCY_METRICS, STATS
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 

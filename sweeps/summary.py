@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sweeps.run_layout import ResultRow
+from picoclaw_vllm.run_layout import ResultRow
 from sweeps.step_figures import GoodputSlo
 
 

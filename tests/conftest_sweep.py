@@ -1,6 +1,6 @@
 """A real small sweep, run once per session, for every test that reads a sweep run directory.
 
-`small_sweep_run` is the run directory (layout: sweeps.run_layout) of SMALL_SWEEP: the
+`small_sweep_run` is the run directory (layout: picoclaw_vllm.run_layout) of SMALL_SWEEP: the
 embedded CPU vLLM at --max-num-seqs 2 and 8 x --tensor-parallel-size 1, 2 and 3 (TP 3 cannot
 divide the tiny model's 4 heads, so both TP 3 settings are failed rows), closed-loop
 concurrency 1 and 6, 6 s steps after a 1 s warm-up, 64-token prompts, 32 output tokens,

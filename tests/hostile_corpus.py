@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from report_synthetic_run import write_synthetic_run
 
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 
 DEEP = 100_000  # nesting deeper than any JSON reader's recursion allows
 BINARY = bytes(range(256)) * 8

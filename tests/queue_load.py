@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from diagnostics.probes.metrics import Metrics, parse
+from picoclaw_vllm.vllm_api.metrics import Metrics, parse
 
 PROMPT = "Tell a long story."
 # About a second of decoding each on the CPU vLLM (PROMPT is 29 tokens with the chat template).

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 
 NUMERIC_COLUMNS = [
     c

@@ -1,5 +1,5 @@
 """A SYNTHETIC agent-workload sweep run dir (PicoClaw sessions), written by hand following
-sweeps/run_layout.py, so the capacity answer and the agent gates can be tested without
+picoclaw_vllm/run_layout.py, so the capacity answer and the agent gates can be tested without
 vLLM. Numbers are made up, chosen so the outcome under the acceptance defaults (error rate
 <= 1 %, p95 TTFT <= 2 s, p95 turn latency <= 120 s, no timed-out turn) is known:
 
@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 from report_synthetic_run import DURATION_S, _manifest, _row, spread
 
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 
 CALLS_PER_TURN = 4
 TURNS_PER_SESSION = 5

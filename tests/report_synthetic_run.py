@@ -1,4 +1,4 @@
-"""A SYNTHETIC sweep run dir, written by hand following sweeps/run_layout.py, so the report
+"""A SYNTHETIC sweep run dir, written by hand following picoclaw_vllm/run_layout.py, so the report
 can be tested without running vLLM. Numbers are made up but chosen so the gates' outcomes are
 known (see the table below). The real-sweep tests use the loadtests fixture instead.
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 
 FAKE_KEY = "pcv-fake-key-7Hq2Zx9Lw4"  # no well-known shape: only harvesting can catch it
 FAKE_HF_TOKEN = "hf_FakeTokenAbCdEf123456"

@@ -129,7 +129,7 @@ def test_general_defaults_for_a_real_model() -> None:
 
 
 def test_embedded_picoclaw_config_is_one_picoclaw_reads(tmp_path: Path) -> None:
-    from diagnostics.picoclaw_config import PicoclawConfig, load
+    from picoclaw_vllm.picoclaw.config import PicoclawConfig, load
 
     path = embedded_picoclaw_config(tmp_path / "c.json", "http://127.0.0.1:9/v1")
     config = load(path)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from diagnose_helpers import ids, run_cli, run_json, status_of
 
-from diagnostics import picoclaw_config
 from diagnostics.facts import build_target
 from diagnostics.options import DiagnoseOptions
-from diagnostics.picoclaw_config import ConfigProblem, PicoclawConfig
+from picoclaw_vllm.picoclaw import config as picoclaw_config
+from picoclaw_vllm.picoclaw.config import ConfigProblem, PicoclawConfig
 
 UNUSED_PORT_BASE = "http://127.0.0.1:9/v1"  # port 9 (discard): nothing listens here
 

@@ -12,8 +12,8 @@ from diagnose_helpers import run_json, status_of
 from diagnose_standins import http_standin, hub
 
 from diagnostics.options import DiagnoseOptions
-from diagnostics.probes.nvml import NvmlReader, RecordedReader
 from diagnostics.runner import diagnose
+from picoclaw_vllm.nvml import NvmlReader, RecordedReader
 from picoclaw_vllm.server.embedded import free_port
 
 NVML = Path(__file__).parent / "data" / "diagnose" / "nvml"

@@ -10,7 +10,7 @@ import pytest
 from diagnostics.catalog import CATALOG
 from diagnostics.checks.server_log import finding_for
 from diagnostics.log_explanations import EXPLAIN
-from diagnostics.log_signatures import SIGNATURES, all_causes, root_cause
+from picoclaw_vllm.vllm_api.log_signatures import SIGNATURES, all_causes, root_cause
 
 LOGS = Path(__file__).parent / "data" / "diagnose" / "logs"
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from diagnostics import log_scan
-from diagnostics.log_signatures import FOLLOW_LINES, KEYWORDS
 from diagnostics.options import DiagnoseOptions
 from diagnostics.runner import diagnose
 from diagnostics.server_runs import read_server_log
+from picoclaw_vllm.vllm_api.log_signatures import FOLLOW_LINES, KEYWORDS
 
 LOGS = Path(__file__).parent / "data" / "diagnose" / "logs"
 NO_KERNEL_LOG = (("false",),)
@@ -199,7 +199,7 @@ def test_a_large_log_with_a_runtime_oom_near_its_end(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", sorted(LOGS.glob("*.log")), ids=lambda p: p.stem)
 def test_the_fast_reader_finds_the_same_start_up_cause_as_a_line_by_line_read(path: Path) -> None:
     """Every signature's line holds a keyword (or follows one): nothing is skipped unseen."""
-    from diagnostics.log_signatures import all_causes
+    from picoclaw_vllm.vllm_api.log_signatures import all_causes
 
     text = path.read_text(errors="replace").replace("\r", " ")
     expected = {(c.line_number, c.finding_id) for c in all_causes(text)}

@@ -15,10 +15,10 @@ from diagnostics import render_console, render_json
 from diagnostics.catalog import CATALOG
 from diagnostics.checks.base import Check
 from diagnostics.facts import Target
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.picoclaw_config import PicoclawConfig
 from diagnostics.runner import CHECKS, CheckResult, Diagnosis
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.picoclaw.config import PicoclawConfig
 
 SECRET = "render-test-key-8c1d"
 

@@ -25,9 +25,9 @@ from diagnose_helpers import (
 from queue_load import QueueLoad, scrape
 
 from diagnostics.deadline import default_budget
-from diagnostics.probes.metrics import QUEUE_TIME, Metrics
 from picoclaw_vllm.server.embedded import EMBEDDED_MAX_MODEL_LEN, free_port
 from picoclaw_vllm.server.launcher import ServerHandle
+from picoclaw_vllm.vllm_api.metrics import QUEUE_TIME, Metrics
 
 pytestmark = pytest.mark.vllm
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from diagnose_helpers import explain, one_finding, run_json
 
-from diagnostics.log_signatures import root_cause
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.processes import local_vllm_processes
 from diagnostics.runner import diagnose
 from picoclaw_vllm.errors import LaunchError
 from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings, free_port
 from picoclaw_vllm.server.launcher import start_server
+from picoclaw_vllm.vllm_api.log_signatures import root_cause
 
 pytestmark = pytest.mark.vllm
 

@@ -19,11 +19,11 @@ from diagnostics.checks.tool_calling import CHECKS as TOOL_CHECKS
 from diagnostics.deadline import NotJudged
 from diagnostics.facts import Facts
 from diagnostics.options import DiagnoseOptions
-from diagnostics.probes import metrics
 from diagnostics.probes.host_load import HostLoad, measure
 from diagnostics.probes.http import ConnectionFailure, HttpAnswer, StreamTiming
-from diagnostics.probes.nvml import GpuSnapshot
 from diagnostics.runner import _judge
+from picoclaw_vllm.nvml import GpuSnapshot
+from picoclaw_vllm.vllm_api import metrics
 
 OPTIONS = DiagnoseOptions(api_base="http://127.0.0.1:9/v1", timeout_s=2.0)
 NO_ANSWER = HttpAnswer(

@@ -13,9 +13,9 @@ from diagnostics.checks.picoclaw_request import check_completion, check_model
 from diagnostics.checks.server import check_api_base, check_connection
 from diagnostics.facts import Facts, LatencySample
 from diagnostics.options import DiagnoseOptions
-from diagnostics.probes import metrics
 from diagnostics.probes.http import HttpAnswer, StreamTiming, classify
-from diagnostics.probes.nvml import RecordedReader
+from picoclaw_vllm.nvml import RecordedReader
+from picoclaw_vllm.vllm_api import metrics
 
 URL = "https://gpu-box:8443/v1/models"
 

@@ -1,4 +1,4 @@
-"""Every finding kind (diagnostics.finding_ids.FindingId) has a catalog entry and is emitted
+"""Every finding kind (picoclaw_vllm.finding_ids.FindingId) has a catalog entry and is emitted
 somewhere, and findings are made with the enum, never a bare string: a typo fails mypy, and a
 kind nobody reports or nobody describes fails here."""
 
@@ -8,8 +8,8 @@ import ast
 from pathlib import Path
 
 from diagnostics.catalog import CATALOG
-from diagnostics.finding_ids import FindingId
 from diagnostics.runner import CHECKS
+from picoclaw_vllm.finding_ids import FindingId
 
 SOURCE = Path(__file__).resolve().parent.parent / "diagnostics"
 # where the kinds are declared and described, not emitted

@@ -11,10 +11,10 @@ from diagnostics import http_signatures
 from diagnostics.catalog import CATALOG
 from diagnostics.checks.picoclaw_request import check_completion
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.http_signatures import HttpSignature, match_http_error
 from diagnostics.options import DiagnoseOptions
 from diagnostics.probes.http import HttpAnswer, StreamTiming
+from picoclaw_vllm.finding_ids import FindingId
 
 TOOL_CHOICE = (
     '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'

@@ -104,7 +104,7 @@ def test_distributed_agent_workers_deliver_every_record(
 
 
 def test_doctor_and_sweep_read_the_real_metrics_alike(vllm_server: ServerHandle) -> None:
-    from diagnostics.probes.metrics import KV_USAGE, PREEMPTIONS, RUNNING, parse
+    from picoclaw_vllm.vllm_api.metrics import KV_USAGE, PREEMPTIONS, RUNNING, parse
 
     text = httpx.get(f"{vllm_server.base_url}/metrics", timeout=30).text
     doctor, sweep = parse(text), parse_prometheus(text)

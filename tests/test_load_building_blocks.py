@@ -162,7 +162,7 @@ class TestApiKey:
         """The load profile and the doctor read one config the same way (.security.yml
         overrides config.json), so the key the doctor checks is the key the load sends."""
         from diagnostics.options import DiagnoseOptions
-        from diagnostics.picoclaw_config import load
+        from picoclaw_vllm.picoclaw.config import load
 
         config = {"version": 3, "agents": {"defaults": {"model_name": "local"}},
                   "model_list": [{"model_name": "local", "model": "vllm/x",

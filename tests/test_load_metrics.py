@@ -122,7 +122,7 @@ class TestSummarize:
 def test_doctor_and_sweep_read_kv_and_preemptions_alike() -> None:
     """Two engines at 0.6 and 0.5 are 0.6 (the fullest), never 1.1; an old release's
     `vllm:num_preemptions` counts for both readers."""
-    from diagnostics.probes.metrics import parse
+    from picoclaw_vllm.vllm_api.metrics import parse
     from sweeps.server_metrics import KV_USAGE, PREEMPTIONS, parse_prometheus
 
     text = (

@@ -11,8 +11,8 @@ import pytest
 
 from loadtests.option_table import sweep_defaults
 from loadtests.records import RecordWriter, RequestRecord
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.errors import LaunchError, UsageError
-from sweeps import run_layout
 from sweeps.command import add_arguments, config_from_args, duration
 from sweeps.config import LoadStep, SweepConfig
 from sweeps.engine import failure_label, no_measurement, server_setup
@@ -355,7 +355,7 @@ class TestSweepGpuReader:
     DATA = Path(__file__).parent / "data" / "diagnose" / "nvml"
 
     def test_recorded_reading_becomes_a_sample(self) -> None:
-        from diagnostics.probes.nvml import RecordedReader
+        from picoclaw_vllm.nvml import RecordedReader
         from sweeps.server_metrics import NvmlUsageReader
 
         reader = NvmlUsageReader(
@@ -367,7 +367,7 @@ class TestSweepGpuReader:
         assert sample.utilization_pct == 97
 
     def test_no_driver_reads_nothing(self) -> None:
-        from diagnostics.probes.nvml import RecordedReader
+        from picoclaw_vllm.nvml import RecordedReader
         from sweeps.server_metrics import NvmlUsageReader
 
         assert NvmlUsageReader(RecordedReader({"not_applicable": "no driver"})).read() is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.probes import metrics
+from picoclaw_vllm.vllm_api import metrics
 from sweeps.server_metrics import parse_prometheus
 
 PAGES = Path(__file__).parent / "data" / "metrics"

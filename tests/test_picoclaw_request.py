@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics import tool_parsers
-from diagnostics.picoclaw_config import PicoclawConfig, load
 from picoclaw_vllm.paths import cpu_env_dir
 from picoclaw_vllm.picoclaw import request as r
+from picoclaw_vllm.picoclaw.config import PicoclawConfig, load
+from picoclaw_vllm.vllm_api import tool_parsers
 
 SHAPE = r.RequestShape(model="Qwen/Qwen3-8B")
 

@@ -12,9 +12,9 @@ import huggingface_hub.constants  # noqa: F401  (read HF_HUB_OFFLINE once, befor
 import jsonschema
 import pytest
 
-from diagnostics.probes.nvml import RecordedReader
 from picoclaw_vllm.cli import main
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.nvml import RecordedReader
 from picoclaw_vllm.paths import tiny_model_dir
 from picoclaw_vllm.plan import gpus
 

@@ -14,11 +14,11 @@ import pytest
 from report_checks import assert_numbers_match_results, html_table, markdown_table
 from report_chromium import CHROMIUM, chromium, console_messages, plot_figures
 
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.acceptance_command import DEFAULT_AGENT_GATES
 from picoclaw_vllm.cli import main
 from reports.capacity import RESOURCES
 from reports.formatting import AGENT_TITLE
-from sweeps import run_layout
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 

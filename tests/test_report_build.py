@@ -14,6 +14,7 @@ import xmlschema
 from report_checks import assert_numbers_match_results, html_table, markdown_table
 from report_synthetic_run import FAKE_HF_TOKEN, FAKE_KEY, write_synthetic_run
 
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.cli import main
 from picoclaw_vllm.errors import ConfigError, UsageError
 from reports.build import ReportResult, build_report
@@ -21,7 +22,6 @@ from reports.document import REPORT_SCHEMA, doctor_section
 from reports.formatting import SWEEP_TITLES
 from reports.gates import Gates
 from reports.verdict import doctor_failures
-from sweeps import run_layout
 
 XSD = Path(__file__).resolve().parent.parent / "reports" / "schemas" / "junit.xsd"
 

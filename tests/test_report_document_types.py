@@ -10,11 +10,11 @@ from pathlib import Path
 from report_synthetic_agent_run import write_synthetic_agent_run
 from report_synthetic_run import write_synthetic_run
 
+from picoclaw_vllm import run_layout
 from reports import document_types as types
 from reports.document import build_document
 from reports.gates import Gates
 from reports.run_data import load_run
-from sweeps import run_layout
 
 GATES = Gates.from_values({"ttft_p95_ms": 200, "error_rate_pct": 1})
 

@@ -25,9 +25,9 @@ from report_chromium import (
     screenshot_pixels,
 )
 
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.cli import main
 from reports.formatting import SWEEP_TITLES
-from sweeps import run_layout
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 

@@ -14,7 +14,7 @@ from test_benchmarks_stub import _start
 from benchmarks.ceiling import write_prompt_file
 from loadtests.option_table import sweep_defaults
 from loadtests.records import read_records
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 from sweeps.config import SweepConfig
 from sweeps.engine import run_sweep
 from sweeps.observer import RecordingObserver

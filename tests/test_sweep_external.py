@@ -10,8 +10,8 @@ from conftest import TEST_API_KEY
 
 from loadtests.option_table import sweep_defaults
 from loadtests.records import read_records
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.server.launcher import ServerHandle
-from sweeps import run_layout
 from sweeps.config import SweepConfig
 from sweeps.engine import PROMPTS_FILE, run_sweep
 

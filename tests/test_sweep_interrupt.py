@@ -15,8 +15,8 @@ import psutil
 import pytest
 from conftest import TEST_API_KEY
 
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.server.launcher import ServerHandle
-from sweeps import run_layout
 from sweeps.results import RunDir
 
 pytestmark = pytest.mark.vllm

@@ -21,11 +21,11 @@ from test_benchmarks_stub import _start
 
 from benchmarks.ceiling import write_prompt_file
 from loadtests.option_table import sweep_defaults
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.intervals import Outcome, judge, quantile_interval
 from reports.build import build_report
 from reports.gates import Gates
 from reports.search_judge import step_judge
-from sweeps import run_layout
 from sweeps.config import SweepConfig
 from sweeps.engine import run_sweep
 from sweeps.search import Measure, Measured, search

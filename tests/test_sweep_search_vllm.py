@@ -12,10 +12,10 @@ import pytest
 from conftest import TEST_API_KEY
 
 from loadtests.option_table import sweep_defaults
+from picoclaw_vllm import run_layout
 from picoclaw_vllm.server.launcher import ServerHandle
 from reports.gates import Gates
 from reports.search_judge import step_judge
-from sweeps import run_layout
 from sweeps.config import SweepConfig
 from sweeps.engine import run_sweep
 

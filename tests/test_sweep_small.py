@@ -12,7 +12,7 @@ from conftest import TEST_API_KEY
 from conftest_sweep import SmallSweep, small_sweep_config
 
 from loadtests.records import read_records
-from sweeps import run_layout
+from picoclaw_vllm import run_layout
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 

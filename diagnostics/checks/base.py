@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diagnostics.facts import Facts, Target
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Outcome
-from diagnostics.picoclaw_config import default_path
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.picoclaw.config import default_path
 
 CheckFn = Callable[[Facts], Outcome]
 

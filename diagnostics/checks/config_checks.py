@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.picoclaw_config import ConfigProblem
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.picoclaw.config import ConfigProblem
 
 
 def check_config(facts: Facts) -> Outcome:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.nvml import Gpu, other_processes
 from diagnostics.remedies import oom_remedy
 from picoclaw_vllm import model_memory as model_size
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.nvml import Gpu, other_processes
 
 GIB_PER_MIB = 1 / 1024
 

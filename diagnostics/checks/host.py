@@ -6,9 +6,9 @@ from __future__ import annotations
 from diagnostics.checks.base import Check
 from diagnostics.deadline import NotJudged
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.probes.host_load import CPU_WINDOW_S, TIMER_SLEEP_S, HostLoad
+from picoclaw_vllm.finding_ids import FindingId
 
 # Idle on the 2-core test host: start-up to main() 0.3-0.5 s, timer lag under 1 ms; shared
 # with other jobs (load average 8) a bare start-up took up to 4.7 s, below these. Starved

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.log_explanations import EXPLAIN
+from picoclaw_vllm.finding_ids import FindingId
 
 
 def check_hub(facts: Facts) -> Outcome:

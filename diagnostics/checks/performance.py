@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts, LatencySample
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.metrics import QUEUE_TIME, Metrics
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.vllm_api.metrics import QUEUE_TIME, Metrics
 
 KV_NEAR_FULL = 0.9
 RTT_SLOW_S = 0.05

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check, config_where, max_tokens_line, model_line
 from diagnostics.facts import Facts, Target, unanswered
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import CATALOG_REPORTED, catalog_finding, kind_of
 from diagnostics.probes.http import HttpAnswer
-from diagnostics.probes.metrics import GENERATION_TOKENS, QUEUE_TIME, Metrics
 from diagnostics.remedies import ENGINE_DEAD_REMEDY
+from picoclaw_vllm.finding_ids import FindingId
 from picoclaw_vllm.picoclaw import request as picoclaw_request
+from picoclaw_vllm.vllm_api.metrics import GENERATION_TOKENS, QUEUE_TIME, Metrics
 
 # queueing explains a timed-out probe when requests waited this share of --timeout on average
 QUEUE_SHARE_OF_TIMEOUT = 0.5

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
-from diagnostics.probes.metrics import PREFIX_HITS, PREFIX_QUERIES, PROMPT_TOKENS
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.vllm_api.metrics import PREFIX_HITS, PREFIX_QUERIES, PROMPT_TOKENS
 
 REMEDY = (
     "restart vLLM with --enable-prefix-caching (the default of vLLM's V1 engine: drop "

@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 from diagnostics.checks.base import Check, config_where, key_line
 from diagnostics.deadline import NotJudged
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
 from diagnostics.probes.processes import VllmProcess
 from diagnostics.remedies import ENGINE_DEAD_REMEDY
 from diagnostics.server_runs import ServerLog, read_server_log
+from picoclaw_vllm.finding_ids import FindingId
 
 KIND_LABELS = {
     "refused": "connection refused",

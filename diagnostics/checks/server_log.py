@@ -13,17 +13,17 @@ from dataclasses import replace
 
 from diagnostics.checks.base import Check
 from diagnostics.facts import Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.log_explanations import EXPLAIN, RUNTIME_REMEDY
-from diagnostics.log_signatures import LogCause, LogEvent
-from diagnostics.probes.nvml import other_processes
 from diagnostics.remedies import (
     HOST_RAM_REMEDY,
     RESTART_REMEDY,
     SIGNAL_REMEDY,
 )
 from diagnostics.server_runs import ServerLog, Start
+from picoclaw_vllm.finding_ids import FindingId
+from picoclaw_vllm.nvml import other_processes
+from picoclaw_vllm.vllm_api.log_signatures import LogCause, LogEvent
 
 PREEMPTIONS_WARN = 2
 

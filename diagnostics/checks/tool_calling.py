@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from diagnostics import tool_parsers
 from diagnostics.checks.base import Check
 from diagnostics.facts import TOOL_TASK_MESSAGE, Facts
-from diagnostics.finding_ids import FindingId
 from diagnostics.findings import Finding, Outcome, Severity
 from diagnostics.http_signatures import kind_of
 from diagnostics.probes.http import HttpAnswer
+from picoclaw_vllm.finding_ids import FindingId
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.picoclaw import tool_answers
 from picoclaw_vllm.picoclaw.tool_answers import AnswerKind
+from picoclaw_vllm.vllm_api import tool_parsers
 
 
 def model_for_parser(facts: Facts) -> str | None:

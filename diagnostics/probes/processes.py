@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from picoclaw_vllm.procs import is_vllm_server
+
 DEFAULT_PORT = 8000
 
 
@@ -38,12 +40,6 @@ def _port(args: list[str]) -> int:
         if arg.startswith("--port=") and arg[7:].isdigit():
             return int(arg[7:])
     return DEFAULT_PORT
-
-
-def is_vllm_server(args: list[str]) -> bool:
-    if any("vllm.entrypoints" in a for a in args):
-        return True
-    return any(a.endswith("/vllm") or a == "vllm" for a in args[:2]) and "serve" in args
 
 
 def local_vllm_processes() -> list[VllmProcess]:

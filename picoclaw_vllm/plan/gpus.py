@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from diagnostics.probes.nvml import GpuReader, NvmlReader
 from picoclaw_vllm.errors import UsageError
+from picoclaw_vllm.nvml import GpuReader, NvmlReader
 
 _UNITS = {"gib": 1.0, "gb": 1e9 / 1024**3, "mib": 1 / 1024, "mb": 1e6 / 1024**3}
 _SPEC = re.compile(r"^\s*(?:(\d+)\s*[x×*]\s*)?(\d+(?:\.\d+)?)\s*(gib|gb|mib|mb)?\s*$", re.I)

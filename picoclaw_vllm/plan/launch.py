@@ -9,10 +9,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostics import tool_parsers
 from picoclaw_vllm.model_memory import attention
 from picoclaw_vllm.picoclaw import request as picoclaw_request
 from picoclaw_vllm.plan.arithmetic import Plan
+from picoclaw_vllm.vllm_api import tool_parsers
 
 LLAMA3_TOOL_TEMPLATE = "examples/tool_chat_template_llama3.1_json.jinja"
 PORT = 8000

@@ -1,6 +1,6 @@
 """The model's config.json (and tokenizer files when there are some) from a local path, the
 local Hugging Face cache, or the Hub when reachable (HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE
-honoured as the doctor honours them, diagnostics/probes/hub.py)."""
+honoured as the doctor honours them, picoclaw_vllm/hub.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from diagnostics.probes import hub
+from picoclaw_vllm import hub
 from picoclaw_vllm.errors import UsageError
 from picoclaw_vllm.model_memory import GIB
 

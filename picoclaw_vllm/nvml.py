@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import psutil
 
-from diagnostics.probes.processes import is_vllm_server
 from picoclaw_vllm import jsonfile
+from picoclaw_vllm.procs import is_vllm_server
 
 MIB = 1024 * 1024
 

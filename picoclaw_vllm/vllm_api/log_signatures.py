@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from diagnostics.finding_ids import FindingId
+from picoclaw_vllm.finding_ids import FindingId
 from picoclaw_vllm.redact import redact
 
 LOG_ERROR = FindingId.LOG_ERROR
