@@ -274,7 +274,7 @@ def test_hub_token_never_printed(
 def test_options_api_is_usable_without_the_cli() -> None:
     with http_standin(dead_engine) as base:
         diagnosis = runner.diagnose(
-            DiagnoseOptions(api_base=f"{base}/v1", model="tiny-llama", timeout_s=2.0)
+            DiagnoseOptions(api_base=f"{base}/v1", model="tiny-llama", timeout_s=10.0)
         )
     assert "engine_dead" in diagnosis.finding_ids()
     assert diagnosis.exit_code() == 1
