@@ -160,7 +160,9 @@ def read_log(args: argparse.Namespace) -> ServerLog | None:
     return None
 
 
-def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
+def options_from_args(args: argparse.Namespace, started_at: float | None = None) -> DiagnoseOptions:
+    """started_at: the process's start when the doctor is the whole process (its budget
+    then includes the start-up); None when called in-process."""
     from diagnostics.runner import CHECKS_BY_NAME
 
     unknown = [c for c in args.check if c not in CHECKS_BY_NAME]
@@ -173,8 +175,6 @@ def options_from_args(args: argparse.Namespace) -> DiagnoseOptions:
         except urls.BadUrl as e:
             raise UsageError(str(e)) from None
     server_log = read_log(args)
-    # run as its own process (not called in-process), the budget includes the start-up
-    started_at = process_start() if getattr(args, "whole_process", False) else None
     return DiagnoseOptions(
         api_base=api_base,
         model=args.model,
@@ -208,19 +208,25 @@ def _recording(path: Path | None) -> GpuReader | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diagnostics import render_console
-    from diagnostics.runner import diagnose
-
     console = Console(highlight=False)
     if args.list:
+        from diagnostics import render_console
+
         render_console.render_catalog(console)
         return 0
-    options = options_from_args(args)
-    if options.started_at is None:  # called in-process (tests): no watchdog may end the caller
-        return _report(diagnose(options), args, console)
-    budget = options.deadline_s or default_budget(options.timeout_s)
-    with Watchdog(options.started_at, budget):
-        return _report(diagnose(options), args, console)
+    if not getattr(args, "whole_process", False):  # in-process (tests): no watchdog may end it
+        return _diagnose(args, console, None)
+    # armed before the probes are imported and the log is read: both cost seconds on a
+    # starved host, and the watchdog counts from the process's start whatever comes after
+    started_at = process_start()
+    watchdog = Watchdog(started_at, args.deadline or default_budget(args.timeout))
+    watchdog.run(lambda: _diagnose(args, console, started_at))
+
+
+def _diagnose(args: argparse.Namespace, console: Console, started_at: float | None) -> int:
+    from diagnostics.runner import diagnose
+
+    return _report(diagnose(options_from_args(args, started_at)), args, console)
 
 
 def _report(diagnosis: Diagnosis, args: argparse.Namespace, console: Console) -> int:

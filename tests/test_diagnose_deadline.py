@@ -121,3 +121,40 @@ def test_requests_stop_before_the_end_so_metrics_can_be_read_once_more() -> None
     time.sleep(0.02)
     assert gone.bound(5.0) is None and gone.expired
     gone.cancel()
+
+
+def test_a_body_cut_at_the_requests_cutoff_is_the_deadline_not_a_protocol_error() -> None:
+    """Measured on a starved host: vLLM sent /v1/models' headers, the body came after the
+    requests' cutoff, the deadline shut the socket, and the doctor once called the server "not
+    an HTTP server" (connection_refused). A LOCAL stand-in socket that sends the headers and
+    stalls makes it happen on purpose."""
+    import socket
+
+    from diagnostics.probes.http import ServerClient
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 489\r\n\r\n{\"object\":")  # fmt: skip
+
+    threading.Thread(target=serve, daemon=True).start()
+    deadline = Deadline(3.0)  # its requests' cutoff comes before its end: 2.25 s, then 2.7 s
+    client = ServerClient(f"http://127.0.0.1:{port}/v1", None, 30.0, deadline=deadline)
+    try:
+        answer = client.get("/models")
+    finally:
+        client.close()
+        deadline.cancel()
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert answer.failure is not None and answer.failure.kind == "deadline", answer.failure
+    assert 1.5 < answer.elapsed_s < deadline.budget_s, answer.elapsed_s

@@ -85,7 +85,11 @@ def test_killed_engine_core_is_named_while_503_and_after_exit(
 
     during = dead_engine(capsys, own_server, "health", "server_log")
     health_check = next(c for c in during["checks"] if c["name"] == "health")
-    assert health_check["status"] == "fail", during  # /health answered 503 to the doctor
+    # /health answered 503 to the doctor, or (CI saw it once) vLLM's API server, which exits
+    # within about a second of its engine, was gone by then: nothing listened, truly gone
+    if health_check["status"] != "fail":
+        assert "connection_refused" in ids(during), during
+        own_server.process.wait(timeout=60)
 
     own_server.process.wait(timeout=60)
     after = dead_engine(capsys, own_server)

@@ -185,8 +185,7 @@ def test_the_watchdog_ends_an_overrun_with_one_line_and_exit_1() -> None:
         """
         import time
         from diagnostics.watchdog import Watchdog
-        with Watchdog(time.monotonic(), budget_s=0.3, grace_s=0.2):
-            time.sleep(30)
+        Watchdog(time.monotonic(), budget_s=0.3, grace_s=0.2).run(lambda: time.sleep(30) or 0)
         """
     )
     start = time.monotonic()
@@ -204,11 +203,19 @@ def test_the_watchdog_stays_silent_when_the_run_ends_in_time() -> None:
         """
         import time
         from diagnostics.watchdog import Watchdog
-        with Watchdog(time.monotonic(), budget_s=0.5, grace_s=0.2):
-            pass
-        time.sleep(1.5)
+        import threading
+
+        def work():
+            # a thread that would hold a normal exit for 30 s: the answer, once flushed, ends it
+            threading.Thread(target=time.sleep, args=(30,)).start()
+            print("done")
+            return 4
+
+        Watchdog(time.monotonic(), budget_s=0.5, grace_s=0.2).run(work)
         """
     )
+    start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
-    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.returncode == 4 and proc.stdout == "done\n" and proc.stderr == ""
+    assert time.monotonic() - start < 20

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.vllm
 # PicoClaw's first prompt is 14,803 tokens on the tiny byte-level tokenizer (2026-12-04): this
 # context holds it, but not it plus 1024 output tokens, and not PicoClaw's default 32768.
 SEED_MAX_MODEL_LEN = 15360
+ROOM_TOKENS = 48  # what the over-the-context test leaves for the answer
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +55,17 @@ def explain(doc: dict[str, Any]) -> str:
     return json.dumps(doc["findings"], indent=1)[:4000]
 
 
-def prompt_tokens(api_base: str, key: str | None = None, *, tools: bool = True) -> int:
+def prompt_tokens(
+    api_base: str, key: str | None = None, *, tools: bool = True, user_text: str | None = None
+) -> int:
+    messages = (
+        picoclaw_request.first_messages()
+        if user_text is None
+        else picoclaw_request.first_messages(user_text)
+    )
     body = {
         "model": "tiny-llama",
-        "messages": picoclaw_request.first_messages(),
+        "messages": messages,
         "tools": picoclaw_request.default_tools() if tools else [],
         "add_generation_prompt": True,
     }
@@ -105,12 +113,19 @@ def test_context_below_prompt_plus_max_tokens_names_both_numbers(
 def test_vllm_accepts_prompt_plus_max_tokens_over_the_context_and_cuts_the_answer(
     seed_server: ServerHandle,
 ) -> None:
-    """What the context check says of vLLM 0.32, held against the real server."""
-    prompt = prompt_tokens(seed_server.api_base, tools=False)
+    """What the context check says of vLLM 0.32, held against the real server. The user turn
+    is padded until ROOM_TOKENS or so are left, so that the cut answer is short to generate."""
+    bare = prompt_tokens(seed_server.api_base, tools=False, user_text="")
+    words = SEED_MAX_MODEL_LEN - bare - ROOM_TOKENS
+    per_word = (prompt_tokens(seed_server.api_base, tools=False, user_text="fox " * words)
+                - bare) / words  # fmt: skip
+    user_text = "fox " * int(words / per_word)
+    prompt = prompt_tokens(seed_server.api_base, tools=False, user_text=user_text)
     room = SEED_MAX_MODEL_LEN - prompt
+    assert 0 < room < 4 * ROOM_TOKENS, room
     shape = picoclaw_request.RequestShape(model="tiny-llama", max_tokens=room + 200)
     body = picoclaw_request.body(
-        shape, picoclaw_request.first_messages(), tools=[], extra={"ignore_eos": True}
+        shape, picoclaw_request.first_messages(user_text), tools=[], extra={"ignore_eos": True}
     )
     r = httpx.post(f"{seed_server.api_base}/chat/completions", json=body, timeout=120)
     assert r.status_code == 200, r.text[:500]

@@ -219,12 +219,14 @@ class ServerClient:
         own = self.timeout_s if timeout_s is None else timeout_s
         return own if self.deadline is None else self.deadline.bound(own, queued=queued)
 
-    def _cut(self, queued: bool) -> bool:
-        """Whether the deadline (not the request's own timeout) ended a request just now."""
-        return self.deadline is not None and self.deadline.remaining(queued=queued) <= 0.1
+    def _cut(self) -> bool:
+        """Whether the deadline (not the request's own timeout) ended a request just now: at
+        the requests' cutoff it shuts every open stream down, queued or not, and a read cut
+        there must never read as a server that does not speak HTTP."""
+        return self.deadline is not None and self.deadline.remaining(queued=True) <= 0.1
 
-    def _failure(self, exc: Exception, url: str, start: float, queued: bool) -> ConnectionFailure:
-        if self._cut(queued):
+    def _failure(self, exc: Exception, url: str, start: float) -> ConnectionFailure:
+        if self._cut():
             return _deadline_failure(url, time.monotonic() - start)
         return classify(exc, url, self.timeout_s)
 
@@ -264,7 +266,7 @@ class ServerClient:
                 key = self._track(r)
                 r.read()
         except Exception as e:  # every network error becomes a named failure
-            failure = self._failure(e, shown, start, queued=body is not None)
+            failure = self._failure(e, shown, start)
             return HttpAnswer(method, shown, elapsed_s=time.monotonic() - start, failure=failure)
         finally:
             self._untrack(key)
@@ -316,13 +318,13 @@ class ServerClient:
                     if measurement.done:
                         break
         except Exception as e:
-            failure = self._failure(e, shown, start, queued=True)
+            failure = self._failure(e, shown, start)
         finally:
             self._untrack(key)
         return _stream_timing(shown, status, ctype, start, measurement, failure)
 
     def _stream_cut(self, url: str, start: float, read: StreamEvents) -> ConnectionFailure:
-        if self._cut(queued=True):
+        if self._cut():
             return _deadline_failure(url, time.monotonic() - start)
         return ConnectionFailure(
             "stream_timeout",
