@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import TEST_API_KEY
+from conftest import FAST_START_ARGS, TEST_API_KEY
 
 from loadtests.option_table import sweep_defaults
 from sweeps.config import SweepConfig
@@ -42,6 +42,7 @@ def small_sweep_config(out: Path) -> SweepConfig:
         slo=GoodputSlo(ttft_ms=2000.0, tpot_ms=200.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
+        extra_vllm_args=FAST_START_ARGS,
     )
 
 
@@ -56,6 +57,7 @@ def small_agent_sweep_config(out: Path) -> SweepConfig:
         slo=GoodputSlo(ttft_ms=2000.0),
         ready_timeout_s=300.0,
         metrics_interval_s=0.25,
+        extra_vllm_args=FAST_START_ARGS,
         load=sweep_defaults(
             warmup_s=2.0, output_tokens=32, workload="agent", calls_per_turn=3, think_time_s=1.0
         ),

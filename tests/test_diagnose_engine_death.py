@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import httpx
 import psutil
 import pytest
+from conftest import TEST_SERVER_ARGS
 from diagnose_helpers import explain, ids, run_json
 
-from picoclaw_vllm.server.embedded import EMBEDDED_TOOL_ARGS, embedded_backend, embedded_settings
+from picoclaw_vllm.server.embedded import embedded_backend, embedded_settings
 from picoclaw_vllm.server.launcher import ServerHandle, start_server
 
 pytestmark = pytest.mark.vllm
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.vllm
 
 @pytest.fixture(scope="module")
 def own_server(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    settings = embedded_settings(extra_args=(*EMBEDDED_TOOL_ARGS, "--no-enable-prefix-caching"))
+    settings = embedded_settings(extra_args=(*TEST_SERVER_ARGS, "--no-enable-prefix-caching"))
     log = tmp_path_factory.mktemp("own-server") / "vllm.log"
     handle = start_server(settings, embedded_backend(), log_path=log)
     try:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TEST_SERVER_ARGS
 from diagnose_helpers import explain, one_finding, run_json
 
 from diagnostics.options import DiagnoseOptions
@@ -28,7 +29,8 @@ def failed_start(
     log = tmp_path / "vllm.log"
     try:
         handle = start_server(
-            embedded_settings(port=port, **overrides), embedded_backend(), log_path=log,
+            embedded_settings(port=port, extra_args=TEST_SERVER_ARGS, **overrides),
+            embedded_backend(), log_path=log,
             ready_timeout_s=300,
         )  # fmt: skip
     except LaunchError as e:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import TEST_API_KEY
+from conftest import TEST_API_KEY, TEST_SERVER_ARGS
 
 from picoclaw_vllm.errors import LaunchError
 from picoclaw_vllm.procs import group_members
@@ -60,7 +60,9 @@ def test_session_server_answers_models_and_chat(vllm_server: ServerHandle) -> No
 
 @pytest.mark.vllm
 def test_tensor_parallel_2_starts_answers_and_leaves_nothing(cpu_env: None, tmp_path: Path) -> None:
-    settings = embedded_settings(tensor_parallel_size=2, max_num_seqs=4)
+    settings = embedded_settings(
+        tensor_parallel_size=2, max_num_seqs=4, extra_args=TEST_SERVER_ARGS
+    )
     handle = start_server(settings, embedded_backend(), log_path=tmp_path / "tp2.log")
     try:
         assert handle.process is not None
@@ -94,7 +96,7 @@ def test_tensor_parallel_2_starts_answers_and_leaves_nothing(cpu_env: None, tmp_
 def test_real_start_up_failure_returns_the_log(
     cpu_env: None, tmp_path: Path, overrides: dict[str, object], expected: str
 ) -> None:
-    settings = embedded_settings(**overrides)
+    settings = embedded_settings(extra_args=TEST_SERVER_ARGS, **overrides)
     with pytest.raises(LaunchError) as info:
         start_server(settings, embedded_backend(), log_path=tmp_path / "fail.log")
     err = info.value

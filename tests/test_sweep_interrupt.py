@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import TEST_API_KEY
+from conftest import FAST_START_ARGS, TEST_API_KEY
 
 from picoclaw_vllm import run_layout
 from picoclaw_vllm.server.launcher import ServerHandle
@@ -129,6 +129,7 @@ def test_interrupt_then_kill_9_of_a_local_sweep(cpu_env: None, tmp_path: Path) -
     proc = sweep_cli(
         "--max-num-seqs", "2", "--concurrency", "1,2", "--duration", "4s",
         "--prompt-tokens", "32", "--output-tokens", "16", "--out", str(out),
+        *(f"--vllm-arg={a}" for a in FAST_START_ARGS),
     )  # fmt: skip
     watched: list[psutil.Process] = []
 

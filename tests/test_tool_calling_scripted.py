@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TEST_API_KEY
+from conftest import FAST_START_ARGS, TEST_API_KEY
 
 from diagnostics.facts import TOOL_TASK_MESSAGE
 from diagnostics.options import DiagnoseOptions
@@ -71,7 +71,8 @@ class Scripted:
 
 def _serve(tmp: Path, parser: str, *extra: str) -> ServerHandle:
     args = ("--enable-auto-tool-choice", "--tool-call-parser", parser,
-            "--logits-processors", "scripted_logits:ScriptedAnswer", *extra)  # fmt: skip
+            "--logits-processors", "scripted_logits:ScriptedAnswer",
+            *FAST_START_ARGS, *extra)  # fmt: skip
     backend = LocalBackend(
         python=str(cpu_python()), cpu=True,
         extra_env={"PYTHONPATH": str(TESTS), "SCRIPTED_LOGITS_FILE": str(tmp / "script.json")},

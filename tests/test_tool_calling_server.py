@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_API_KEY
+from conftest import FAST_START_ARGS, TEST_API_KEY
 from diagnose_helpers import legacy_config, run_json, status_of
 
 from diagnostics.options import DiagnoseOptions
@@ -42,7 +42,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def seed_server(cpu_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     """vLLM as the seed page starts it: no tool-calling flags."""
-    settings = embedded_settings(extra_args=(), max_model_len=SEED_MAX_MODEL_LEN)
+    settings = embedded_settings(extra_args=FAST_START_ARGS, max_model_len=SEED_MAX_MODEL_LEN)
     log = tmp_path_factory.mktemp("seed") / "seed-server.log"
     handle = start_server(settings, embedded_backend(), log_path=log)
     try:
