@@ -30,7 +30,7 @@ lint: setup
 test: lint setup-cpu browser
 	$(BIN)/pytest
 
-# The tests that need no vLLM (stand-ins, units, synthetic runs): about a minute.
+# The tests that need no vLLM (stand-ins, units, synthetic runs): about 3 minutes on 2 cores.
 test-fast: setup
 	$(BIN)/pytest -m 'not vllm'
 

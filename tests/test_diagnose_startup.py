@@ -25,6 +25,7 @@ pytestmark = pytest.mark.vllm
 def failed_start(
     tmp_path: Path, port: int | None = None, **overrides: object
 ) -> tuple[LaunchError, Path, int]:
+    """vLLM started with `overrides` for real; the launcher's error carries its log."""
     port = port or free_port()
     log = tmp_path / "vllm.log"
     try:
@@ -35,24 +36,30 @@ def failed_start(
         )  # fmt: skip
     except LaunchError as e:
         assert not [p for p in local_vllm_processes() if p.port == port], "server left behind"
+        assert "exited with code" in str(e)
+        assert e.log_path == log
         return e, log, port
     handle.stop()
     pytest.fail(f"vLLM started although {overrides} should make it fail")
 
 
 @pytest.mark.parametrize(
-    ("overrides", "finding_id", "remedy_has"),
+    ("overrides", "logged", "finding_id", "remedy_has"),
     [
-        ({"gpu_memory_utilization": 0.99}, "gpu_memory_in_use", "--gpu-memory-utilization 0."),
-        ({"tensor_parallel_size": 3}, "tensor_parallel_invalid", "--tensor-parallel-size"),
+        ({"gpu_memory_utilization": 0.99}, "less than desired CPU memory utilization",
+         "gpu_memory_in_use", "--gpu-memory-utilization 0."),
+        ({"tensor_parallel_size": 3}, "must be divisible by tensor parallel size (3)",
+         "tensor_parallel_invalid", "--tensor-parallel-size"),
     ],
-)
+    ids=["memory-utilization-too-high", "tp-does-not-divide-heads"],
+)  # fmt: skip
 def test_real_startup_failure_is_named(
     cpu_env: None,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     overrides: dict[str, object],
+    logged: str,
     finding_id: str,
     remedy_has: str,
 ) -> None:
@@ -75,6 +82,7 @@ def test_real_startup_failure_is_named(
     starting.join()
     assert outcome, "the start-up thread failed"
     error, log, port = outcome[0]
+    assert logged in error.log_text
     # Diagnosed while the real vLLM process ran and its port was not open yet. Timing, with a
     # margin: the doctor runs within 0.2 s of seeing the process, and vLLM takes 10 s or more
     # (imports, then the engine) to fail; the doctor's connection check needs well under 1 s.

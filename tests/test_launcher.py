@@ -1,4 +1,6 @@
-"""The launcher against a real CPU vLLM server: start, answer, fail for real, stop cleanly."""
+"""The launcher against a real CPU vLLM server: start, answer, stop cleanly when interrupted.
+A real TP 2 start is the small sweep's (tests/test_sweep_small.py), real start-up failures
+tests/test_diagnose_startup.py's: each costs a server start, so each is started once."""
 
 from __future__ import annotations
 
@@ -12,17 +14,13 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import TEST_API_KEY, TEST_SERVER_ARGS
+from conftest import TEST_API_KEY
 
-from picoclaw_vllm.errors import LaunchError
-from picoclaw_vllm.procs import group_members
 from picoclaw_vllm.server.backends import DockerBackend, LocalBackend, cpu_thread_binding
 from picoclaw_vllm.server.embedded import (
     EMBEDDED_MAX_MODEL_LEN,
-    embedded_backend,
-    embedded_settings,
 )
-from picoclaw_vllm.server.launcher import ServerHandle, start_server
+from picoclaw_vllm.server.launcher import ServerHandle
 from picoclaw_vllm.server.settings import ServerSettings
 
 
@@ -56,59 +54,6 @@ def test_session_server_answers_models_and_chat(vllm_server: ServerHandle) -> No
     )
     assert r.status_code == 200
     assert r.json()["usage"]["completion_tokens"] == 12
-
-
-@pytest.mark.vllm
-def test_tensor_parallel_2_starts_answers_and_leaves_nothing(cpu_env: None, tmp_path: Path) -> None:
-    settings = embedded_settings(
-        tensor_parallel_size=2, max_num_seqs=4, extra_args=TEST_SERVER_ARGS
-    )
-    handle = start_server(settings, embedded_backend(), log_path=tmp_path / "tp2.log")
-    try:
-        assert handle.process is not None
-        pgid = handle.process.pid
-        tree = {pgid} | {p.pid for p in psutil.Process(pgid).children(recursive=True)}
-        assert len(tree) >= 3, "TP 2 on the CPU runs an API server and two workers"
-        models = httpx.get(f"{handle.api_base}/models", timeout=10).json()
-        assert models["data"][0]["id"] == "tiny-llama"
-        r = httpx.post(
-            f"{handle.api_base}/completions",
-            json={"model": "tiny-llama", "prompt": "Hi", "max_tokens": 5, "ignore_eos": True},
-            timeout=60,
-        )
-        assert r.json()["usage"]["completion_tokens"] == 5
-        assert "tensor_parallel_size" in (tmp_path / "tp2.log").read_text()
-    finally:
-        assert handle.stop() is True
-    assert group_members(pgid) == []
-    assert _descendants_alive(tree) == set()
-
-
-@pytest.mark.vllm
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"gpu_memory_utilization": 0.99}, "less than desired CPU memory utilization"),
-        ({"tensor_parallel_size": 3}, "must be divisible by tensor parallel size (3)"),
-    ],
-    ids=["memory-utilization-too-high", "tp-does-not-divide-heads"],
-)
-def test_real_start_up_failure_returns_the_log(
-    cpu_env: None, tmp_path: Path, overrides: dict[str, object], expected: str
-) -> None:
-    settings = embedded_settings(extra_args=TEST_SERVER_ARGS, **overrides)
-    with pytest.raises(LaunchError) as info:
-        start_server(settings, embedded_backend(), log_path=tmp_path / "fail.log")
-    err = info.value
-    assert "exited with code" in str(err)
-    assert expected in err.log_text
-    assert err.log_path == tmp_path / "fail.log"
-    leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if f"--port {settings.port}" in " ".join(p.info["cmdline"] or [])
-    ]
-    assert leftovers == []
 
 
 @pytest.mark.vllm

@@ -4,9 +4,11 @@ failed TP 3 settings labelled by the doctor, and no secret anywhere in the run."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from conftest import TEST_API_KEY
 from conftest_sweep import SmallSweep, small_sweep_config
@@ -124,3 +126,22 @@ def test_progress_was_reported(small_sweep: SmallSweep) -> None:
     assert len(ready) == 4 and all((u.api_base or "").endswith("/v1") for u in ready)
     assert len([u for u in updates if u.phase == "step_done"]) == 8
     assert small_sweep.observer.completed is not None and len(small_sweep.observer.completed) == 10
+
+
+def _vllm_alive(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        text = f"{proc.name()} {' '.join(proc.cmdline())}".lower()
+        return "vllm" in text and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_tensor_parallel_2_ran_a_worker_per_rank_and_left_nothing(small_sweep_run: Path) -> None:
+    """A TP 2 start on the CPU: the API server, the engine core and one worker per rank, each
+    its own process (vLLM's log names each line's process), none of them left after the sweep."""
+    log = (small_sweep_run / run_layout.LOGS_DIR / "s8-tp2.log").read_text()
+    pids = dict(re.findall(r"^\((APIServer|EngineCore|Worker_TP\d+) pid=(\d+)\)", log, re.M))
+    assert set(pids) == {"APIServer", "EngineCore", "Worker_TP0", "Worker_TP1"}, pids
+    assert len(set(pids.values())) == 4, pids
+    assert [pid for pid in pids.values() if _vllm_alive(int(pid))] == []
