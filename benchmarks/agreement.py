@@ -29,8 +29,12 @@ import httpx
 from benchmarks.common import BenchmarkError, CpuSampler, Workload
 from benchmarks.locust_run import figures as locust_figures
 from benchmarks.locust_run import first_errors, locust_argv, run_locust
+from benchmarks.locust_run import samples_ms as locust_samples
+from benchmarks.tail_events import tail_events
 from benchmarks.vllm_bench import VllmBench, bench_argv, command_line, read_result
 from benchmarks.vllm_bench import figures as vllm_figures
+from benchmarks.vllm_bench import samples_ms as vllm_samples
+from picoclaw_vllm.intervals import mean_interval
 from picoclaw_vllm.server.launcher import ServerHandle
 from sweeps.step_figures import mean, pstdev
 
@@ -115,12 +119,18 @@ class Level:
             if not ratios:
                 continue
             m_ours, m_theirs = mean(ours), mean(theirs)
+            # the ratio's interval: Student's t over the repeats' log ratios (a ratio's
+            # spread is multiplicative), given back as the geometric mean and its bounds
+            logs = mean_interval([math.log(r) for r in ratios if r > 0])
             out["figures"][metric] = {
                 "ours_mean": m_ours,
                 "vllm_mean": m_theirs,
                 "ratio_mean": mean(ratios),
                 "ratio_min": min(ratios),
                 "ratio_max": max(ratios),
+                "ratio_geomean": math.exp(logs.value) if logs.value is not None else None,
+                "ratio_low": math.exp(logs.low) if logs.low is not None else None,
+                "ratio_high": math.exp(logs.high) if logs.high is not None else None,
                 "ours_rel_std": pstdev(ours) / m_ours if m_ours else None,
                 "vllm_rel_std": pstdev(theirs) / m_theirs if m_theirs else None,
                 "within_target": within(metric, m_ours, m_theirs),
@@ -135,6 +145,7 @@ class Level:
                 "duration_s",
                 "mean_prompt_tokens",
                 "mean_output_tokens",
+                "p99_ttft_events",
             ):
                 values = [r[key] for r in runs if key in r]
                 if values:
@@ -183,8 +194,11 @@ def run_agreement(
             reply = bench.run(argv, timeout_s=900)
         if not reply.ok:
             raise BenchmarkError(f"vllm bench serve failed: {(reply.error or '')[-1500:]}")
-        figs = vllm_figures(read_result(work / f"{tag}.json"))
-        return {**figs, "client_cores": client.cores, "server_cores": engine.cores}
+        result = read_result(work / f"{tag}.json")
+        figs = vllm_figures(result)
+        events = tail_events(vllm_samples(result)[0], window=w.concurrency)
+        return {**figs, "client_cores": client.cores, "server_cores": engine.cores,
+                "p99_ttft_events": float(events)}  # fmt: skip
 
     setup_s = {"estimate": 3.0}
 
@@ -217,6 +231,7 @@ def run_agreement(
             raise BenchmarkError(f"Locust wrote no records (see {work / f'{tag}.log'})")
         setup_s["estimate"] = max(0.5, run.records[0].start_unix - launched + 0.5)
         figs = locust_figures(run.records)
+        figs["p99_ttft_events"] = float(tail_events(locust_samples(run.records)[0], w.concurrency))
         figs["client_cores"], figs["server_cores"] = (sp.cores for sp in samplers)
         errors = first_errors(run.records)
         if errors:

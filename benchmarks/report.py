@@ -42,6 +42,14 @@ def _rate(f: dict[str, Any], what: str) -> str:
     return text + (f", {stalls} stalls" if stalls else "")
 
 
+def _ratio_interval(f: dict[str, Any]) -> str:
+    low, high = f.get("ratio_low"), f.get("ratio_high")
+    if low is None or high is None:
+        return "[one repeat: no interval] "
+    apart = " ≠" if low > 1 or high < 1 else ""
+    return f"[{low:.3f}–{high:.3f}{apart}] "
+
+
 def agreement_md(a: dict[str, Any]) -> list[str]:
     plan = a["plan"]
     lines = [
@@ -51,8 +59,9 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
         f"{plan['prompt_tokens']} prompt tokens (chat template included), "
         f"{plan['output_tokens']} output tokens with ignore_eos, temperature 0, closed loop; "
         f"repeats alternate which client goes first. Cell: ratio this tool / vLLM, mean over "
-        f"repeats (min-max). Target: throughput within 3%, latencies within 5% or 2 ms "
-        f"(✓/✗ on the means).",
+        f"repeats [95 % interval: Student's t over the repeats' log ratios] (min-max); "
+        f"'≠' marks an interval that excludes 1. Target: throughput within 3%, latencies "
+        f"within 5% or 2 ms (✓/✗ on the means).",
         "",
         "| concurrency | repeats | " + " | ".join(FIGURE_TITLES[m] for m in COMPARED) + " |",
         "|---|---|" + "---|" * len(COMPARED),
@@ -66,7 +75,8 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
                 continue
             mark = "✓" if f["within_target"] else "✗"
             cells.append(
-                f"{f['ratio_mean']:.3f} ({f['ratio_min']:.3f}-{f['ratio_max']:.3f}) {mark}"
+                f"{f['ratio_mean']:.3f} {_ratio_interval(f)}"
+                f"({f['ratio_min']:.3f}-{f['ratio_max']:.3f}) {mark}"
             )
         lines.append(f"| {lv['concurrency']} | {lv['repeats']} | " + " | ".join(cells) + " |")
     lines += [
@@ -105,6 +115,17 @@ def agreement_md(a: dict[str, Any]) -> list[str]:
         "(TTFT >= E2EL / 2), i.e. the server held the stream back and sent most of it at once. "
         "Cores: CPU seconds per wall second of the client's processes and of the vLLM server's "
         "process group during each run (2 cores in all: what a client takes, the server lacks).",
+        "",
+        "Separate slow events behind p99 TTFT (mean per run; the slowest 1 % of a run's "
+        "requests, those that started within one concurrency of each other counted once: a "
+        "stall delays every request waiting through it, so a p99 resting on one event is one "
+        "observation): "
+        + "; ".join(
+            f"{lv['concurrency']} users: this tool {_n(lv.get('ours_p99_ttft_events'))}, "
+            f"vLLM {_n(lv.get('vllm_p99_ttft_events'))}"
+            for lv in a["levels"]
+        )
+        + ".",
         "",
         f"Mean prompt tokens per request: this tool {_n(lv0.get('ours_mean_prompt_tokens'))}, "
         f"vLLM {_n(lv0.get('vllm_mean_prompt_tokens'))}; output tokens "
