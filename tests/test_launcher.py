@@ -103,6 +103,24 @@ def test_local_backend_passes_the_key_by_environment_only() -> None:
     assert env["VLLM_API_KEY"] == "s3cret-key"
 
 
+def test_a_cpu_server_keeps_idle_connections_120_s_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ServerSettings(model="m")
+    monkeypatch.delenv("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", raising=False)
+    assert (
+        LocalBackend(python="p", cpu=True).environment(settings)["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"]
+        == "120"
+    )
+    assert "VLLM_HTTP_TIMEOUT_KEEP_ALIVE" not in LocalBackend(python="p").environment(settings)
+    given = LocalBackend(python="p", cpu=True, extra_env={"VLLM_HTTP_TIMEOUT_KEEP_ALIVE": "9"})
+    assert given.environment(settings)["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] == "9"
+    monkeypatch.setenv("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "7")  # the user's own, inherited as is
+    assert "VLLM_HTTP_TIMEOUT_KEEP_ALIVE" not in LocalBackend(python="p", cpu=True).environment(
+        settings
+    )
+
+
 def test_cpu_thread_binding_splits_cores_per_worker() -> None:
     assert cpu_thread_binding(2, [0, 1]) == "0|1"
     assert cpu_thread_binding(2, [0, 1, 2, 3]) == "0-1|2-3"

@@ -40,6 +40,14 @@ def cpu_thread_binding(tp: int, cpus: list[int] | None = None) -> str | None:
     return "|".join(f"{b[0]}-{b[-1]}" if len(b) > 1 else str(b[0]) for b in blocks)
 
 
+# A CPU vLLM shares its cores with its API server, whose event loop then stalls for seconds:
+# with vLLM's 5 s HTTP keep-alive, the timer fires before a waiting request is read and the
+# connection is closed under it (25 of 2,048 requests at 32 users, 0 of 2,560 at 120 s:
+# benchmarks/results/keepalive-race.md). A value in the caller's environment wins.
+KEEP_ALIVE_ENV = "VLLM_HTTP_TIMEOUT_KEEP_ALIVE"
+CPU_KEEP_ALIVE_S = "120"
+
+
 @dataclass
 class LocalBackend:
     """`python -m vllm.entrypoints.openai.api_server` from a chosen interpreter."""
@@ -60,6 +68,8 @@ class LocalBackend:
             binding = cpu_thread_binding(settings.tensor_parallel_size)
             if binding and "VLLM_CPU_OMP_THREADS_BIND" not in env:
                 env["VLLM_CPU_OMP_THREADS_BIND"] = binding
+            if KEEP_ALIVE_ENV not in env and KEEP_ALIVE_ENV not in os.environ:
+                env[KEEP_ALIVE_ENV] = CPU_KEEP_ALIVE_S
         return env
 
     def cleanup(self, settings: ServerSettings) -> None:
