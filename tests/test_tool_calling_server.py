@@ -56,16 +56,15 @@ def explain(doc: dict[str, Any]) -> str:
 
 
 def prompt_tokens(
-    api_base: str, key: str | None = None, *, tools: bool = True, user_text: str | None = None
+    api_base: str,
+    key: str | None = None,
+    *,
+    tools: bool = True,
+    user_text: str = picoclaw_request.FIRST_USER_MESSAGE,
 ) -> int:
-    messages = (
-        picoclaw_request.first_messages()
-        if user_text is None
-        else picoclaw_request.first_messages(user_text)
-    )
     body = {
         "model": "tiny-llama",
-        "messages": messages,
+        "messages": picoclaw_request.first_messages(user_text),
         "tools": picoclaw_request.default_tools() if tools else [],
         "add_generation_prompt": True,
     }

@@ -21,6 +21,7 @@ TICK_S = 0.05
 # later than 0.1 s; flushes each line, so a kill loses nothing written.
 _METER = f"""
 import select, sys, time
+print("0 0", flush=True)  # ready: a record no window overlaps
 while True:
     t = time.monotonic()
     select.select([], [], [], {TICK_S})
@@ -38,7 +39,11 @@ class WakeMeter:
     def __enter__(self) -> WakeMeter:
         with self.out.open("wb") as f:
             self._proc = subprocess.Popen([sys.executable, "-c", _METER], stdout=f)
-        time.sleep(0.5)  # its own start-up, on the still quiet host
+        ready_by = time.monotonic() + 60
+        while not self.out.read_bytes():  # measuring from its first line on, not hoped for
+            if self._proc.poll() is not None or time.monotonic() > ready_by:
+                raise RuntimeError("the wake meter did not start")
+            time.sleep(0.05)
         return self
 
     def __exit__(

@@ -16,5 +16,5 @@ cd "$REPO"
 for r in $(seq $RUNS); do
   rm -f /tmp/ka-$PORT-$r.jsonl
   timeout 200 .venv/bin/locust -f loadtests/chat.py --headless --only-summary --host http://127.0.0.1:$PORT -u 32 -r 1000 -t 149s --model tiny-llama --endpoint chat --prompt-tokens 128 --output-tokens 128 --prompt-pool 512 --records /tmp/ka-$PORT-$r.jsonl --step-id ka --loglevel WARNING --num-prompts 512 > /tmp/ka-$PORT-$r.log 2>&1
-  echo "keepalive $KA run $r: $(grep -c '"error": *"HTTPConnectionClosed\|HTTPConnectionClosed' /tmp/ka-$PORT-$r.jsonl) closed of $(wc -l < /tmp/ka-$PORT-$r.jsonl)"
+  echo "keepalive $KA run $r: $(grep -c HTTPConnectionClosed /tmp/ka-$PORT-$r.jsonl) closed of $(wc -l < /tmp/ka-$PORT-$r.jsonl)"
 done
